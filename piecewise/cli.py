@@ -1,0 +1,144 @@
+"""The ``piecewise`` command (also ``python -m piecewise``).
+
+Subcommands: ``count`` (regions of a network given as .npz weights), ``demo`` (the main job on an
+embedded default). Bad input exits with status 2 and one line on stderr naming the problem.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from .errors import PiecewiseError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's default prints the usage too)
+        print(f"piecewise: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _load_plane(path: str, n_in: int):
+    from .regions import plane
+
+    if not os.path.exists(path):
+        raise PiecewiseError(f"plane file not found: {path}")
+    try:
+        P = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise PiecewiseError(f"cannot read {path} as .npy: {e}") from None
+    if not isinstance(P, np.ndarray) or P.dtype.kind not in "fiu":
+        raise PiecewiseError(f"{path}: expected a numeric (3, n_in) array")
+    if P.shape != (3, n_in):
+        raise PiecewiseError(f"{path}: plane must have shape (3, {n_in}) for this network, got {P.shape}")
+    return plane(P)
+
+
+def _domain(args, n_in: int):
+    from .regions import box
+
+    if args.plane is not None:
+        return _load_plane(args.plane, n_in)
+    lo, hi = args.box if args.box is not None else (-1.0, 1.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise PiecewiseError(f"box bounds must be finite, got {lo} {hi}")
+    if not lo < hi:
+        raise PiecewiseError(f"empty box: need LO < HI, got {lo:g} {hi:g}")
+    return box(lo, hi, n_in)
+
+
+_DEFAULT_RES = {1: 1 << 16, 2: 1024, 3: 160, 4: 48}
+
+
+def _count(args) -> int:
+    from .io import load_npz
+    from .regions import count_grid
+
+    net, params = load_npz(args.weights, args.activation)
+    if not net.activation.piecewise_linear:
+        raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
+    domain = _domain(args, net.n_in)
+    method = args.method or "grid"
+    if method != "grid":
+        raise PiecewiseError("--method exact is not available in this version: use --method grid")
+    if args.linear:
+        raise PiecewiseError("--linear needs exact cells (--method exact), which this version does not have")
+    res = args.resolution if args.resolution is not None else _DEFAULT_RES.get(domain.dim, 24)
+    if res < 2:
+        raise PiecewiseError(f"--resolution must be >= 2, got {res}")
+    want_ids = args.plot is not None
+    if want_ids and domain.dim != 2:
+        raise PiecewiseError(f"--plot draws a 2D region map; this domain is {domain.dim}-dimensional")
+    g = count_grid(net, params, domain, res, dtype=np.dtype(args.dtype), return_ids=want_ids,
+                   progress=None if not args.json else False)
+    out = g.to_json()
+    out.update({"network": {"n_in": net.n_in, "widths": list(net.widths), "n_out": net.n_out,
+                            "activation": str(net.activation)}, "dtype": args.dtype})
+    if args.plot:
+        from . import plot
+
+        fig = plot.region_map(g.ids, domain, regions=g.regions,
+                              title=f"activation regions, grid {res}x{res}: {g.regions} (lower bound)")
+        out["plot"] = plot.save(fig, args.plot)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"activation regions (grid {'x'.join(map(str, g.resolution))}, a lower bound): {g.regions}")
+        print(f"points: {g.n_points}, on boundaries: {g.n_boundary}, seconds: {g.seconds:.3f}")
+        if args.plot:
+            print(f"region map: {out['plot']}")
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(out_dir=args.out, quick=args.quick)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="piecewise", description="Numerical analysis of piecewise-linear neural networks.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    sub.required = True
+
+    c = sub.add_parser("count", help="count the activation regions of a network (.npz weights)")
+    c.add_argument("--weights", required=True, help="weights file with W0, b0, ..., WL, bL")
+    c.add_argument("--activation", default=None,
+                   help="hidden activation NAME[:PARAM]: relu (default), leaky_relu:SLOPE, abs, hardtanh, maxout")
+    where = c.add_mutually_exclusive_group()
+    where.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"), help="the cube [LO, HI]^n0 (default -1 1)")
+    where.add_argument("--plane", metavar="P.npy", help="(3, n0) points: the slice p0 + s(p1-p0) + t(p2-p0)")
+    c.add_argument("--method", choices=("exact", "grid"), default=None, help="counting method")
+    c.add_argument("--resolution", type=int, default=None, help="grid points per axis (grid method)")
+    c.add_argument("--linear", action="store_true", help="also count linear regions")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.add_argument("--plot", metavar="OUT.png", default=None, help="draw the region map (2D domains)")
+    c.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+                   help="grid arithmetic (float32 is faster; points near boundaries are re-checked in float64)")
+    c.set_defaults(func=_count)
+
+    d = sub.add_parser("demo", help="the main job on an embedded default network family")
+    d.add_argument("--out", default="results/demo", help="results folder (default results/demo)")
+    d.add_argument("--quick", action="store_true", help="a smaller run (for tests)")
+    d.set_defaults(func=_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PiecewiseError as e:
+        print(f"piecewise: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("piecewise: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Activation patterns: per-unit states, packed into uint32 words, and boundary detection.
+
+The pattern of a point is the state of every hidden unit, layer after layer (see
+:mod:`piecewise.activations` for the states). :func:`pattern_words` packs it into ``n_words(net)``
+uint32 words (layout in :func:`pack_states`; :func:`unpack_states` inverts it). Distinct patterns are counted by comparing the
+words themselves, never by a hash alone (a hash only speeds up grouping; every group is verified).
+
+Boundaries. A point is on the boundary of a unit when its pre-activation sits on a breakpoint within the
+tolerance of :mod:`piecewise.numerics` (maxout: two pieces tie for the maximum). The pattern of such a
+point may be the pattern of a set of measure zero, so region counting never takes it as a region.
+One exception: a unit whose pre-activation is *identically* on the breakpoint near the point (zero
+derivative along the domain, e.g. ``relu(z)`` passed on by a later unit where ``z < 0``) does not cut the
+domain; its state is set to the state *at* the breakpoint. :func:`classify` makes that decision in float64.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .errors import PiecewiseError
+from .nets import MLP, Params, _layer
+from .numerics import rtol
+
+
+def bits_per_unit(net: MLP) -> int:
+    return net.activation.bits
+
+
+def _per_half(net: MLP) -> int:
+    b = bits_per_unit(net)
+    if b > 16:
+        raise PiecewiseError(f"{net.activation} has too many states to pack (at most 2^16)")
+    return 16 // b
+
+
+def n_words(net: MLP) -> int:
+    """Number of uint32 words of a packed pattern (at least 1)."""
+    return max(1, -(-net.n_neurons // (2 * _per_half(net))))
+
+
+def _pack_matrix(net: MLP, layer: int) -> np.ndarray:
+    """(width_l, 2 * n_words) float32 matrix P: ``states_l @ P`` gives the 16-bit halves of the packed words
+    (exact: every half is an integer < 2^16, below float32's 2^24)."""
+    b, ph = bits_per_unit(net), _per_half(net)
+    off = int(sum(net.widths[:layer]))
+    P = np.zeros((net.widths[layer], 2 * n_words(net)), np.float32)
+    for j in range(net.widths[layer]):
+        half, pos = divmod(off + j, ph)
+        P[j, half] = float(1 << (pos * b))
+    return P
+
+
+def pack_states(net: MLP, states, xp=jnp):
+    """Pack per-layer states (a sequence of int arrays (..., width_l)) into uint32 words (..., n_words).
+
+    Layout: each word is two 16-bit halves, each half holds ``16 // bits`` units; unit ``u`` (counted over
+    all layers) goes to half ``u // (16 // bits)`` at bit ``(u % (16 // bits)) * bits`` of that half.
+    On the device this is one small matmul per layer (fast and exact)."""
+    nw = n_words(net)
+    if not states:
+        return xp.zeros((nw,), xp.uint32)
+    lead = states[0].shape[:-1]
+    halves = None
+    for layer, s in enumerate(states):
+        part = xp.asarray(s).astype(xp.float32) @ xp.asarray(_pack_matrix(net, layer))
+        halves = part if halves is None else halves + part
+    halves = halves.astype(xp.uint32).reshape(*lead, nw, 2)
+    return halves[..., 0] | (halves[..., 1] << xp.uint32(16))
+
+
+def unpack_states(net: MLP, words) -> list[np.ndarray]:
+    """Inverse of :func:`pack_states`: a list of int32 arrays (..., width_l), one per hidden layer."""
+    words = np.asarray(words, dtype=np.uint32)
+    b, ph = bits_per_unit(net), _per_half(net)
+    halves = np.stack([words & np.uint32(0xFFFF), words >> np.uint32(16)], axis=-1).reshape(*words.shape[:-1], -1)
+    shifts = np.arange(ph, dtype=np.uint32) * b
+    s = (halves[..., :, None] >> shifts) & np.uint32((1 << b) - 1)
+    s = s.reshape(*words.shape[:-1], -1)[..., : net.n_neurons].astype(np.int32)
+    return np.split(s, np.cumsum(net.widths)[:-1], axis=-1) if net.widths else []
+
+
+def _states_and_near(act, z, scale, tol):
+    """States (..., w) and whether each unit is within tolerance of a boundary (..., w)."""
+    if act.is_maxout:
+        top = jnp.max(z, axis=-1, keepdims=True)
+        close = (top - z) <= tol * scale[..., None]
+        near = jnp.sum(close, axis=-1) >= 2
+    else:
+        near = jnp.zeros(z.shape, bool)
+        for bp in act.breakpoints:
+            near = near | (jnp.abs(z - bp) <= tol * scale)
+    return act.states(z), near
+
+
+def _scale(W, b, hmax):
+    """Per-unit bound on the magnitude of the summed terms: |b| + sum_k |W_kj| * max_k |h_k|."""
+    col = jnp.sum(jnp.abs(W), axis=0)  # (w,) or (w, k)
+    s = jnp.abs(b) + col * hmax[..., *([None] * col.ndim)]
+    return jnp.max(s, axis=-1) if W.ndim == 3 else s
+
+
+def forward_states(net: MLP, params: Params, x, tol: float):
+    """States of all units and a per-point flag "some unit is within ``tol`` of a boundary".
+
+    Traceable (call inside jit). x: (m, n_in). Returns (list of int32 (m, w_l), bool (m,)).
+    """
+    h = x
+    states, flag = [], jnp.zeros(x.shape[:-1], bool)
+    for W, b in params[:-1]:
+        z = _layer(W, b, h)
+        scale = _scale(W, b, jnp.max(jnp.abs(h), axis=-1))
+        s, near = _states_and_near(net.activation, z, scale, tol)
+        states.append(s)
+        flag = flag | jnp.any(near, axis=-1)
+        h = net.activation(z)
+    return states, flag
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def pattern_words(net: MLP, params: Params, x):
+    """Packed patterns of points x (m, n_in): uint32 (m, n_words). Points on boundaries are not flagged:
+    use :func:`classify` when that matters."""
+    states, _ = forward_states(net, params, x, 0.0)
+    return pack_states(net, states)
+
+
+def hash_words(words):
+    """Two independent 32-bit hashes of packed patterns (m, n_words) -> (2, m) uint32 (for grouping only)."""
+    out = []
+    for seed in (0x811C9DC5, 0x2545F491):
+        h = jnp.full(words.shape[:-1], seed, jnp.uint32)
+        for j in range(words.shape[-1]):
+            h = (h ^ words[..., j]) * jnp.uint32(0x01000193)
+            h = h ^ (h >> 15)
+        h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
+        h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
+        out.append(h ^ (h >> 16))
+    return jnp.stack(out)
+
+
+# -- float64 classification with flat-unit handling ---------------------------------------------------
+@functools.partial(jax.jit, static_argnums=0)
+def _classify(net: MLP, params: Params, x, dx):
+    act = net.activation
+    tol = rtol(x.dtype)
+    h, dh = x, dx  # (m, n), (m, n, d)
+    states, valid = [], jnp.ones(x.shape[:-1], bool)
+    for W, b in params[:-1]:
+        z = _layer(W, b, h)
+        if W.ndim == 3:
+            dz = jnp.einsum("mnd,njk->mjkd", dh, W)
+        else:
+            dz = jnp.einsum("mnd,nj->mjd", dh, W)
+        scale = _scale(W, b, jnp.max(jnp.abs(h), axis=-1))
+        dscale = jnp.sum(jnp.abs(W), axis=0) * jnp.max(jnp.abs(dh), axis=(-2, -1))[..., *([None] * (W.ndim - 1))]
+        if W.ndim == 3:
+            dscale = jnp.max(dscale, axis=-1)
+            top_i = jnp.argmax(z, axis=-1)
+            top = jnp.take_along_axis(z, top_i[..., None], -1)
+            dtop = jnp.take_along_axis(dz, top_i[..., None, None], -2)
+            close = (top - z) <= tol * scale[..., None]
+            same = jnp.max(jnp.abs(dz - dtop), axis=-1) <= tol * dscale[..., None]
+            tie = jnp.sum(close, axis=-1) >= 2
+            cut = tie & jnp.any(close & ~same, axis=-1)
+            s = jnp.argmax(close, axis=-1).astype(jnp.int32)  # first piece among the (flat) tie
+            s = jnp.where(tie, s, top_i.astype(jnp.int32))
+            valid = valid & ~jnp.any(cut, axis=-1)
+            h, dh = top[..., 0], dtop[..., 0, :]
+        else:
+            flat = jnp.max(jnp.abs(dz), axis=-1) <= tol * dscale
+            s = act.states(z)
+            for bp in act.breakpoints:
+                on = jnp.abs(z - bp) <= tol * scale
+                valid = valid & ~jnp.any(on & ~flat, axis=-1)
+                s = jnp.where(on & flat, act.states(jnp.full_like(z, bp)), s)
+            h = act(z)
+            dh = act.derivative(z)[..., None] * dz
+        states.append(s)
+    return pack_states(net, states), valid
+
+
+def classify(net: MLP, params: Params, x, directions) -> tuple[np.ndarray, np.ndarray]:
+    """Exact-as-float64-allows pattern of each point, and whether the point is interior to a region.
+
+    Args:
+      x: (m, n_in) points.
+      directions: (d, n_in) directions spanning the domain the regions live in (identity for a box,
+        the two plane vectors for a 2D slice). A unit is *flat* at a point if its pre-activation has
+        zero derivative along all of them.
+    Returns:
+      words: uint32 (m, n_words), the pattern (flat units set to their state at the breakpoint).
+      valid: bool (m,), False where the point lies on a boundary that cuts the domain.
+    Runs in float64 (``jax.enable_x64`` inside).
+    """
+    x = np.asarray(x, np.float64)
+    m = x.shape[0]
+    nw = n_words(net)
+    if m == 0:
+        return np.zeros((0, nw), np.uint32), np.zeros(0, bool)
+    with jax.enable_x64(True):
+        p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a, np.float64)), params)
+        # stage 1: a plain float64 pass; only points still within tolerance need derivatives
+        words, near = (np.array(a)[:m] for a in _words_near(net, p64, jnp.asarray(_pad(x))))
+        valid = np.ones(m, bool)
+        if near.any():
+            idx = np.nonzero(near)[0]
+            xs = _pad(x[idx])
+            d = np.asarray(directions, np.float64)
+            dx = jnp.broadcast_to(jnp.asarray(d.T), (xs.shape[0], *d.T.shape))
+            w2, v2 = _classify(net, p64, jnp.asarray(xs), dx)
+            words[idx] = np.asarray(w2)[: len(idx)]
+            valid[idx] = np.asarray(v2)[: len(idx)]
+        return words, valid
+
+
+def _pad(x: np.ndarray) -> np.ndarray:
+    """Pad rows to a power of two (>= 64) by repeating the first: few distinct shapes, few compilations."""
+    size = max(64, 1 << (len(x) - 1).bit_length())
+    return np.concatenate([x, np.broadcast_to(x[:1], (size - len(x), x.shape[1]))])
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _words_near(net: MLP, params: Params, x):
+    states, near = forward_states(net, params, x, rtol(x.dtype))
+    return pack_states(net, states), near

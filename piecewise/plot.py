@@ -1,0 +1,67 @@
+"""Matplotlib figures: region maps and count curves.
+
+Every figure says what it shows (activation regions from a grid, or exact cells) in its title.
+Matplotlib is imported lazily with the non-interactive Agg backend when no display is set.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    if not os.environ.get("DISPLAY") and matplotlib.get_backend().lower() not in ("agg", "pdf", "svg"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def region_colors(n: int, seed: int = 0) -> np.ndarray:
+    """n distinct-looking RGB colours (random hues, fixed seed), (n, 3) floats in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    return 0.25 + 0.7 * rng.random((max(n, 1), 3))
+
+
+def region_map(ids: np.ndarray, domain=None, *, ax=None, title: str | None = None, regions: int | None = None):
+    """Draw per-point region ids of a 2D grid (from ``count_grid(..., return_ids=True)``).
+
+    ids: int array (n_s, n_t); axis 0 is the domain's first axis (drawn horizontally). Points on boundaries
+    (id -1) are drawn black, so the boundaries show as thin dark lines. Returns the figure.
+    """
+    plt = _plt()
+    ids = np.asarray(ids)
+    if ids.ndim != 2:
+        raise ValueError(f"region_map needs a 2D grid of ids, got shape {ids.shape}")
+    n = int(ids.max()) + 1 if ids.size else 0
+    colors = np.vstack([region_colors(n), np.zeros((1, 3))])  # index -1 -> black
+    img = colors[ids.T]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+    else:
+        fig = ax.figure
+    extent = [0, 1, 0, 1]
+    xlabel, ylabel = "s", "t"
+    if domain is not None and domain.kind == "box":
+        lo, hi = domain.origin, domain.origin + np.diag(domain.axes)
+        extent = [lo[0], hi[0], lo[1], hi[1]]
+        xlabel, ylabel = "x1", "x2"
+    ax.imshow(img, origin="lower", extent=extent, interpolation="nearest", aspect="auto")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    count = regions if regions is not None else n
+    ax.set_title(title or f"activation regions (grid {ids.shape[0]}x{ids.shape[1]}): {count}")
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, path) -> str:
+    """Save a figure (PNG/PDF by extension) and close it; returns the path."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=130)
+    _plt().close(fig)
+    return path

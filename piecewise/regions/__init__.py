@@ -1,0 +1,3 @@
+"""Regions of piecewise-linear networks: domains, sampled (grid) counts."""
+from .domain import Domain as Domain, box as box, plane as plane, segment as segment
+from .grid import GridCount as GridCount, count_grid as count_grid, grid_points as grid_points

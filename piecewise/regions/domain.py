@@ -1,0 +1,98 @@
+"""Domains on which regions are counted: boxes, 2D plane slices, segments.
+
+Every domain is an affine image of the unit cube: ``x = origin + u @ axes`` with ``u`` in ``[0, 1]^d``
+(``axes`` is (d, n_in)). A box [lo, hi]^n has ``axes = (hi - lo) I``; the plane through p0, p1, p2 is
+``p0 + s (p1 - p0) + t (p2 - p0)``, ``s, t`` in [0, 1] (Hanin & Rolnick's slices through three inputs);
+a segment is ``p0 + s (p1 - p0)``. Regions of a slice are the cells of the network restricted to it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import PiecewiseError
+
+
+@dataclass(frozen=True, eq=False)
+class Domain:
+    """``x = origin + u @ axes``, ``u`` in the unit cube [0, 1]^d. Build with :func:`box`, :func:`plane`,
+    :func:`segment`."""
+
+    kind: str
+    origin: np.ndarray  # (n_in,) float64
+    axes: np.ndarray  # (d, n_in) float64
+
+    @property
+    def dim(self) -> int:
+        return self.axes.shape[0]
+
+    @property
+    def n_in(self) -> int:
+        return self.axes.shape[1]
+
+    def points(self, u) -> np.ndarray:
+        """Map parameter coordinates u (..., d) to input points (..., n_in), float64."""
+        return self.origin + np.asarray(u, np.float64) @ self.axes
+
+    def describe(self) -> dict:
+        """JSON-ready description."""
+        if self.kind == "box":
+            return {"kind": "box", "lo": self.origin.tolist(), "hi": (self.origin + np.diag(self.axes)).tolist()}
+        pts = [self.origin] + [self.origin + a for a in self.axes]
+        return {"kind": self.kind, "points": [p.tolist() for p in pts]}
+
+    def measure(self) -> float:
+        """Length / area / volume of the domain (d-dimensional)."""
+        g = self.axes @ self.axes.T
+        return float(np.sqrt(max(np.linalg.det(g), 0.0)))
+
+
+def _finite(name, a):
+    if not np.all(np.isfinite(a)):
+        raise PiecewiseError(f"{name} contains NaN or inf")
+
+
+def box(lo, hi, n_in: int | None = None) -> Domain:
+    """The box [lo, hi]^n_in (scalars) or the product of intervals [lo_i, hi_i] (arrays of length n_in)."""
+    lo = np.asarray(lo, np.float64)
+    hi = np.asarray(hi, np.float64)
+    if n_in is None:
+        n_in = max(lo.size, hi.size)
+    try:
+        lo = np.broadcast_to(lo, (n_in,)).copy()
+        hi = np.broadcast_to(hi, (n_in,)).copy()
+    except ValueError:
+        raise PiecewiseError(f"box bounds have {lo.size} and {hi.size} entries, the network has {n_in} inputs") from None
+    _finite("box", np.concatenate([lo, hi]))
+    if np.any(hi <= lo):
+        raise PiecewiseError(f"empty box: need LO < HI, got LO={lo.tolist()} HI={hi.tolist()}")
+    return Domain("box", lo, np.diag(hi - lo))
+
+
+def plane(p0, p1=None, p2=None) -> Domain:
+    """The 2D slice p0 + s (p1 - p0) + t (p2 - p0), s, t in [0, 1]. Accepts three points or one (3, n_in) array."""
+    P = np.asarray(p0 if p1 is None else [p0, p1, p2], np.float64)
+    if P.ndim != 2 or P.shape[0] != 3:
+        raise PiecewiseError(f"a plane needs 3 points as a (3, n_in) array, got shape {P.shape}")
+    _finite("plane points", P)
+    axes = P[1:] - P[0]
+    if np.linalg.matrix_rank(axes, tol=1e-12 * max(1.0, np.abs(axes).max())) < 2:
+        raise PiecewiseError("plane points are collinear (or equal): they span no 2D slice")
+    return Domain("plane", P[0].copy(), axes)
+
+
+def segment(p0, p1) -> Domain:
+    """The segment p0 + s (p1 - p0), s in [0, 1]."""
+    P = np.asarray([p0, p1], np.float64)
+    if P.ndim != 2:
+        raise PiecewiseError(f"a segment needs 2 points of equal dimension, got shape {P.shape}")
+    _finite("segment points", P)
+    if np.all(P[1] == P[0]):
+        raise PiecewiseError("segment end points are equal")
+    return Domain("segment", P[0].copy(), (P[1] - P[0])[None, :])
+
+
+def check_domain(domain: Domain, n_in: int) -> None:
+    if domain.n_in != n_in:
+        raise PiecewiseError(f"the {domain.kind} lives in R^{domain.n_in} but the network has {n_in} inputs")

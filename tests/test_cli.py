@@ -1,0 +1,122 @@
+import json
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import piecewise as pw
+from piecewise.cli import main
+from conftest import random_params
+from geometry import lines_of_shallow, regions_in_box
+
+
+@pytest.fixture
+def shallow(tmp_path):
+    net = pw.mlp(2, (6,), 1)
+    params = random_params(net, 2, bias_std=0.4)
+    path = tmp_path / "w.npz"
+    pw.save_npz(path, params)
+    return path, params
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_count_json_matches_closed_form(capsys, shallow):
+    path, params = shallow
+    code, out, err = run(capsys, "count", "--weights", path, "--method", "grid", "--resolution", 1025, "--json")
+    assert code == 0
+    d = json.loads(out)
+    exact = regions_in_box(lines_of_shallow(*params[0]), (-1, -1), (1, 1))
+    assert d["method"] == "grid" and isinstance(d["seconds"], float)
+    assert 0.9 * exact <= d["regions"] <= exact
+
+
+def test_count_box_plane_and_plot(capsys, tmp_path, shallow):
+    path, _ = shallow
+    code, out, _ = run(capsys, "count", "--weights", path, "--box", 0, 0.5, "--method", "grid", "--json")
+    assert code == 0 and json.loads(out)["domain"]["lo"] == [0.0, 0.0]
+    P = tmp_path / "p.npy"
+    np.save(P, np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    png = tmp_path / "map.png"
+    code, out, _ = run(capsys, "count", "--weights", path, "--plane", P, "--method", "grid", "--resolution", 200,
+                       "--plot", png)
+    assert code == 0 and "activation regions" in out
+    assert png.stat().st_size > 1000
+
+
+def _bad_weights(tmp_path):
+    good = dict(W0=np.ones((2, 3)), b0=np.zeros(3), W1=np.ones((3, 1)), b1=np.zeros(1))
+    cases = {}
+    for name, upd in {"missing": dict(b1=None), "mismatch": dict(W1=np.ones((4, 1))),
+                      "nan": dict(W0=np.full((2, 3), np.nan))}.items():
+        a = {k: v for k, v in {**good, **upd}.items() if v is not None}
+        p = tmp_path / f"{name}.npz"
+        np.savez(p, **a)
+        cases[name] = p
+    ok = tmp_path / "ok.npz"
+    np.savez(ok, **good)
+    cases["ok"] = ok
+    return cases
+
+
+@pytest.mark.parametrize("case,extra,needle", [
+    ("nofile", [], "not found"),
+    ("missing", [], "missing array b1"),
+    ("mismatch", [], "shape mismatch"),
+    ("nan", [], "NaN"),
+    ("ok", ["--activation", "swish"], "unknown activation"),
+    ("ok", ["--box", "1", "1"], "empty box"),
+    ("ok", ["--box", "2", "-1"], "empty box"),
+    ("ok", ["--plane", "nope.npy"], "plane file not found"),
+    ("ok", ["--resolution", "1"], "resolution"),
+    ("ok", ["--activation", "tanh"], "not piecewise linear"),
+    ("ok", ["--method", "fast"], "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, tmp_path, case, extra, needle):
+    cases = _bad_weights(tmp_path)
+    path = cases.get(case, tmp_path / "absent.npz")
+    try:
+        code = main(["count", "--weights", str(path), *extra])
+    except SystemExit as e:  # argparse's own checks (invalid choice) exit directly
+        code = e.code
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err.count("\n") == 1 and needle in err, err
+    assert "Traceback" not in err
+
+
+def test_bad_plane_shape(capsys, tmp_path, shallow):
+    path, _ = shallow
+    P = tmp_path / "p.npy"
+    np.save(P, np.zeros((2, 2)))
+    code, _, err = run(capsys, "count", "--weights", path, "--plane", P)
+    assert code == 2 and "shape" in err and err.count("\n") == 1
+
+
+def test_python_m_entry_point(tmp_path, shallow):
+    path, _ = shallow
+    r = subprocess.run([sys.executable, "-m", "piecewise", "count", "--weights", str(path), "--method", "grid",
+                        "--resolution", "64", "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["regions"] >= 1
+    r = subprocess.run([sys.executable, "-m", "piecewise", "count", "--weights", str(tmp_path / "x.npz")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
+
+
+def test_demo_quick(tmp_path, capsys):
+    code = main(["demo", "--quick", "--out", str(tmp_path / "res")])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    summary = json.loads((tmp_path / "res" / "summary.json").read_text())
+    assert (tmp_path / "res" / "regions_vs_depth.png").exists() and (tmp_path / "res" / "region_map.png").exists()
+    # a shallow net never exceeds the general-position maximum
+    shallow = summary["deep_vs_shallow"]["rows"][0]
+    assert max(shallow["regions"]) <= summary["deep_vs_shallow"]["shallow_max"]
+    assert "results written to" in out

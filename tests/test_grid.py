@@ -1,0 +1,155 @@
+import jax
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import piecewise as pw
+from conftest import random_params
+from geometry import breakpoints_on_segment, lines_of_shallow, regions_in_box
+
+ACTS = [("relu", "relu"), ("leaky_relu:0.1", "relu"), ("abs", "relu"), ("hardtanh", "hardtanh"),
+        ("maxout:2", "maxout2")]
+
+
+@pytest.mark.parametrize("act,kind", ACTS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_shallow_net_matches_closed_form(act, kind, seed):
+    net = pw.mlp(2, (7,), 1, act)
+    params = random_params(net, seed, bias_std=0.5)
+    exact = regions_in_box(lines_of_shallow(*params[0], kind), (-1, -1), (1, 1))
+    g = pw.count_grid(net, params, pw.box(-1, 1, 2), 1025)
+    assert g.regions <= exact
+    assert g.regions >= 0.9 * exact
+    assert g.point_counts.sum() + g.n_boundary == g.n_points
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 12), seed=st.integers(0, 10**6), bias=st.floats(0.0, 1.5),
+       lo=st.floats(-3, 0.5), size=st.floats(0.1, 4))
+def test_never_more_than_closed_form(n, seed, bias, lo, size):
+    net = pw.mlp(2, (n,), 1)
+    params = random_params(net, seed, bias_std=bias)
+    exact = regions_in_box(lines_of_shallow(*params[0]), (lo, lo), (lo + size, lo + size))
+    g = pw.count_grid(net, params, pw.box(lo, lo + size, 2), 257)
+    assert 1 <= g.regions <= exact
+
+
+def test_count_never_decreases_with_nested_resolution():
+    net = pw.mlp(2, (16, 16), 1)
+    params = random_params(net, 3, bias_std=0.2)
+    counts = [pw.count_grid(net, params, pw.box(-1, 1, 2), 2**j + 1).regions for j in range(4, 11)]
+    assert counts == sorted(counts)
+    assert counts[-1] > counts[0]
+
+
+def test_origin_of_bias_free_net_is_not_a_region():
+    # three lines through 0 at 120 degrees: 6 wedges; the all-off pattern at the origin belongs to no region
+    ang = np.array([0.0, 2 * np.pi / 3, 4 * np.pi / 3])
+    W0 = np.stack([np.cos(ang), np.sin(ang)])
+    params = ((W0, np.zeros(3)), (np.ones((3, 1)), np.zeros(1)))
+    net = pw.mlp(2, (3,), 1)
+    g = pw.count_grid(net, params, pw.box(-1, 1, 2), 101, return_ids=True)  # 101 points: 0 is on the grid
+    assert g.regions == 6
+    assert g.n_boundary >= 1 and g.ids[50, 50] == -1
+    g32 = pw.count_grid(net, params, pw.box(-1, 1, 2), 101, dtype=np.float32)
+    assert g32.regions == 6
+
+
+def test_breakpoint_on_box_edge_is_not_a_region():
+    # relu(x1) breaks exactly on the left edge of [0, 1]^2: one region inside the box, not two
+    params = ((np.array([[1.0], [0.0]]), np.zeros(1)), (np.ones((1, 1)), np.zeros(1)))
+    g = pw.count_grid(pw.mlp(2, (1,), 1), params, pw.box(0, 1, 2), 65)
+    assert g.regions == 1 and g.n_boundary == 65
+
+
+def test_flat_unit_region_is_counted():
+    # layer 2 copies relu(z1): identically zero on the half plane z1 < 0 (every point there is "on" its breakpoint)
+    W0 = np.array([[1.0], [0.3]])
+    params = ((W0, np.array([0.1])), (np.array([[1.0]]), np.zeros(1)), (np.ones((1, 1)), np.zeros(1)))
+    net = pw.mlp(2, (1, 1), 1)
+    for dtype in (np.float32, np.float64):
+        g = pw.count_grid(net, params, pw.box(-1, 1, 2), 129, dtype=dtype)
+        assert g.regions == 2
+
+
+def test_dead_and_duplicate_units_do_not_add_regions():
+    net = pw.mlp(2, (6,), 1)
+    (W0, b0), out = random_params(net, 4, bias_std=0.3)
+    base = pw.count_grid(net, ((W0, b0), out), pw.box(-1, 1, 2), 513).regions
+    W0d = np.c_[W0, np.zeros(2), W0[:, :2]]  # a dead unit and two duplicates
+    b0d = np.r_[b0, 0.0, b0[:2]]
+    net_d = pw.mlp(2, (9,), 1)
+    got = pw.count_grid(net_d, ((W0d, b0d), (np.ones((9, 1)), np.zeros(1))), pw.box(-1, 1, 2), 513).regions
+    assert got == base
+
+
+def test_plane_slice_equals_composed_two_input_net():
+    net = pw.mlp(5, (9, 6), 1)
+    params = random_params(net, 5, bias_std=0.3)
+    P = np.random.default_rng(0).normal(size=(3, 5))
+    g = pw.count_grid(net, params, pw.plane(P), 513)
+    A = P[1:] - P[0]
+    (W0, b0), rest = params[0], params[1:]
+    net2 = pw.mlp(2, (9, 6), 1)
+    g2 = pw.count_grid(net2, ((A @ W0, b0 + P[0] @ W0), *rest), pw.box(0, 1, 2), 513)
+    assert g.regions == g2.regions
+
+
+def test_plane_slice_of_shallow_net_matches_closed_form():
+    net = pw.mlp(6, (8,), 1)
+    params = random_params(net, 6, bias_std=0.5)
+    P = np.random.default_rng(1).normal(size=(3, 6)) * 0.5
+    W0, b0 = params[0]
+    A = P[1:] - P[0]
+    exact = regions_in_box(np.c_[(A @ W0).T, b0 + P[0] @ W0], (0, 0), (1, 1))
+    g = pw.count_grid(net, params, pw.plane(P), 1025)
+    assert 0.9 * exact <= g.regions <= exact
+
+
+def test_segment_matches_breakpoints():
+    net = pw.mlp(3, (12,), 1)
+    params = random_params(net, 8, bias_std=0.5)
+    p0, p1 = np.array([-1.0, -0.5, 0.2]), np.array([1.0, 0.7, -0.4])
+    exact = 1 + len(breakpoints_on_segment(*params[0], p0, p1))
+    g = pw.count_grid(net, params, pw.segment(p0, p1), 2**16 + 1)
+    assert g.regions == exact
+
+
+def test_three_dim_box():
+    net = pw.mlp(3, (4,), 1)
+    params = random_params(net, 9, bias_std=0.2)
+    g = pw.count_grid(net, params, pw.box(-1, 1, 3), 65)
+    # 4 planes in R^3 in general position: at most 15 regions (Zaslavsky); all 4 cross a small neighbourhood of 0
+    assert 8 <= g.regions <= 15
+
+
+def test_ids_and_chunking_agree():
+    net = pw.mlp(2, (10, 10), 1)
+    params = random_params(net, 10, bias_std=0.2)
+    a = pw.count_grid(net, params, pw.box(-1, 1, 2), 300, return_ids=True, chunk_size=2**16)
+    b = pw.count_grid(net, params, pw.box(-1, 1, 2), 300, return_ids=True, chunk_size=2**10)
+    assert a.regions == b.regions
+    # same partition of the grid (ids may be numbered differently)
+    pairs = set(zip(a.ids.ravel().tolist(), b.ids.ravel().tolist()))
+    assert len(pairs) == a.regions + (1 if (a.ids < 0).any() else 0)
+    # ids agree with pattern_words at the grid points
+    X = pw.regions.grid_points(pw.box(-1, 1, 2), 300).reshape(-1, 2)
+    words = np.asarray(pw.pattern_words(net, jax.tree_util.tree_map(lambda t: np.asarray(t, np.float32), params), X))
+    ok = a.ids.ravel() >= 0
+    np.testing.assert_array_equal(words[ok], a.patterns[a.ids.ravel()[ok]])
+
+
+@pytest.mark.parametrize("bad", [
+    lambda net, p: pw.count_grid(net, p, pw.box(-1, 1, 3), 10),
+    lambda net, p: pw.count_grid(net, p, pw.box(-1, 1, 2), 1),
+    lambda net, p: pw.box(1, 1, 2),
+    lambda net, p: pw.box(0, np.nan, 2),
+    lambda net, p: pw.plane(np.zeros((3, 2))),
+    lambda net, p: pw.plane(np.zeros((2, 2))),
+    lambda net, p: pw.count_grid(pw.mlp(2, (3,), 1, "tanh"), p, pw.box(-1, 1, 2), 10),
+    lambda net, p: pw.count_grid(net, p, pw.box(-1, 1, 2), 10, chunk_size=1000),
+])
+def test_bad_input(bad):
+    net = pw.mlp(2, (3,), 1)
+    with pytest.raises(pw.PiecewiseError):
+        bad(net, random_params(net))

@@ -1,0 +1,89 @@
+import jax
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import piecewise as pw
+from piecewise.patterns import forward_states, n_words, pack_states, unpack_states
+from piecewise.numerics import rtol
+from conftest import random_params
+
+
+@settings(max_examples=40, deadline=None)
+@given(act=st.sampled_from(["relu", "hardtanh", "maxout:3", "maxout:5", "maxout:9"]),
+       widths=st.lists(st.integers(1, 40), min_size=1, max_size=4), seed=st.integers(0, 2**31))
+def test_pack_unpack_round_trip(act, widths, seed):
+    net = pw.mlp(2, widths, 1, act)
+    r = np.random.default_rng(seed)
+    states = [r.integers(0, net.activation.n_states, (13, w)) for w in widths]
+    words = np.asarray(pack_states(net, states))
+    assert words.shape == (13, n_words(net)) and words.dtype == np.uint32
+    np.testing.assert_array_equal(words, pack_states(net, states, np))
+    for a, b in zip(unpack_states(net, words), states):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_distinct_states_give_distinct_words():
+    net = pw.mlp(2, (33, 31), 1)
+    r = np.random.default_rng(0)
+    s = [r.integers(0, 2, (1, w)) for w in net.widths]
+    base = np.asarray(pack_states(net, s))
+    for layer in range(2):
+        for unit in range(net.widths[layer]):
+            t = [a.copy() for a in s]
+            t[layer][0, unit] ^= 1
+            assert not np.array_equal(np.asarray(pack_states(net, t)), base)
+
+
+def test_pattern_words_match_manual_signs():
+    net = pw.mlp(2, (5, 4), 1)
+    params = random_params(net, 0)
+    x = np.random.default_rng(1).uniform(-1, 1, (50, 2))
+    h, bits = x, []
+    for W, b in params[:-1]:
+        z = h @ W + b
+        bits.append((z > 0).astype(int))
+        h = np.maximum(z, 0)
+    manual = np.concatenate(bits, axis=1)
+    got = np.concatenate(unpack_states(net, pw.pattern_words(net, params, x)), axis=1)
+    np.testing.assert_array_equal(got, manual)
+
+
+def test_classify_rejects_points_on_boundaries():
+    net = pw.mlp(2, (3, 3), 1)
+    params = list(random_params(net, 0))
+    params[0] = (params[0][0], np.zeros(3))  # bias-free first layer: all three lines pass through 0
+    x = np.array([[0.0, 0.0], [0.3, 0.2]])
+    _, valid = pw.classify(net, params, x, np.eye(2))
+    assert valid.tolist() == [False, True]
+
+
+def test_classify_keeps_flat_units():
+    # unit 2 of layer 2 copies relu(unit 1 of layer 1): where z1 < 0 it is identically 0 (a flat unit)
+    W0 = np.array([[1.0, 0.0], [0.0, 1.0]])
+    b0 = np.array([0.0, 0.25])
+    W1 = np.array([[1.0, 0.0], [0.0, 0.0]])
+    b1 = np.zeros(2)  # second unit of layer 2: weights 0, bias 0 -> a dead unit, identically 0
+    params = ((W0, b0), (W1, b1), (np.ones((2, 1)), np.zeros(1)))
+    net = pw.mlp(2, (2, 2), 1)
+    x = np.array([[-0.5, 0.5], [0.5, 0.5], [-0.5, -0.5]])
+    words, valid = pw.classify(net, params, x, np.eye(2))
+    assert valid.all()
+    states = np.concatenate(unpack_states(net, words), axis=1)
+    assert states.tolist() == [[0, 1, 0, 0], [1, 1, 1, 0], [0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("widths", [(64,) * 8, (128,) * 3])
+def test_float32_tolerance_covers_rounding(widths):
+    """The claim in piecewise.numerics: a point not flagged by the float32 pass has the float64 pattern."""
+    net = pw.mlp(2, widths, 1)
+    params = random_params(net, 7, bias_std=0.1)
+    x = np.random.default_rng(2).uniform(-1, 1, (20000, 2))
+    p32 = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), params)
+    states, flag = jax.jit(lambda p, x: forward_states(net, p, x, rtol(np.float32)))(p32, x.astype(np.float32))
+    w32 = np.asarray(pack_states(net, states))
+    w64, valid = pw.classify(net, params, x, np.eye(2))
+    ok = ~np.asarray(flag)
+    assert ok.mean() > 0.9
+    np.testing.assert_array_equal(w32[ok], w64[ok])
+    assert valid.all()  # random points are never exactly on a boundary
