@@ -5,6 +5,6 @@ from .errors import PiecewiseError as PiecewiseError
 from .io import load_npz as load_npz, save_npz as save_npz, params_from_arrays as params_from_arrays
 from .nets import MLP as MLP, mlp as mlp
 from .patterns import classify as classify, pattern_words as pattern_words, unpack_states as unpack_states
-from .regions import box as box, count_grid as count_grid, plane as plane, segment as segment
+from .regions import box as box, count_grid as count_grid, enumerate_cells as enumerate_cells, plane as plane, segment as segment
 
 __version__ = "0.1.0"
