@@ -61,35 +61,48 @@ def _count(args) -> int:
     if not net.activation.piecewise_linear:
         raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
     domain = _domain(args, net.n_in)
-    method = args.method or "grid"
-    if method != "grid":
-        raise PiecewiseError("--method exact is not available in this version: use --method grid")
-    if args.linear:
-        raise PiecewiseError("--linear needs exact cells (--method exact), which this version does not have")
-    res = args.resolution if args.resolution is not None else _DEFAULT_RES.get(domain.dim, 24)
-    if res < 2:
-        raise PiecewiseError(f"--resolution must be >= 2, got {res}")
-    want_ids = args.plot is not None
-    if want_ids and domain.dim != 2:
+    method = args.method or ("exact" if domain.dim <= 2 else "grid")
+    if method == "exact" and domain.dim > 2:
+        raise PiecewiseError(f"--method exact handles 1D and 2D domains (2-input nets, --plane slices); this box is "
+                             f"{domain.dim}-dimensional: use --method grid or --plane")
+    if args.linear and method != "exact":
+        raise PiecewiseError("--linear needs exact cells: use --method exact")
+    if args.plot is not None and domain.dim != 2:
         raise PiecewiseError(f"--plot draws a 2D region map; this domain is {domain.dim}-dimensional")
-    g = count_grid(net, params, domain, res, dtype=np.dtype(args.dtype), return_ids=want_ids,
-                   progress=None if not args.json else False)
-    out = g.to_json()
-    out.update({"network": {"n_in": net.n_in, "widths": list(net.widths), "n_out": net.n_out,
-                            "activation": str(net.activation)}, "dtype": args.dtype})
-    if args.plot:
-        from . import plot
+    network = {"n_in": net.n_in, "widths": list(net.widths), "n_out": net.n_out, "activation": str(net.activation)}
+    if method == "exact":
+        from .regions import enumerate_cells
 
-        fig = plot.region_map(g.ids, domain, regions=g.regions,
-                              title=f"activation regions, grid {res}x{res}: {g.regions} (lower bound)")
-        out["plot"] = plot.save(fig, args.plot)
-    if args.json:
-        print(json.dumps(out))
-    else:
-        print(f"activation regions (grid {'x'.join(map(str, g.resolution))}, a lower bound): {g.regions}")
-        print(f"points: {g.n_points}, on boundaries: {g.n_boundary}, seconds: {g.seconds:.3f}")
+        cx = enumerate_cells(net, params, domain, progress=None if not args.json else False)
+        out = cx.to_json(linear=args.linear)
+        out["network"] = network
         if args.plot:
-            print(f"region map: {out['plot']}")
+            from . import plot
+
+            out["plot"] = plot.save(plot.cell_map(cx), args.plot)
+        text = [f"activation regions (exact): {cx.regions}"]
+        if args.linear:
+            text.append(f"linear regions (exact): {out['linear_regions']}")
+        text.append(f"seconds: {cx.seconds:.3f}")
+    else:
+        res = args.resolution if args.resolution is not None else _DEFAULT_RES.get(domain.dim, 24)
+        if res < 2:
+            raise PiecewiseError(f"--resolution must be >= 2, got {res}")
+        g = count_grid(net, params, domain, res, dtype=np.dtype(args.dtype), return_ids=args.plot is not None,
+                       progress=None if not args.json else False)
+        out = g.to_json()
+        out.update({"network": network, "dtype": args.dtype})
+        if args.plot:
+            from . import plot
+
+            fig = plot.region_map(g.ids, domain, regions=g.regions,
+                                  title=f"activation regions, grid {res}x{res}: {g.regions} (lower bound)")
+            out["plot"] = plot.save(fig, args.plot)
+        text = [f"activation regions (grid {'x'.join(map(str, g.resolution))}, a lower bound): {g.regions}",
+                f"points: {g.n_points}, on boundaries: {g.n_boundary}, seconds: {g.seconds:.3f}"]
+    if args.plot:
+        text.append(f"figure: {out['plot']}")
+    print(json.dumps(out) if args.json else "\n".join(text))
     return 0
 
 
@@ -112,9 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     where = c.add_mutually_exclusive_group()
     where.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"), help="the cube [LO, HI]^n0 (default -1 1)")
     where.add_argument("--plane", metavar="P.npy", help="(3, n0) points: the slice p0 + s(p1-p0) + t(p2-p0)")
-    c.add_argument("--method", choices=("exact", "grid"), default=None, help="counting method")
+    c.add_argument("--method", choices=("exact", "grid"), default=None,
+                   help="exact (default for 1D/2D domains) or grid (sampled lower bound)")
     c.add_argument("--resolution", type=int, default=None, help="grid points per axis (grid method)")
-    c.add_argument("--linear", action="store_true", help="also count linear regions")
+    c.add_argument("--linear", action="store_true", help="also count linear regions (exact method)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.add_argument("--plot", metavar="OUT.png", default=None, help="draw the region map (2D domains)")
     c.add_argument("--dtype", choices=("float32", "float64"), default="float64",

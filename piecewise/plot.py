@@ -65,3 +65,45 @@ def save(fig, path) -> str:
     fig.savefig(path, dpi=130)
     _plt().close(fig)
     return path
+
+
+def cell_map(cx, *, ax=None, title: str | None = None, linear: bool = False, boundary: bool = True):
+    """Draw the exact cells of a 2D :class:`~piecewise.regions.CellComplex`, each in its own colour, with
+    their edges; ``linear=True`` colours by linear region instead; ``boundary`` draws the decision
+    boundary (zero set of the first output) in red. Returns the figure."""
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    from .regions.stats import decision_boundary
+
+    plt = _plt()
+    if cx.vertices.shape[-1] != 2:
+        raise ValueError("cell_map draws 2D complexes")
+    box = cx.domain.kind == "box"
+    to_xy = (lambda u: cx.domain.points(u)) if box else (lambda u: u)
+    polys = [to_xy(cx.vertices[i, : cx.n_vertices[i]]) for i in range(cx.regions)]
+    if linear:
+        n, labels = cx.linear_regions()
+        colors = region_colors(n)[labels]
+    else:
+        n = cx.regions
+        colors = region_colors(n)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+    else:
+        fig = ax.figure
+    lw = 0.6 if cx.regions < 2000 else 0.15
+    ax.add_collection(PolyCollection(polys, facecolors=colors, edgecolors="k", linewidths=lw))
+    if boundary:
+        segs = decision_boundary(cx)
+        if len(segs):
+            ax.add_collection(LineCollection([to_xy(s) for s in segs], colors="red", linewidths=1.5))
+    lo = to_xy(np.zeros(2)) if box else np.zeros(2)
+    hi = to_xy(np.ones(2)) if box else np.ones(2)
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_xlabel("x1" if box else "s")
+    ax.set_ylabel("x2" if box else "t")
+    what = f"linear regions: {n}" if linear else f"activation regions: {n}"
+    ax.set_title(title or f"exact cells, {what}" + (", red: decision boundary" if boundary else ""), fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -40,3 +40,77 @@ def breakpoints_on_segment(W0, b0, p0, p1):
         t = -c / a
     t = t[np.isfinite(t)]
     return np.unique(t[(t > 0) & (t < 1)])
+
+
+def sawtooth_params(L):
+    """Telgarsky's sawtooth t(x) = 2 relu(x) - 4 relu(x - 1/2) composed L times (width 2, depth L)."""
+    params = [(np.array([[1.0, 1.0]]), np.array([0.0, -0.5]))]
+    for _ in range(L - 1):
+        params.append((np.array([[2.0, 2.0], [-4.0, -4.0]]), np.array([0.0, -0.5])))
+    params.append((np.array([[2.0], [-4.0]]), np.zeros(1)))
+    return tuple(params)
+
+
+def montufar_params(widths, n0=2, radius=0.2):
+    """Montufar et al. (2014) folding net on [0,1]^n0 (as described in shared/SCIENCE.md), built here
+    independently of the library: layers l < L fold each coordinate p = n_l // n0 times; the last layer
+    is n_L lines tangent to a circle around the centre, angles in [0, pi/2]."""
+    params, prev = [], None  # prev: (p, units per group) of the previous folding layer
+    for li, w in enumerate(widths[:-1]):
+        p = w // n0
+        W = np.zeros((n0 if prev is None else prev[1], w))
+        b = np.zeros(w)
+        for j in range(n0):
+            for k in range(p):
+                col = j * p + k
+                b[col] = -k
+                if prev is None:
+                    W[j, col] = p
+                else:
+                    pp = prev[0]
+                    for kk in range(pp):
+                        W[j * pp + kk, col] = p * (1.0 if kk == 0 else 2.0 * (-1) ** kk)
+        params.append((W, b))
+        prev = (p, w)
+    nL = widths[-1]
+    pp = prev[0]
+    theta = (np.arange(nL) + 0.5) * (np.pi / 2) / nL
+    dirs = np.stack([np.cos(theta), np.sin(theta)])  # (2, nL) for n0 = 2
+    W = np.zeros((prev[1], nL))
+    for j in range(n0):
+        for kk in range(pp):
+            W[j * pp + kk] = (1.0 if kk == 0 else 2.0 * (-1) ** kk) * dirs[j]
+    b = -0.5 * dirs.sum(0) - radius
+    params.append((W, b))
+    params.append((np.ones((nL, 1)), np.zeros(1)))
+    return tuple(params)
+
+
+def lp_region_count(W_list, b_list, lo, hi):
+    """Brute force: number of ReLU activation patterns whose region has nonempty interior in the box
+    [lo, hi]^2, by one linear program per candidate pattern (scipy HiGHS). Only for tiny nets."""
+    from itertools import product
+
+    from scipy.optimize import linprog
+
+    widths = [W.shape[1] for W in W_list]
+    count = 0
+    for bits in product((0, 1), repeat=sum(widths)):
+        # margin LP: maximise t s.t. s_j * z_j(x) >= t for all units, box constraints, t <= 1
+        A, c0 = np.eye(2), np.zeros(2)  # h = x @ A + c0 on the region
+        rows, rhs = [], []
+        off = 0
+        for W, b in zip(W_list, b_list):
+            G, e = A @ W, c0 @ W + b
+            s = np.array(bits[off:off + W.shape[1]])
+            sign = np.where(s == 1, 1.0, -1.0)
+            for j in range(W.shape[1]):  # -sign*(x.G_j + e_j) + t <= 0
+                rows.append(np.r_[-sign[j] * G[:, j], 1.0])
+                rhs.append(sign[j] * e[j])
+            A, c0 = G * s, e * s
+            off += W.shape[1]
+        res = linprog(np.array([0.0, 0.0, -1.0]), A_ub=np.array(rows), b_ub=np.array(rhs),
+                      bounds=[(lo, hi), (lo, hi), (None, 1.0)], method="highs")
+        if res.status == 0 and -res.fun > 1e-9:
+            count += 1
+    return count

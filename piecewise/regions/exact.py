@@ -9,8 +9,9 @@ that a unit's boundary crosses is split along it, exactly, in float64:
   (clipping by the k - 1 half-planes; a tie that holds on the whole cell goes to the lowest index).
 
 Inside a cell every pre-activation is affine in ``u``, so the values at the cell's vertices decide
-everything. **A unit splits a cell only if some vertex is strictly on each side** (beyond the tolerance of
-:mod:`piecewise.numerics`, relative to the magnitude of the terms that make up the value). A boundary
+everything. **A unit splits a cell only if some vertex is strictly on each side**: beyond
+``rtol(float64) * (|g|_1 + |e|)`` for the cell's affine function ``u -> u.g + e`` (a bound on its size over
+the unit parameter cube; :mod:`piecewise.numerics`). A boundary
 through a vertex, along an edge, along the box's edge, several boundaries through one point, dead units,
 duplicate or parallel units, and pre-activations that are identically on a breakpoint over a whole cell
 (then the state *at* the breakpoint is taken) are therefore counted right without special cases.
@@ -80,6 +81,7 @@ class _State:
     def __init__(self, V, n, parent):
         self.V, self.n, self.parent = V, n, parent
         self.lab = np.zeros((len(n), 0), np.int32)  # maxout labels of the current layer's units so far
+        self.side = np.zeros((len(n), 0), np.int8)  # side of each (unit, breakpoint) fixed by a split, or -1
 
     def values(self, g, e):
         """Values at the vertices of the affine functions u -> u.g[c] + e[c]: g (C, d), e (C,) -> (C, K)."""
@@ -94,13 +96,15 @@ class _State:
         self.n = np.concatenate([self.n[rest], n_new])
         self.parent = np.concatenate([self.parent[rest], self.parent[keep]])
         self.lab = np.concatenate([self.lab[rest], self.lab[keep]])
+        self.side = np.concatenate([self.side[rest], self.side[keep]])
 
 
-def _split_by(st: _State, clip, g, gabs, e, eabs, tol_r):
-    """Split every cell crossed by the zero set of u -> u.g + e (per layer-start cell: g (P, d), e (P,))."""
+def _split_by(st: _State, clip, g, e, tol_r, col):
+    """Split every cell crossed by the zero set of u -> u.g + e (per layer-start cell: g (P, d), e (P,)); the
+    pieces remember their side (1: e + u.g >= 0) in column ``col`` of ``st.side``."""
     p = st.parent
     f = st.values(g[p], e[p])
-    tol = (tol_r * (gabs[p].sum(-1) + eabs[p]))[:, None]
+    tol = (tol_r * (np.abs(g[p]).sum(-1) + np.abs(e[p])))[:, None]
     valid = np.arange(f.shape[1])[None, :] < st.n[:, None]
     crossed = np.any(valid & (f > tol), 1) & np.any(valid & (f < -tol), 1)
     if not crossed.any():
@@ -111,9 +115,10 @@ def _split_by(st: _State, clip, g, gabs, e, eabs, tol_r):
     K = max(Vp.shape[1], Vm.shape[1])
     pad = lambda a: np.pad(a, ((0, 0), (0, K - a.shape[1]), (0, 0)))
     st.replace(crossed, np.concatenate([pad(Vp), pad(Vm)]), np.concatenate([n_p, n_m]), np.concatenate([idx, idx]))
+    st.side[len(st.n) - 2 * len(idx):, col] = np.repeat(np.array([1, 0], np.int8), len(idx))
 
 
-def _maxout_unit(st: _State, clip, G, Gabs, E, Eabs, tol_r):
+def _maxout_unit(st: _State, clip, G, E, tol_r):
     """Split cells by the argmax of one maxout unit: G (P, d, k), E (P, k); appends its label to st.lab."""
     p = st.parent
     k = G.shape[-1]
@@ -125,7 +130,7 @@ def _maxout_unit(st: _State, clip, G, Gabs, E, Eabs, tol_r):
                 continue
             g = G[p, :, i] - G[p, :, j]
             e = E[p, i] - E[p, j]
-            tol = (tol_r * (Gabs[p, :, i] + Gabs[p, :, j]).sum(-1) + tol_r * (Eabs[p, i] + Eabs[p, j]))[:, None]
+            tol = (tol_r * (np.abs(g).sum(-1) + np.abs(e)))[:, None]
             f = np.einsum("ckd,cd->ck", V, g) + e[:, None]
             vmask = np.arange(V.shape[1])[None, :] < n[:, None]
             big = np.any(vmask & (f > tol), 1)
@@ -188,9 +193,8 @@ def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool 
     tol_r = rtol(np.float64)
     unit = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]) if d == 2 else np.array([[0.0], [1.0]])
     st = _State(unit[None].copy(), np.array([len(unit)]), np.zeros(1, np.int64))
-    # the input representation on each layer-start cell: h = u @ M + m (and |.|-bounds Mabs, mabs)
+    # the input representation on each layer-start cell: h = u @ M + m
     M, m = domain.axes[None], domain.origin[None]
-    Mabs, mabs = np.abs(M), np.abs(m)
     layer_states = []
     from tqdm.auto import tqdm
 
@@ -199,40 +203,37 @@ def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool 
     for W, b in P[:-1]:
         if W.ndim == 3:  # maxout: (n, w, k)
             G = np.einsum("cdn,nwk->cdwk", M, W)
-            Gabs = np.einsum("cdn,nwk->cdwk", Mabs, np.abs(W))
             E = np.einsum("cn,nwk->cwk", m, W) + b
-            Eabs = np.einsum("cn,nwk->cwk", mabs, np.abs(W)) + np.abs(b)
             st.lab = np.zeros((len(st.n), 0), np.int32)
             for j in range(W.shape[1]):
-                _maxout_unit(st, clip, G[:, :, j], Gabs[:, :, j], E[:, j], Eabs[:, j], tol_r)
+                _maxout_unit(st, clip, G[:, :, j], E[:, j], tol_r)
                 bar.update(1)
             s, p = st.lab, st.parent
             M = np.take_along_axis(G[p], s[:, None, :, None], -1)[..., 0]
-            Mabs = np.take_along_axis(Gabs[p], s[:, None, :, None], -1)[..., 0]
             m = np.take_along_axis(E[p], s[..., None], -1)[..., 0]
-            mabs = np.take_along_axis(Eabs[p], s[..., None], -1)[..., 0]
         else:
             G = M @ W  # (C, d, w)
-            Gabs = Mabs @ np.abs(W)
             E = m @ W + b
-            Eabs = mabs @ np.abs(W) + np.abs(b)
+            bps = act.breakpoints
+            st.side = np.full((len(st.n), W.shape[1] * len(bps)), -1, np.int8)
             for j in range(W.shape[1]):
-                for bp in act.breakpoints:
-                    _split_by(st, clip, G[:, :, j], Gabs[:, :, j], E[:, j] - bp, Eabs[:, j] + abs(bp), tol_r)
+                for q, bp in enumerate(bps):
+                    _split_by(st, clip, G[:, :, j], E[:, j] - bp, tol_r, j * len(bps) + q)
                 bar.update(1)
             p = st.parent
-            hi, lo = _vertex_extremes(st, G, E)
-            tol = tol_r * (Gabs[p].sum(1) + Eabs[p])
-            if act.name == "hardtanh":
-                s = np.where(hi - 1.0 > tol, 2, np.where(lo + 1.0 < -tol, 0, 1)).astype(np.int32)
-            else:
-                s = (hi > tol).astype(np.int32)
+            hi, _ = _vertex_extremes(st, G, E)
+            tol = tol_r * (np.abs(G[p]).sum(1) + np.abs(E[p] - np.asarray(bps)[:, None, None]).max(0))
+            s = np.zeros(hi.shape, np.int32)
+            for q, bp in enumerate(bps):
+                # a side fixed by a split is kept; otherwise the cell lies on one side (or on the breakpoint:
+                # then the state at the breakpoint is taken, which is above -1 and not above 0 or 1)
+                known = st.side[:, q::len(bps)]
+                free = np.where(hi - bp > tol, 1, np.where(hi - bp < -tol, 0, 1 if bp < 0 else 0))
+                s += np.where(known >= 0, known, free)
             slope = np.asarray(act.slopes)[s]
             const = np.asarray((-1.0, 0.0, 1.0) if act.name == "hardtanh" else (0.0, 0.0))[s]
             M = G[p] * slope[:, None, :]
-            Mabs = Gabs[p] * np.abs(slope)[:, None, :]
             m = E[p] * slope + const
-            mabs = Eabs[p] * np.abs(slope) + np.abs(const)
         layer_states = [ls[st.parent] for ls in layer_states] + [s]
         st.parent = np.arange(len(st.n))
     bar.close()

@@ -1,0 +1,213 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import piecewise as pw
+from conftest import random_params
+from geometry import (breakpoints_on_segment, lines_of_shallow, lp_region_count, montufar_params,
+                      regions_in_box, sawtooth_params)
+
+ACTS = [("relu", "relu"), ("leaky_relu:0.1", "relu"), ("abs", "relu"), ("hardtanh", "hardtanh"),
+        ("maxout:2", "maxout2")]
+
+
+@pytest.mark.parametrize("act,kind", ACTS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_shallow_equals_closed_form(act, kind, seed):
+    net = pw.mlp(2, (9,), 1, act)
+    params = random_params(net, seed, bias_std=0.5)
+    cx = pw.enumerate_cells(net, params, pw.box(-1, 1, 2))
+    assert cx.regions == regions_in_box(lines_of_shallow(*params[0], kind), (-1, -1), (1, 1))
+    assert cx.measure.sum() == pytest.approx(4.0, rel=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 14), seed=st.integers(0, 10**6), bias=st.floats(0.05, 2.0),
+       lo=st.integers(-300, 50).map(lambda i: i / 100), size=st.integers(5, 400).map(lambda i: i / 100))
+def test_shallow_random_boxes(n, seed, bias, lo, size):
+    # biases keep the lines in general position (the closed form needs it; concurrency is tested below)
+    net = pw.mlp(2, (n,), 1)
+    params = random_params(net, seed, bias_std=bias)
+    cx = pw.enumerate_cells(net, params, pw.box(lo, lo + size, 2))
+    assert cx.regions == regions_in_box(lines_of_shallow(*params[0]), (lo, lo), (lo + size, lo + size))
+
+
+@settings(max_examples=12, deadline=None)
+@given(w1=st.integers(1, 4), w2=st.integers(1, 4), seed=st.integers(0, 10**6), bias=st.floats(0.05, 1.0))
+def test_deep_relu_against_lp_brute_force(w1, w2, seed, bias):
+    net = pw.mlp(2, (w1, w2), 1)
+    params = random_params(net, seed, bias_std=bias)
+    cx = pw.enumerate_cells(net, params, pw.box(-1, 1, 2))
+    ref = lp_region_count([params[0][0], params[1][0]], [params[0][1], params[1][1]], -1.0, 1.0)
+    assert cx.regions == ref
+
+
+@pytest.mark.parametrize("act,widths", [("relu", (12, 12, 12)), ("leaky_relu:0.2", (10, 10)),
+                                        ("hardtanh", (8, 8)), ("maxout:3", (6, 6)), ("abs", (8, 8, 8))])
+def test_grid_never_exceeds_exact_and_nearly_finds_all(act, widths):
+    net = pw.mlp(2, widths, 1, act)
+    params = random_params(net, 3, bias_std=0.3)
+    cx = pw.enumerate_cells(net, params, pw.box(-1, 1, 2))
+    g = pw.count_grid(net, params, pw.box(-1, 1, 2), 1025, return_ids=True)
+    assert g.regions <= cx.regions
+    assert g.regions >= 0.85 * cx.regions
+    # every grid pattern is one of the exact cells' patterns
+    exact = {row.tobytes() for row in cx.patterns}
+    assert all(row.tobytes() in exact for row in g.patterns)
+
+
+def _segment_pieces(cx, a, b):
+    """Number of 2D cells whose interior the segment a->b (in u coordinates) crosses with positive length."""
+    count = 0
+    for i in range(cx.regions):
+        P = cx.vertices[i, : cx.n_vertices[i]]
+        t0, t1 = 0.0, 1.0
+        for k in range(len(P)):
+            p, q = P[k], P[(k + 1) % len(P)]
+            nrm = np.array([-(q - p)[1], (q - p)[0]])  # inward normal for counter-clockwise polygons
+            num, den = nrm @ (a - p), nrm @ (b - a)
+            if abs(den) < 1e-15:
+                if num < 0:
+                    t0, t1 = 1.0, 0.0
+                continue
+            t = -num / den
+            if den > 0:
+                t0 = max(t0, t)
+            else:
+                t1 = min(t1, t)
+        if t1 - t0 > 1e-9:
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("act", ["relu", "hardtanh", "maxout:3"])
+def test_one_d_equals_two_d_restricted(act):
+    net = pw.mlp(2, (10, 10), 1, act)
+    params = random_params(net, 11, bias_std=0.3)
+    cx = pw.enumerate_cells(net, params, pw.box(-1, 1, 2))
+    a, b = np.array([0.05, 0.13]), np.array([0.97, 0.71])  # u coordinates
+    line = pw.enumerate_cells(net, params, pw.segment(-1 + 2 * a, -1 + 2 * b))
+    assert line.regions == _segment_pieces(cx, a, b)
+
+
+def test_segment_of_shallow_net_equals_breakpoints():
+    net = pw.mlp(4, (15,), 1)
+    params = random_params(net, 2, bias_std=0.5)
+    p0, p1 = np.array([-1.0, 0.3, 0.2, -0.5]), np.array([1.0, -0.7, 0.1, 0.9])
+    assert pw.enumerate_cells(net, params, pw.segment(p0, p1)).regions == 1 + len(breakpoints_on_segment(*params[0], p0, p1))
+
+
+@pytest.mark.parametrize("L", [1, 2, 5, 10, 16])
+def test_sawtooth_has_2_to_the_L_pieces(L):
+    params = sawtooth_params(L)
+    net = pw.mlp(1, (2,) * L, 1)
+    cx = pw.enumerate_cells(net, params, pw.segment([0.0], [1.0]))
+    assert cx.regions == 2**L
+    n_lin, _ = cx.linear_regions()
+    assert n_lin == 2**L
+    # the breakpoints are at i / 2^L
+    lo = np.sort(cx.vertices[:, 0, 0])
+    np.testing.assert_allclose(lo, np.arange(2**L) / 2**L, atol=1e-12)
+
+
+@pytest.mark.parametrize("widths,expected", [((6, 6, 6), 3**2 * 3**2 * 22), ((4, 4, 4, 4), 2**2 * 2**2 * 2**2 * 11),
+                                             ((6, 4), 3**2 * 11)])
+def test_montufar_folding_count(widths, expected):
+    params = montufar_params(widths)
+    net = pw.mlp(2, widths, 1)
+    cx = pw.enumerate_cells(net, params, pw.box(0, 1, 2))
+    assert cx.regions == expected
+    assert cx.measure.sum() == pytest.approx(1.0, rel=1e-9)
+
+
+# -- degenerate arrangements -------------------------------------------------------------------------------
+def _net(W0, b0, *more):
+    layers = [(np.asarray(W0, float), np.asarray(b0, float))] + [(np.asarray(W, float), np.asarray(b, float)) for W, b in more]
+    widths = tuple(W.shape[1] for W, _ in layers)
+    layers.append((np.ones((widths[-1], 1)), np.zeros(1)))
+    return pw.mlp(layers[0][0].shape[0], widths, 1), tuple(layers)
+
+
+def test_concurrent_lines_through_one_point():
+    ang = np.array([0.0, 0.4, 1.3, 2.0, 2.9])  # five lines through (0.1, -0.2)
+    W0 = np.stack([np.cos(ang), np.sin(ang)])
+    b0 = -(np.array([0.1, -0.2]) @ W0)
+    net, p = _net(W0, b0)
+    assert pw.enumerate_cells(net, p, pw.box(-1, 1, 2)).regions == 10  # 2n wedges
+    g = pw.count_grid(net, p, pw.box(-1, 1, 2), 1025)
+    assert g.regions <= 10
+
+
+def test_dead_always_on_duplicate_and_parallel_units():
+    r = np.random.default_rng(0)
+    W0 = r.normal(size=(2, 4))
+    b0 = r.normal(size=4) * 0.3
+    base = pw.enumerate_cells(*_net(W0, b0), pw.box(-1, 1, 2)).regions
+    W = np.c_[W0, np.zeros(2), np.zeros(2), W0[:, 1], 2.5 * W0[:, 2]]  # dead, always on, duplicate, scaled copy
+    b = np.r_[b0, -1.0, 5.0, b0[1], 2.5 * b0[2]]
+    assert pw.enumerate_cells(*_net(W, b), pw.box(-1, 1, 2)).regions == base
+    # a parallel (not identical) unit adds one line: +1 region plus its crossings
+    Wp = np.c_[W0, W0[:, 0]]
+    bp = np.r_[b0, b0[0] + 0.05]
+    lines = np.c_[Wp.T, bp]
+    assert pw.enumerate_cells(*_net(Wp, bp), pw.box(-1, 1, 2)).regions == regions_in_box(lines, (-1, -1), (1, 1))
+
+
+def test_lines_through_box_corners_and_edges():
+    # x1 + x2 = 0 passes through two corners of [-1,1]^2; x1 = -1 is the box edge; x2 = 0.5 crosses
+    W0 = np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
+    b0 = np.array([0.0, 1.0, -0.5])
+    assert pw.enumerate_cells(*_net(W0, b0), pw.box(-1, 1, 2)).regions == 4
+
+
+def test_flat_preactivation_on_a_cell():
+    # layer 2 unit copies relu(z1): identically 0 where z1 < 0, so it adds no boundary; the second unit of
+    # layer 2, relu(z1) - 0.5, does cut
+    W0 = np.array([[1.0], [0.5]])
+    net, p = _net(W0, [0.2], (np.array([[1.0, 1.0]]), np.array([0.0, -0.5])))
+    cx = pw.enumerate_cells(net, p, pw.box(-1, 1, 2))
+    assert cx.regions == 3
+    n_lin, _ = cx.linear_regions()
+    assert n_lin == 3
+
+
+def test_linear_regions_merge_cells_with_equal_maps():
+    # two relu units with the same line but opposite sides: relu(z) + relu(-z) = |z| -> 2 linear regions;
+    # a third unit whose output weight is 0 splits cells without changing the map
+    W0 = np.array([[1.0, -1.0, 0.3], [0.5, -0.5, 1.0]])
+    b0 = np.array([0.1, -0.1, 0.2])
+    layers = ((W0, b0), (np.array([[1.0], [1.0], [0.0]]), np.zeros(1)))
+    cx = pw.enumerate_cells(pw.mlp(2, (3,), 1), layers, pw.box(-1, 1, 2))
+    assert cx.regions == 4
+    assert cx.linear_regions()[0] == 2
+
+
+def test_plane_slice_matches_composed_net():
+    net = pw.mlp(5, (8, 8), 1)
+    params = random_params(net, 5, bias_std=0.3)
+    P = np.random.default_rng(3).normal(size=(3, 5))
+    a = pw.enumerate_cells(net, params, pw.plane(P)).regions
+    A = P[1:] - P[0]
+    (W0, b0), rest = params[0], params[1:]
+    b = pw.enumerate_cells(pw.mlp(2, (8, 8), 1), ((A @ W0, b0 + P[0] @ W0), *rest), pw.box(0, 1, 2)).regions
+    assert a == b
+
+
+def test_affine_maps_match_the_network():
+    net = pw.mlp(2, (8, 8), 2, "leaky_relu:0.1")
+    params = random_params(net, 6, bias_std=0.3)
+    cx = pw.enumerate_cells(net, params, pw.box(-2, 1, 2))
+    x = cx.interior_points()
+    u = (x - cx.domain.origin) / 3.0
+    y = np.einsum("cd,cdo->co", u, cx.jacobian_u) + cx.offset
+    np.testing.assert_allclose(np.asarray(net.apply(params, x.astype(np.float32))), y, rtol=1e-4, atol=1e-4)
+    # interior points carry the cell's pattern
+    words, valid = pw.classify(net, params, x, np.eye(2))
+    assert valid.all()
+    np.testing.assert_array_equal(words, cx.patterns)
+
+
+def test_exact_bad_input():
+    net = pw.mlp(3, (4,), 1)
+    with pytest.raises(pw.PiecewiseError, match="1D and 2D"):
+        pw.enumerate_cells(net, random_params(net), pw.box(-1, 1, 3))
