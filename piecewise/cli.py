@@ -69,6 +69,8 @@ def _count(args) -> int:
         raise PiecewiseError("--linear needs exact cells: use --method exact")
     if args.plot is not None and domain.dim != 2:
         raise PiecewiseError(f"--plot draws a 2D region map; this domain is {domain.dim}-dimensional")
+    if args.resolution is not None and args.resolution < 2:
+        raise PiecewiseError(f"--resolution must be >= 2, got {args.resolution}")
     network = {"n_in": net.n_in, "widths": list(net.widths), "n_out": net.n_out, "activation": str(net.activation)}
     if method == "exact":
         from .regions import enumerate_cells
@@ -86,8 +88,6 @@ def _count(args) -> int:
         text.append(f"seconds: {cx.seconds:.3f}")
     else:
         res = args.resolution if args.resolution is not None else _DEFAULT_RES.get(domain.dim, 24)
-        if res < 2:
-            raise PiecewiseError(f"--resolution must be >= 2, got {res}")
         g = count_grid(net, params, domain, res, dtype=np.dtype(args.dtype), return_ids=args.plot is not None,
                        progress=None if not args.json else False)
         out = g.to_json()

@@ -120,3 +120,42 @@ def test_demo_quick(tmp_path, capsys):
     shallow = summary["deep_vs_shallow"]["rows"][0]
     assert max(shallow["regions"]) <= summary["deep_vs_shallow"]["shallow_max"]
     assert "results written to" in out
+
+
+def test_count_exact_is_default_in_2d_and_matches_closed_form(capsys, shallow, tmp_path):
+    path, params = shallow
+    code, out, _ = run(capsys, "count", "--weights", path, "--json", "--linear")
+    d = json.loads(out)
+    assert code == 0 and d["method"] == "exact"
+    assert d["regions"] == regions_in_box(lines_of_shallow(*params[0]), (-1, -1), (1, 1))
+    assert d["linear_regions"] <= d["regions"]
+    png = tmp_path / "cells.png"
+    code, out, _ = run(capsys, "count", "--weights", path, "--method", "exact", "--plot", png)
+    assert code == 0 and "activation regions (exact)" in out and png.stat().st_size > 1000
+
+
+def test_count_exact_plane_of_higher_dim_net(capsys, tmp_path):
+    net = pw.mlp(5, (6, 6), 1)
+    params = random_params(net, 1, bias_std=0.3)
+    w = tmp_path / "w.npz"
+    pw.save_npz(w, params)
+    P = tmp_path / "p.npy"
+    np.save(P, np.random.default_rng(0).normal(size=(3, 5)))
+    code, out, _ = run(capsys, "count", "--weights", w, "--plane", P, "--json")
+    d = json.loads(out)
+    assert code == 0 and d["method"] == "exact"
+    assert d["regions"] == pw.enumerate_cells(net, params, pw.plane(np.load(P))).regions
+    # a 5-D box is not exact-countable here: a clear error, exit 2
+    code, _, err = run(capsys, "count", "--weights", w, "--method", "exact")
+    assert code == 2 and "1D and 2D" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "count", "--weights", w, "--method", "grid", "--linear")
+    assert code == 2 and "--linear needs exact" in err
+
+
+def test_count_maxout_weights(capsys, tmp_path):
+    net = pw.mlp(2, (5, 4), 1, "maxout:3")
+    params = random_params(net, 2, bias_std=0.3)
+    w = tmp_path / "w.npz"
+    pw.save_npz(w, params)
+    code, out, _ = run(capsys, "count", "--weights", w, "--activation", "maxout", "--json")
+    assert code == 0 and json.loads(out)["regions"] == pw.enumerate_cells(net, params, pw.box(-1, 1, 2)).regions
