@@ -75,56 +75,144 @@ def _clip1d(V, n, f, tol):
 
 
 class _State:
-    """Cells during enumeration: vertices V (C, K, d), counts n (C,), and ``parent`` (C,), the index of the
-    cell at the start of the current layer (whose affine maps the cell shares)."""
+    """Cells during enumeration, in buffers with spare capacity (grown by doubling, outside any loop over
+    cells): vertices V (cap, K, d), counts n, ``parent`` (the cell at the start of the current layer, whose
+    affine maps the cell shares), ``side`` (per unit and breakpoint of the current layer: the side fixed by
+    a split, or -1) and ``lab`` (maxout labels). Rows ``[:size]`` are live."""
 
-    def __init__(self, V, n, parent):
-        self.V, self.n, self.parent = V, n, parent
-        self.lab = np.zeros((len(n), 0), np.int32)  # maxout labels of the current layer's units so far
-        self.side = np.zeros((len(n), 0), np.int8)  # side of each (unit, breakpoint) fixed by a split, or -1
+    def __init__(self, V, n):
+        self.reset(V, n, np.arange(len(n)), np.zeros((len(n), 0), np.int32))
 
-    def values(self, g, e):
-        """Values at the vertices of the affine functions u -> u.g[c] + e[c]: g (C, d), e (C,) -> (C, K)."""
-        return np.einsum("ckd,cd->ck", self.V, g) + e[:, None]
+    def reset(self, V, n, parent, lab):
+        self.V, self.n, self.parent, self.lab = V, n, parent, lab
+        self.side = np.zeros((len(n), 0), np.int8)
+        self.size = len(n)
 
-    def replace(self, idx, V_new, n_new, keep):
-        """Drop cells ``idx`` (bool mask), append new cells with parents ``keep`` (indices into current)."""
-        K = max(self.V.shape[1], V_new.shape[1])
-        pad = lambda a: np.pad(a, ((0, 0), (0, K - a.shape[1]), (0, 0)))
-        rest = ~idx
-        self.V = np.concatenate([pad(self.V[rest]), pad(V_new)])
-        self.n = np.concatenate([self.n[rest], n_new])
-        self.parent = np.concatenate([self.parent[rest], self.parent[keep]])
-        self.lab = np.concatenate([self.lab[rest], self.lab[keep]])
-        self.side = np.concatenate([self.side[rest], self.side[keep]])
+    def live(self):
+        s = self.size
+        return self.V[:s], self.n[:s], self.parent[:s]
+
+    def new_layer(self, n_side_cols: int):
+        s = self.size
+        self.reset(self.V[:s], self.n[:s], np.arange(s), np.zeros((s, 0), np.int32))
+        self.side = np.full((s, n_side_cols), -1, np.int8)
+
+    def _reserve(self, extra: int, K: int):
+        cap, Kc = len(self.n), self.V.shape[1]
+        need = self.size + extra
+        if need <= cap and K <= Kc:
+            return
+        cap2, K2 = max(need, 2 * cap), max(K, Kc)
+        V = np.zeros((cap2, K2, self.V.shape[2]))
+        V[: self.size, :Kc] = self.V[: self.size]
+        grow = lambda a: np.concatenate([a[: self.size], np.zeros((cap2 - self.size, *a.shape[1:]), a.dtype)])
+        self.V, self.n, self.parent, self.side, self.lab = V, grow(self.n), grow(self.parent), grow(self.side), grow(self.lab)
+
+    def split(self, idx, Vp, n_p, Vm, n_m, col: int):
+        """Cells ``idx`` become their + pieces (Vp, n_p); their - pieces (Vm, n_m) are appended."""
+        self._reserve(len(idx), max(Vp.shape[1], Vm.shape[1]))
+        a = np.arange(self.size, self.size + len(idx))
+        self.V[idx] = 0.0
+        self.V[idx, : Vp.shape[1]] = Vp
+        self.V[a, : Vm.shape[1]] = Vm
+        self.n[idx], self.n[a] = n_p, n_m
+        self.parent[a] = self.parent[idx]
+        self.side[a] = self.side[idx]
+        self.lab[a] = self.lab[idx]
+        self.side[idx, col], self.side[a, col] = 1, 0
+        self.size += len(idx)
 
 
-def _split_by(st: _State, clip, g, e, tol_r, col):
-    """Split every cell crossed by the zero set of u -> u.g + e (per layer-start cell: g (P, d), e (P,)); the
-    pieces remember their side (1: e + u.g >= 0) in column ``col`` of ``st.side``."""
-    p = st.parent
-    f = st.values(g[p], e[p])
-    tol = (tol_r * (np.abs(g[p]).sum(-1) + np.abs(e[p])))[:, None]
-    valid = np.arange(f.shape[1])[None, :] < st.n[:, None]
+def _values(V, g, e):
+    """Values at the vertices V (c, K, d) of u -> u.g + e: g (c, d), e (c,) -> (c, K)."""
+    f = e[:, None] + V[..., 0] * g[:, 0, None]
+    for i in range(1, V.shape[-1]):
+        f = f + V[..., i] * g[:, i, None]
+    return f
+
+
+def _split_unit(st: _State, clip, cand, g, e, tol_r, col):
+    """Split the cells ``cand`` that the zero set of u -> u.g + e crosses (g (c, d), e (c,) per candidate)."""
+    V, n = st.V[cand], st.n[cand]
+    f = _values(V, g, e)
+    tol = (tol_r * (np.abs(g).sum(-1) + np.abs(e)))[:, None]
+    valid = np.arange(f.shape[1])[None, :] < n[:, None]
     crossed = np.any(valid & (f > tol), 1) & np.any(valid & (f < -tol), 1)
     if not crossed.any():
         return
-    idx = np.nonzero(crossed)[0]
-    Vp, n_p = clip(st.V[idx], st.n[idx], f[idx], tol[idx])
-    Vm, n_m = clip(st.V[idx], st.n[idx], -f[idx], tol[idx])
-    K = max(Vp.shape[1], Vm.shape[1])
-    pad = lambda a: np.pad(a, ((0, 0), (0, K - a.shape[1]), (0, 0)))
-    st.replace(crossed, np.concatenate([pad(Vp), pad(Vm)]), np.concatenate([n_p, n_m]), np.concatenate([idx, idx]))
-    st.side[len(st.n) - 2 * len(idx):, col] = np.repeat(np.array([1, 0], np.int8), len(idx))
+    k = np.nonzero(crossed)[0]
+    Vp, n_p = clip(V[k], n[k], f[k], tol[k])
+    Vm, n_m = clip(V[k], n[k], -f[k], tol[k])
+    st.split(cand[k], Vp, n_p, Vm, n_m, col)
+
+
+def _extremes(V, n, G, E, block: int = 2048):
+    """Max and min over each cell's vertices of every unit: V (P, K, d), G (P, d, w), E (P, w) -> (P, w) x 2."""
+    hi = np.empty(E.shape)
+    lo = np.empty(E.shape)
+    for s in range(0, len(n), block):
+        sl = slice(s, s + block)
+        f = E[sl, None, :] + V[sl, :, 0, None] * G[sl, None, 0, :]
+        for i in range(1, V.shape[-1]):
+            f += V[sl, :, i, None] * G[sl, None, i, :]
+        valid = (np.arange(V.shape[1])[None, :] < n[sl, None])[..., None]
+        hi[sl] = np.where(valid, f, -np.inf).max(1)
+        lo[sl] = np.where(valid, f, np.inf).min(1)
+    return hi, lo
+
+
+def _elementwise_layer(st: _State, clip, act, G, E, tol_r, bar):
+    """Split by every unit of an elementwise PL layer; returns the states (C, w) of the cells afterwards.
+
+    A unit can only cross a cell whose layer-start ancestor it crosses, so each unit looks only at the
+    descendants of the ancestors it crosses (found with one batched product at the layer start)."""
+    bps = act.breakpoints
+    nb, w = len(bps), G.shape[-1]
+    st.new_layer(w * nb)
+    V0, n0, _ = st.live()
+    hi0, lo0 = _extremes(V0, n0, G, E)
+    gsum = np.abs(G).sum(1)
+    tol0 = [tol_r * (gsum + np.abs(E - bp)) for bp in bps]
+    cross0 = [(hi0 - bp > t) & (lo0 - bp < -t) for bp, t in zip(bps, tol0)]
+    for j in range(w):
+        for q, bp in enumerate(bps):
+            cand = np.nonzero(cross0[q][st.parent[: st.size], j])[0]
+            if len(cand):
+                p = st.parent[cand]
+                _split_unit(st, clip, cand, G[p, :, j], E[p, j] - bp, tol_r, j * nb + q)
+        bar.update(1)
+    V, n, p = st.live()
+    s = np.zeros((len(n), w), np.int32)
+    for q, bp in enumerate(bps):
+        # a side fixed by a split is kept; a cell whose ancestor the unit does not cross inherits the
+        # ancestor's side; the rest (ancestor crossed, this piece not) lie on one side: look at their vertices.
+        # On the breakpoint itself (a flat unit) the state at the breakpoint is taken (above -1, not above 0, 1).
+        flat_side = 1 if bp < 0 else 0
+        side = st.side[: st.size, q::nb].astype(np.int32)
+        anc = np.where(hi0 - bp > tol0[q], 1, np.where(hi0 - bp < -tol0[q], 0, flat_side))
+        todo = side < 0
+        side = np.where(todo & ~cross0[q][p], anc[p], side)
+        ci, uj = np.nonzero(todo & cross0[q][p])
+        if len(ci):
+            pc = p[ci]
+            f = _values(V[ci], G[pc, :, uj], E[pc, uj] - bp)
+            t = (tol_r * (np.abs(G[pc, :, uj]).sum(-1) + np.abs(E[pc, uj] - bp)))[:, None]
+            valid = np.arange(f.shape[1])[None, :] < n[ci, None]
+            up = np.any(valid & (f > t), 1)
+            down = np.any(valid & (f < -t), 1)
+            side[ci, uj] = np.where(up, 1, np.where(down, 0, flat_side))
+        s += side
+    return s
 
 
 def _maxout_unit(st: _State, clip, G, E, tol_r):
     """Split cells by the argmax of one maxout unit: G (P, d, k), E (P, k); appends its label to st.lab."""
-    p = st.parent
+    V0, n0, p = st.live()
+    lab0 = st.lab[: st.size]
     k = G.shape[-1]
     Vs, ns, parents, labels = [], [], [], []
     for i in range(k):
-        V, n, alive = st.V, st.n, np.ones(len(p), bool)
+        V, n, alive = V0, n0, np.ones(len(p), bool)
         for j in range(k):
             if j == i:
                 continue
@@ -150,20 +238,10 @@ def _maxout_unit(st: _State, clip, G, E, tol_r):
         Vs.append(V[a])
         ns.append(n[a])
         parents.append(p[a])
-        labels.append(np.c_[st.lab[a], np.full(len(a), i, np.int32)])
+        labels.append(np.c_[lab0[a], np.full(len(a), i, np.int32)])
     Kn = max(v.shape[1] for v in Vs)
-    st.V = np.concatenate([np.pad(v, ((0, 0), (0, Kn - v.shape[1]), (0, 0))) for v in Vs])
-    st.n = np.concatenate(ns)
-    st.parent = np.concatenate(parents)
-    st.lab = np.concatenate(labels)
-
-
-def _vertex_extremes(st: _State, G, E):
-    """Max and min over each cell's vertices of every unit's value: G (P, d, w), E (P, w) -> (C, w) twice."""
-    p = st.parent
-    f = np.einsum("ckd,cdw->ckw", st.V, G[p]) + E[p][:, None, :]
-    valid = (np.arange(st.V.shape[1])[None, :] < st.n[:, None])[..., None]
-    return np.where(valid, f, -np.inf).max(1), np.where(valid, f, np.inf).min(1)
+    st.reset(np.concatenate([np.pad(v, ((0, 0), (0, Kn - v.shape[1]), (0, 0))) for v in Vs]),
+             np.concatenate(ns), np.concatenate(parents), np.concatenate(labels))
 
 
 def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool | None = None) -> CellComplex:
@@ -192,7 +270,7 @@ def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool 
     clip = _clip2d if d == 2 else _clip1d
     tol_r = rtol(np.float64)
     unit = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]) if d == 2 else np.array([[0.0], [1.0]])
-    st = _State(unit[None].copy(), np.array([len(unit)]), np.zeros(1, np.int64))
+    st = _State(unit[None].copy(), np.array([len(unit)]))
     # the input representation on each layer-start cell: h = u @ M + m
     M, m = domain.axes[None], domain.origin[None]
     layer_states = []
@@ -204,42 +282,28 @@ def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool 
         if W.ndim == 3:  # maxout: (n, w, k)
             G = np.einsum("cdn,nwk->cdwk", M, W)
             E = np.einsum("cn,nwk->cwk", m, W) + b
-            st.lab = np.zeros((len(st.n), 0), np.int32)
+            st.new_layer(0)
             for j in range(W.shape[1]):
                 _maxout_unit(st, clip, G[:, :, j], E[:, j], tol_r)
                 bar.update(1)
-            s, p = st.lab, st.parent
+            s, p = st.lab[: st.size], st.parent[: st.size]
             M = np.take_along_axis(G[p], s[:, None, :, None], -1)[..., 0]
             m = np.take_along_axis(E[p], s[..., None], -1)[..., 0]
         else:
             G = M @ W  # (C, d, w)
             E = m @ W + b
-            bps = act.breakpoints
-            st.side = np.full((len(st.n), W.shape[1] * len(bps)), -1, np.int8)
-            for j in range(W.shape[1]):
-                for q, bp in enumerate(bps):
-                    _split_by(st, clip, G[:, :, j], E[:, j] - bp, tol_r, j * len(bps) + q)
-                bar.update(1)
-            p = st.parent
-            hi, _ = _vertex_extremes(st, G, E)
-            tol = tol_r * (np.abs(G[p]).sum(1) + np.abs(E[p] - np.asarray(bps)[:, None, None]).max(0))
-            s = np.zeros(hi.shape, np.int32)
-            for q, bp in enumerate(bps):
-                # a side fixed by a split is kept; otherwise the cell lies on one side (or on the breakpoint:
-                # then the state at the breakpoint is taken, which is above -1 and not above 0 or 1)
-                known = st.side[:, q::len(bps)]
-                free = np.where(hi - bp > tol, 1, np.where(hi - bp < -tol, 0, 1 if bp < 0 else 0))
-                s += np.where(known >= 0, known, free)
+            s = _elementwise_layer(st, clip, act, G, E, tol_r, bar)
+            p = st.parent[: st.size]
             slope = np.asarray(act.slopes)[s]
             const = np.asarray((-1.0, 0.0, 1.0) if act.name == "hardtanh" else (0.0, 0.0))[s]
             M = G[p] * slope[:, None, :]
             m = E[p] * slope + const
-        layer_states = [ls[st.parent] for ls in layer_states] + [s]
-        st.parent = np.arange(len(st.n))
+        layer_states = [ls[p] for ls in layer_states] + [s]
     bar.close()
     Wo, bo = P[-1]
     J = M @ Wo  # (C, d, n_out): output = u @ J + c
     c = m @ Wo + bo
-    words = pack_states(net, layer_states, np) if layer_states else np.zeros((len(st.n), 1), np.uint32)
-    cx = CellComplex.build(net, domain, st.V, st.n, words, J, c, time.perf_counter() - t0)
+    V, n, _ = st.live()
+    words = pack_states(net, layer_states, np) if layer_states else np.zeros((len(n), 1), np.uint32)
+    cx = CellComplex.build(net, domain, V, n, words, J, c, time.perf_counter() - t0)
     return cx
