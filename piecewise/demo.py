@@ -5,9 +5,9 @@ Random He-initialised 2-input ReLU networks (biases N(0, 0.1^2), fixed seeds) on
 1. activation regions against depth and width;
 2. deep against shallow at an equal number of neurons N, beside the general-position maximum of a
    shallow net, 1 + N + C(N, 2) (Zaslavsky);
-3. a region map of one network.
+3. the exact cells of one network, with its decision boundary.
 
-Counts are grid counts (lower bounds on the activation regions; the grid resolution is printed).
+Counts are exact (float64 cell enumeration, :func:`piecewise.enumerate_cells`).
 Writes ``summary.json`` and PNG figures into the results folder and prints where.
 """
 from __future__ import annotations
@@ -22,22 +22,21 @@ import numpy as np
 from . import plot
 from .bounds import zaslavsky
 from .nets import mlp
-from .regions import box, count_grid
+from .regions import box, enumerate_cells
 
 SEEDS = (0, 1, 2)
 
 
-def _count(widths, seed, res, ids=False):
+def _cells(widths, seed):
     net = mlp(2, widths, 1, "relu")
     params = net.init(key=jax.random.key(seed), bias_std=0.1)
-    return count_grid(net, params, box(-1.0, 1.0, 2), res, return_ids=ids, progress=False)
+    return enumerate_cells(net, params, box(-1.0, 1.0, 2), progress=False)
 
 
 def run_demo(out_dir: str = "results/demo", quick: bool = False) -> dict:
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    res = 129 if quick else 1025
     depths = (1, 2, 3, 4)
     widths = (8, 16) if quick else (8, 16, 32)
     n_total = 24 if quick else 48
@@ -46,7 +45,7 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False) -> dict:
     jobs += [("deep_shallow", sh, s) for sh in shapes for s in SEEDS]
     results: dict[tuple, list[int]] = {}
     for kind, sh, s in tqdm(jobs, desc="counting regions", unit="net"):
-        results.setdefault((kind, sh), []).append(_count(sh, s, res).regions)
+        results.setdefault((kind, sh), []).append(_cells(sh, s).regions)
 
     grid_rows = [{"depth": d, "width": w, "regions": results[("depth_width", (w,) * d)],
                   "mean": float(np.mean(results[("depth_width", (w,) * d)]))} for w in widths for d in depths]
@@ -54,8 +53,7 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False) -> dict:
                 "mean": float(np.mean(results[("deep_shallow", sh)]))} for sh in shapes]
     shallow_max = zaslavsky(n_total, 2)
 
-    print(f"\nActivation regions of random 2-input ReLU nets on [-1,1]^2 (grid {res}x{res}, lower bounds; "
-          f"mean of seeds {list(SEEDS)})")
+    print(f"\nActivation regions of random 2-input ReLU nets on [-1,1]^2 (exact; mean of seeds {list(SEEDS)})")
     print("width | " + " | ".join(f"depth {d:>2}" for d in depths))
     for w in widths:
         print(f"{w:5d} | " + " | ".join(f"{np.mean(results[('depth_width', (w,) * d)]):8.1f}" for d in depths))
@@ -69,7 +67,7 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False) -> dict:
     for w in widths:
         ax[0].plot(depths, [np.mean(results[("depth_width", (w,) * d)]) for d in depths], "o-", label=f"width {w}")
     ax[0].set(xlabel="depth (hidden layers)", ylabel="activation regions in [-1,1]^2",
-              title=f"regions vs depth (grid {res}^2, lower bounds)")
+              title="regions vs depth (exact)")
     ax[0].legend()
     ax[1].plot([r["depth"] for r in ds_rows], [r["mean"] for r in ds_rows], "o-", label="random init (mean)")
     ax[1].axhline(shallow_max, color="gray", ls="--", label=f"shallow max 1+N+C(N,2) = {shallow_max}")
@@ -77,13 +75,13 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False) -> dict:
     ax[1].legend()
     fig.tight_layout()
     files = [plot.save(fig, os.path.join(out_dir, "regions_vs_depth.png"))]
-    g = _count((16, 16, 16), 0, res, ids=True)
-    files.append(plot.save(plot.region_map(g.ids, g.domain, regions=g.regions,
-                                           title=f"2-16x3-1 ReLU, activation regions (grid {res}^2): {g.regions}"),
-                           os.path.join(out_dir, "region_map.png")))
+    cx = _cells((16, 16, 16), 0)
+    files.append(plot.save(plot.cell_map(cx, title=f"2-16x3-1 ReLU: {cx.regions} activation regions (exact), "
+                                                   "red: decision boundary"),
+                           os.path.join(out_dir, "cells.png")))
     summary = {"setup": {"inputs": 2, "activation": "relu", "init": "he normal", "bias_std": 0.1,
-                         "domain": [-1.0, 1.0], "grid_resolution": res, "seeds": list(SEEDS),
-                         "method": "grid (lower bounds on activation regions)"},
+                         "domain": [-1.0, 1.0], "seeds": list(SEEDS),
+                         "method": "exact (activation regions)"},
                "depth_width": grid_rows, "deep_vs_shallow": {"neurons": n_total, "shallow_max": shallow_max,
                                                               "rows": ds_rows},
                "seconds": round(time.perf_counter() - t0, 2)}

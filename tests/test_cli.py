@@ -115,7 +115,7 @@ def test_demo_quick(tmp_path, capsys):
     out, _ = capsys.readouterr()
     assert code == 0
     summary = json.loads((tmp_path / "res" / "summary.json").read_text())
-    assert (tmp_path / "res" / "regions_vs_depth.png").exists() and (tmp_path / "res" / "region_map.png").exists()
+    assert (tmp_path / "res" / "regions_vs_depth.png").exists() and (tmp_path / "res" / "cells.png").exists()
     # a shallow net never exceeds the general-position maximum
     shallow = summary["deep_vs_shallow"]["rows"][0]
     assert max(shallow["regions"]) <= summary["deep_vs_shallow"]["shallow_max"]

@@ -211,3 +211,27 @@ def test_exact_bad_input():
     net = pw.mlp(3, (4,), 1)
     with pytest.raises(pw.PiecewiseError, match="1D and 2D"):
         pw.enumerate_cells(net, random_params(net), pw.box(-1, 1, 3))
+
+
+def test_stats_against_shallow_geometry():
+    from piecewise.regions import stats
+
+    net = pw.mlp(2, (6,), 1)
+    params = random_params(net, 4, bias_std=0.3)
+    cx = pw.enumerate_cells(net, params, pw.box(-3, 3, 2))
+    W0, b0 = params[0]
+    pts = np.random.default_rng(0).uniform(-0.5, 0.5, (20, 2))
+    # distance to the nearest line (its foot lies inside the big box for points near the centre)
+    ref = np.min(np.abs(pts @ W0 + b0) / np.linalg.norm(W0, axis=0), axis=1)
+    np.testing.assert_allclose(stats.distance_to_boundary(cx, pts), ref, rtol=1e-9, atol=1e-12)
+    lc_small = stats.local_complexity(cx, pts, 0.5 * ref.min())
+    assert (lc_small == 1).all()
+    # a ball that reaches exactly one line (radius between the nearest and second-nearest distance)
+    d = np.sort(np.abs(pts @ W0 + b0) / np.linalg.norm(W0, axis=0), axis=1)
+    one = d[:, 1] - d[:, 0] > 1e-3
+    r = 0.5 * (d[:, 0] + d[:, 1])
+    for x, rr in zip(pts[one][:5], r[one][:5]):
+        assert stats.local_complexity(cx, x[None], rr)[0] == 2
+    s = stats.summary(cx)
+    assert s["regions"] == cx.regions and s["measure_total"] == pytest.approx(36.0)
+    assert sum(s["vertices_per_cell"].values()) == cx.regions

@@ -35,9 +35,10 @@ class CellComplex:
     offset: np.ndarray = field(repr=False)  # (C, n_out)
     measure: np.ndarray = field(repr=False)  # (C,)
     seconds: float = 0.0
+    params: object = field(default=None, repr=False)  # the float64 parameters the cells were built from
 
     @classmethod
-    def build(cls, net, domain, V, n, words, J, c, seconds):
+    def build(cls, net, domain, V, n, words, J, c, seconds, params=None):
         d = V.shape[-1]
         if d == 2:
             k = np.arange(V.shape[1])
@@ -47,7 +48,7 @@ class CellComplex:
             area_u = 0.5 * np.sum(np.where(valid, V[..., 0] * Vn[..., 1] - Vn[..., 0] * V[..., 1], 0.0), 1)
         else:
             area_u = V[:, 1, 0] - V[:, 0, 0]
-        cx = cls(net, domain, V, n, words, J, c, area_u * domain.measure(), seconds)
+        cx = cls(net, domain, V, n, words, J, c, area_u * domain.measure(), seconds, params)
         uniq = np.unique(np.ascontiguousarray(words).view(np.dtype((np.void, words.dtype.itemsize * words.shape[1]))))
         if len(uniq) != len(n):  # convex regions have unique patterns: a duplicate would mean a bug
             raise RuntimeError(f"internal error: {len(n) - len(uniq)} duplicate activation patterns among {len(n)} cells")

@@ -305,5 +305,5 @@ def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool 
     c = m @ Wo + bo
     V, n, _ = st.live()
     words = pack_states(net, layer_states, np) if layer_states else np.zeros((len(n), 1), np.uint32)
-    cx = CellComplex.build(net, domain, V, n, words, J, c, time.perf_counter() - t0)
+    cx = CellComplex.build(net, domain, V, n, words, J, c, time.perf_counter() - t0, tuple(P))
     return cx

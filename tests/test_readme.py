@@ -1,0 +1,23 @@
+"""The README's Python example runs as written."""
+import pathlib
+import re
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert blocks, "README has no python example"
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0], "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "activation regions" in out
+    assert (tmp_path / "cells.png").exists() and (tmp_path / "net.npz").exists()
+
+
+def test_quickstart_has_two_commands():
+    text = README.read_text()
+    qs = text.split("## Quickstart", 1)[1]
+    block = re.findall(r"```bash\n(.*?)```", qs, re.S)[0]
+    lines = [ln for ln in block.strip().splitlines() if ln.strip()]
+    assert len(lines) == 2 and "piecewise demo" in lines[0] and "pytest" in lines[1]
