@@ -61,10 +61,7 @@ def _count(args) -> int:
     if not net.activation.piecewise_linear:
         raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
     domain = _domain(args, net.n_in)
-    method = args.method or ("exact" if domain.dim <= 2 else "grid")
-    if method == "exact" and domain.dim > 2:
-        raise PiecewiseError(f"--method exact handles 1D and 2D domains (2-input nets, --plane slices); this box is "
-                             f"{domain.dim}-dimensional: use --method grid or --plane")
+    method = args.method or ("exact" if domain.dim <= 4 else "grid")
     if args.linear and method != "exact":
         raise PiecewiseError("--linear needs exact cells: use --method exact")
     if args.plot is not None and domain.dim != 2:
@@ -81,7 +78,7 @@ def _count(args) -> int:
         if args.plot:
             from . import plot
 
-            out["plot"] = plot.save(plot.cell_map(cx), args.plot)
+            out["plot"] = plot.save(plot.cell_map(cx), args.plot)  # dim checked above
         text = [f"activation regions (exact): {cx.regions}"]
         if args.linear:
             text.append(f"linear regions (exact): {out['linear_regions']}")
@@ -126,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"), help="the cube [LO, HI]^n0 (default -1 1)")
     where.add_argument("--plane", metavar="P.npy", help="(3, n0) points: the slice p0 + s(p1-p0) + t(p2-p0)")
     c.add_argument("--method", choices=("exact", "grid"), default=None,
-                   help="exact (default for 1D/2D domains) or grid (sampled lower bound)")
+                   help="exact (default up to 4-D domains) or grid (sampled lower bound)")
     c.add_argument("--resolution", type=int, default=None, help="grid points per axis (grid method)")
     c.add_argument("--linear", action="store_true", help="also count linear regions (exact method)")
     c.add_argument("--json", action="store_true", help="print one JSON object")

@@ -88,7 +88,7 @@ def montufar_params(widths, n0=2, radius=0.2):
 
 def lp_region_count(W_list, b_list, lo, hi):
     """Brute force: number of ReLU activation patterns whose region has nonempty interior in the box
-    [lo, hi]^2, by one linear program per candidate pattern (scipy HiGHS). Only for tiny nets."""
+    [lo, hi]^n, by one linear program per candidate pattern (scipy HiGHS). Only for tiny nets."""
     from itertools import product
 
     from scipy.optimize import linprog
@@ -97,7 +97,8 @@ def lp_region_count(W_list, b_list, lo, hi):
     count = 0
     for bits in product((0, 1), repeat=sum(widths)):
         # margin LP: maximise t s.t. s_j * z_j(x) >= t for all units, box constraints, t <= 1
-        A, c0 = np.eye(2), np.zeros(2)  # h = x @ A + c0 on the region
+        n = W_list[0].shape[0]
+        A, c0 = np.eye(n), np.zeros(n)  # h = x @ A + c0 on the region
         rows, rhs = [], []
         off = 0
         for W, b in zip(W_list, b_list):
@@ -105,12 +106,35 @@ def lp_region_count(W_list, b_list, lo, hi):
             s = np.array(bits[off:off + W.shape[1]])
             sign = np.where(s == 1, 1.0, -1.0)
             for j in range(W.shape[1]):  # -sign*(x.G_j + e_j) + t <= 0
-                rows.append(np.r_[-sign[j] * G[:, j], 1.0])
+                rows.append(np.r_[-sign[j] * G[:, j], np.linalg.norm(G[:, j])])
                 rhs.append(sign[j] * e[j])
             A, c0 = G * s, e * s
             off += W.shape[1]
-        res = linprog(np.array([0.0, 0.0, -1.0]), A_ub=np.array(rows), b_ub=np.array(rhs),
-                      bounds=[(lo, hi), (lo, hi), (None, 1.0)], method="highs")
+        res = linprog(np.r_[np.zeros(n), -1.0], A_ub=np.array(rows), b_ub=np.array(rhs),
+                      bounds=[(lo, hi)] * n + [(None, 1.0)], method="highs")
         if res.status == 0 and -res.fun > 1e-9:
             count += 1
     return count
+
+
+def flats_meeting_box(W0, b0, lo, hi):
+    """Regions of an arrangement of hyperplanes in general position inside the open box [lo, hi]^n:
+    the sum over k = 0..n of the number of k-subsets whose common flat meets the open box (each tested
+    with an LP that maximises the distance to the box's faces)."""
+    from itertools import combinations
+
+    from scipy.optimize import linprog
+
+    n, m = W0.shape
+    total = 1
+    for k in range(1, n + 1):
+        for S in combinations(range(m), k):
+            S = list(S)
+            res = linprog(np.r_[np.zeros(n), -1.0],
+                          A_ub=np.r_[np.c_[np.eye(n), np.ones(n)], np.c_[-np.eye(n), np.ones(n)]],
+                          b_ub=np.r_[np.full(n, hi), np.full(n, -lo)],
+                          A_eq=np.c_[W0[:, S].T, np.zeros(k)], b_eq=-b0[S],
+                          bounds=[(None, None)] * n + [(None, 1.0)], method="highs")
+            if res.status == 0 and -res.fun > 1e-9:
+                total += 1
+    return total

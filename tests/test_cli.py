@@ -145,9 +145,9 @@ def test_count_exact_plane_of_higher_dim_net(capsys, tmp_path):
     d = json.loads(out)
     assert code == 0 and d["method"] == "exact"
     assert d["regions"] == pw.enumerate_cells(net, params, pw.plane(np.load(P))).regions
-    # a 5-D box is not exact-countable here: a clear error, exit 2
-    code, _, err = run(capsys, "count", "--weights", w, "--method", "exact")
-    assert code == 2 and "1D and 2D" in err and err.count("\n") == 1
+    # a 5-D box: grid by default, stated in the JSON
+    code, out, _ = run(capsys, "count", "--weights", w, "--json", "--resolution", "5")
+    assert code == 0 and json.loads(out)["method"] == "grid"
     code, _, err = run(capsys, "count", "--weights", w, "--method", "grid", "--linear")
     assert code == 2 and "--linear needs exact" in err
 
@@ -159,3 +159,15 @@ def test_count_maxout_weights(capsys, tmp_path):
     pw.save_npz(w, params)
     code, out, _ = run(capsys, "count", "--weights", w, "--activation", "maxout", "--json")
     assert code == 0 and json.loads(out)["regions"] == pw.enumerate_cells(net, params, pw.box(-1, 1, 2)).regions
+
+
+def test_count_exact_3d_box(capsys, tmp_path):
+    net = pw.mlp(3, (5, 4), 1)
+    params = random_params(net, 1, bias_std=0.3)
+    w = tmp_path / "w.npz"
+    pw.save_npz(w, params)
+    code, out, _ = run(capsys, "count", "--weights", w, "--json", "--linear")
+    d = json.loads(out)
+    assert code == 0 and d["method"] == "exact"
+    assert d["regions"] == pw.enumerate_cells(net, params, pw.box(-1, 1, 3)).regions
+    assert 1 <= d["linear_regions"] <= d["regions"]

@@ -208,9 +208,11 @@ def test_affine_maps_match_the_network():
 
 
 def test_exact_bad_input():
-    net = pw.mlp(3, (4,), 1)
-    with pytest.raises(pw.PiecewiseError, match="1D and 2D"):
+    net = pw.mlp(3, (4,), 1, "tanh")
+    with pytest.raises(pw.PiecewiseError, match="not piecewise linear"):
         pw.enumerate_cells(net, random_params(net), pw.box(-1, 1, 3))
+    with pytest.raises(pw.PiecewiseError, match="inputs"):
+        pw.enumerate_cells(pw.mlp(3, (4,), 1), random_params(net), pw.box(-1, 1, 2))
 
 
 def test_stats_against_shallow_geometry():
@@ -235,3 +237,57 @@ def test_stats_against_shallow_geometry():
     s = stats.summary(cx)
     assert s["regions"] == cx.regions and s["measure_total"] == pytest.approx(36.0)
     assert sum(s["vertices_per_cell"].values()) == cx.regions
+
+
+# -- n-D boxes --------------------------------------------------------------------------------------------
+from geometry import flats_meeting_box  # noqa: E402
+
+
+@pytest.mark.parametrize("n_in,width,seed", [(3, 6, 0), (3, 9, 1), (4, 7, 2), (4, 8, 3)])
+def test_nd_shallow_equals_flat_count(n_in, width, seed):
+    net = pw.mlp(n_in, (width,), 1)
+    params = random_params(net, seed, bias_std=0.4)
+    cx = pw.enumerate_cells(net, params, pw.box(-1, 1, n_in))
+    assert cx.regions == flats_meeting_box(*params[0], -1.0, 1.0)
+    assert cx.measure.sum() == pytest.approx(2.0**n_in, rel=1e-9)
+
+
+@settings(max_examples=8, deadline=None)
+@given(w1=st.integers(1, 4), w2=st.integers(1, 3), seed=st.integers(0, 10**6))
+def test_nd_deep_against_lp_brute_force(w1, w2, seed):
+    net = pw.mlp(3, (w1, w2), 1)
+    params = random_params(net, seed, bias_std=0.4)
+    cx = pw.enumerate_cells(net, params, pw.box(-1, 1, 3))
+    assert cx.regions == lp_region_count([params[0][0], params[1][0]], [params[0][1], params[1][1]], -1.0, 1.0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(act=st.sampled_from(["relu", "leaky_relu:0.3", "abs", "hardtanh", "maxout:3"]),
+       widths=st.lists(st.integers(1, 6), min_size=1, max_size=3), seed=st.integers(0, 10**6))
+def test_nd_engine_equals_2d_engine(act, widths, seed):
+    from piecewise.regions.exact_nd import enumerate_cells_nd
+
+    net = pw.mlp(2, widths, 1, act)
+    params = random_params(net, seed, bias_std=0.3)
+    a = pw.enumerate_cells(net, params, pw.box(-1, 1, 2))
+    b = enumerate_cells_nd(net, params, pw.box(-1, 1, 2))
+    assert a.regions == b.regions
+    assert {r.tobytes() for r in a.patterns} == {r.tobytes() for r in b.patterns}
+    assert a.linear_regions()[0] == b.linear_regions()[0]
+
+
+def test_nd_grid_never_exceeds_exact_and_degenerate_units():
+    net = pw.mlp(3, (8, 6), 1)
+    params = random_params(net, 4, bias_std=0.3)
+    cx = pw.enumerate_cells(net, params, pw.box(-1, 1, 3))
+    g = pw.count_grid(net, params, pw.box(-1, 1, 3), 97)
+    assert g.regions <= cx.regions
+    exact = {r.tobytes() for r in cx.patterns}
+    assert all(r.tobytes() in exact for r in g.patterns)
+    # four planes through one point and a dead unit: 14 regions around the point (central arrangement in
+    # R^3 of 4 planes in general position: 2 * (C(3,0) + C(3,1) + C(3,2)) = 14)
+    W0 = np.array([[1.0, 0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0, 0.0]])
+    b0 = -(np.array([0.1, 0.2, -0.1]) @ W0)
+    b0[4] = 0.0
+    layers = ((W0, b0), (np.ones((5, 1)), np.zeros(1)))
+    assert pw.enumerate_cells(pw.mlp(3, (5,), 1), layers, pw.box(-1, 1, 3)).regions == 14

@@ -245,14 +245,17 @@ def _maxout_unit(st: _State, clip, G, E, tol_r):
 
 
 def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool | None = None) -> CellComplex:
-    """Exact activation regions of ``net`` on a 1D or 2D ``domain`` (float64).
+    """Exact activation regions of ``net`` on ``domain`` (float64).
 
     Args:
       net, params: any piecewise-linear activation (relu, leaky_relu, abs, hardtanh, maxout).
       domain: :func:`~piecewise.regions.segment`, a 2D :func:`~piecewise.regions.box` of a 2-input net,
-        or a :func:`~piecewise.regions.plane` slice of any input dimension.
+        a :func:`~piecewise.regions.plane` slice of any input dimension, or a box of 3 or more inputs
+        (handed to :func:`~piecewise.regions.exact_nd.enumerate_cells_nd`; meant for 3-4 inputs and small
+        nets).
     Returns:
-      :class:`~piecewise.regions.cells.CellComplex`.
+      :class:`~piecewise.regions.cells.CellComplex` (1D, 2D) or
+      :class:`~piecewise.regions.exact_nd.PolytopeComplex` (3D and up).
     """
     t0 = time.perf_counter()
     act = net.activation
@@ -261,8 +264,10 @@ def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool 
     check_params(net, params)
     check_domain(domain, net.n_in)
     d = domain.dim
-    if d not in (1, 2):
-        raise PiecewiseError(f"exact enumeration handles 1D and 2D domains, got a {d}-dimensional {domain.kind}")
+    if d > 2:
+        from .exact_nd import enumerate_cells_nd
+
+        return enumerate_cells_nd(net, params, domain, progress=progress)
     P = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
     for i, (W, b) in enumerate(P):
         if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
