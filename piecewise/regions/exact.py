@@ -36,42 +36,44 @@ from .domain import Domain, check_domain
 
 
 def _clip2d(V, n, f, tol):
-    """Part of each convex polygon where f >= 0 (|f| <= tol counts as 0).
-
-    V (B, K, 2) counter-clockwise vertices, n (B,) vertex counts, f (B, K) values at the vertices,
-    tol (B, 1). Returns (V', n'): at most n + 2 vertices each, counter-clockwise.
-    """
+    """Split convex polygons by the zero set of f: the part where f >= 0 and the part where f <= 0
+    (|f| <= tol counts as 0). V (B, K, 2) counter-clockwise vertices, n (B,) vertex counts, f (B, K) values
+    at the vertices, tol (B, 1). Returns ((V+, n+), (V-, n-)), counter-clockwise, at most n + 2 vertices."""
     B, K = f.shape
     k = np.arange(K)
     valid = k[None, :] < n[:, None]
     fz = np.where(np.abs(f) <= tol, 0.0, f)
     nxt = np.where(k[None, :] + 1 < n[:, None], k[None, :] + 1, 0)
     fn = np.take_along_axis(fz, nxt, 1)
-    Vn = np.take_along_axis(V, nxt[..., None], 1)
-    keep = valid & (fz >= 0)
     cross = valid & (fz * fn < 0)
     t = np.where(cross, fz / np.where(cross, fz - fn, 1.0), 0.0)
-    inter = V + t[..., None] * (Vn - V)
-    mask = np.stack([keep, cross], -1).reshape(B, 2 * K)
-    pts = np.stack([V, inter], 2).reshape(B, 2 * K, 2)
-    pos = np.cumsum(mask, 1) - 1
-    n2 = mask.sum(1)
-    out = np.zeros((B, max(int(n2.max()) if B else 0, 1), 2))
-    bi, si = np.nonzero(mask)
-    out[bi, pos[bi, si]] = pts[bi, si]
-    return out, n2
+    Vn = np.take_along_axis(V, nxt[..., None], 1)
+    pts = np.stack([V, V + t[..., None] * (Vn - V)], 2).reshape(B, 2 * K, 2)
+    out = []
+    for keep in (valid & (fz >= 0), valid & (fz <= 0)):
+        mask = np.stack([keep, cross], -1).reshape(B, 2 * K)
+        pos = np.cumsum(mask, 1) - 1
+        n2 = mask.sum(1)
+        Vo = np.zeros((B, max(int(n2.max()) if B else 0, 1), 2))
+        bi, si = np.nonzero(mask)
+        Vo[bi, pos[bi, si]] = pts[bi, si]
+        out.append((Vo, n2))
+    return out
 
 
 def _clip1d(V, n, f, tol):
-    """Part of each interval [V0, V1] (V (B, 2, 1)) where f >= 0."""
+    """Split intervals [V0, V1] (V (B, 2, 1)) where f changes sign: ((V+, n), (V-, n))."""
     fz = np.where(np.abs(f) <= tol, 0.0, f)
     f0, f1 = fz[:, 0], fz[:, 1]
     cross = f0 * f1 < 0
     t = np.where(cross, f0 / np.where(cross, f0 - f1, 1.0), 0.0)
     x = V[:, 0, 0] + t * (V[:, 1, 0] - V[:, 0, 0])
-    lo = np.where(cross & (f0 < 0), x, V[:, 0, 0])
-    hi = np.where(cross & (f1 < 0), x, V[:, 1, 0])
-    return np.stack([lo, hi], 1)[..., None], n.copy()
+    out = []
+    for g0, g1 in ((f0, f1), (-f0, -f1)):
+        lo = np.where(cross & (g0 < 0), x, V[:, 0, 0])
+        hi = np.where(cross & (g1 < 0), x, V[:, 1, 0])
+        out.append((np.stack([lo, hi], 1)[..., None], n.copy()))
+    return out
 
 
 class _State:
@@ -141,24 +143,35 @@ def _split_unit(st: _State, clip, cand, g, e, tol_r, col):
     if not crossed.any():
         return
     k = np.nonzero(crossed)[0]
-    Vp, n_p = clip(V[k], n[k], f[k], tol[k])
-    Vm, n_m = clip(V[k], n[k], -f[k], tol[k])
+    (Vp, n_p), (Vm, n_m) = clip(V[k], n[k], f[k], tol[k])
     st.split(cand[k], Vp, n_p, Vm, n_m, col)
 
 
-def _extremes(V, n, G, E, block: int = 2048):
-    """Max and min over each cell's vertices of every unit: V (P, K, d), G (P, d, w), E (P, w) -> (P, w) x 2."""
+def _extremes(V, n, G, E, block: int = 4096):
+    """Max and min over each cell's vertices of every unit: V (P, K, d), G (P, d, w), E (P, w) -> (P, w) x 2.
+
+    Cells are taken in order of vertex count, each block padded only to its own largest count."""
     hi = np.empty(E.shape)
     lo = np.empty(E.shape)
+    order = np.argsort(n, kind="stable")
     for s in range(0, len(n), block):
-        sl = slice(s, s + block)
-        f = E[sl, None, :] + V[sl, :, 0, None] * G[sl, None, 0, :]
-        for i in range(1, V.shape[-1]):
-            f += V[sl, :, i, None] * G[sl, None, i, :]
-        valid = (np.arange(V.shape[1])[None, :] < n[sl, None])[..., None]
-        hi[sl] = np.where(valid, f, -np.inf).max(1)
-        lo[sl] = np.where(valid, f, np.inf).min(1)
+        idx = order[s:s + block]
+        K = int(n[idx].max())
+        Vb = V[idx, :K]
+        Vb = np.where((np.arange(K)[None, :] < n[idx, None])[..., None], Vb, Vb[:, :1])  # pad with vertex 0
+        f = V_dot(Vb, G[idx])
+        f += E[idx, None, :]
+        hi[idx] = f.max(1)
+        lo[idx] = f.min(1)
     return hi, lo
+
+
+def V_dot(V, G):
+    """(P, K, d) x (P, d, w) -> (P, K, w) for small d, without numpy's per-matrix matmul overhead."""
+    f = V[:, :, 0, None] * G[:, None, 0, :]
+    for i in range(1, V.shape[-1]):
+        f += V[:, :, i, None] * G[:, None, i, :]
+    return f
 
 
 def _elementwise_layer(st: _State, clip, act, G, E, tol_r, bar):
@@ -228,7 +241,7 @@ def _maxout_unit(st: _State, clip, G, E, tol_r):
             cut = alive & big & small
             if cut.any():
                 idx = np.nonzero(cut)[0]
-                Vc, nc = clip(V[idx], n[idx], f[idx], tol[idx])
+                Vc, nc = clip(V[idx], n[idx], f[idx], tol[idx])[0]
                 Kn = max(V.shape[1], Vc.shape[1])
                 V = np.pad(V, ((0, 0), (0, Kn - V.shape[1]), (0, 0)))
                 V[idx] = np.pad(Vc, ((0, 0), (0, Kn - Vc.shape[1]), (0, 0)))
@@ -295,7 +308,7 @@ def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool 
             M = np.take_along_axis(G[p], s[:, None, :, None], -1)[..., 0]
             m = np.take_along_axis(E[p], s[..., None], -1)[..., 0]
         else:
-            G = M @ W  # (C, d, w)
+            G = (M.reshape(-1, M.shape[-1]) @ W).reshape(M.shape[0], d, -1)  # (C, d, w), one GEMM
             E = m @ W + b
             s = _elementwise_layer(st, clip, act, G, E, tol_r, bar)
             p = st.parent[: st.size]
