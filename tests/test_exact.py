@@ -291,3 +291,14 @@ def test_nd_grid_never_exceeds_exact_and_degenerate_units():
     b0[4] = 0.0
     layers = ((W0, b0), (np.ones((5, 1)), np.zeros(1)))
     assert pw.enumerate_cells(pw.mlp(3, (5,), 1), layers, pw.box(-1, 1, 3)).regions == 14
+
+
+def test_max_cells_refuses_cleanly():
+    from piecewise import constructions
+
+    net, params = constructions.sawtooth(12)
+    with pytest.raises(pw.PiecewiseError, match="max_cells"):
+        pw.enumerate_cells(net, params, pw.segment([0.0], [1.0]), max_cells=1000)
+    net3 = pw.mlp(3, (8,), 1)
+    with pytest.raises(pw.PiecewiseError, match="max_cells"):
+        pw.enumerate_cells(net3, random_params(net3, 0), pw.box(-1, 1, 3), max_cells=5)

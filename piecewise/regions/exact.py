@@ -82,7 +82,8 @@ class _State:
     affine maps the cell shares), ``side`` (per unit and breakpoint of the current layer: the side fixed by
     a split, or -1) and ``lab`` (maxout labels). Rows ``[:size]`` are live."""
 
-    def __init__(self, V, n):
+    def __init__(self, V, n, max_cells: int):
+        self.max_cells = max_cells
         self.reset(V, n, np.arange(len(n)), np.zeros((len(n), 0), np.int32))
 
     def reset(self, V, n, parent, lab):
@@ -104,7 +105,10 @@ class _State:
         need = self.size + extra
         if need <= cap and K <= Kc:
             return
-        cap2, K2 = max(need, 2 * cap), max(K, Kc)
+        if need > self.max_cells:
+            raise PiecewiseError(f"more than max_cells={self.max_cells:,} cells (about 3.4 kB each): count on a smaller "
+                                 f"domain, raise max_cells, or use the grid method")
+        cap2, K2 = (max(need, 2 * cap) if need > cap else cap), max(K, Kc)
         V = np.zeros((cap2, K2, self.V.shape[2]))
         V[: self.size, :Kc] = self.V[: self.size]
         grow = lambda a: np.concatenate([a[: self.size], np.zeros((cap2 - self.size, *a.shape[1:]), a.dtype)])
@@ -257,7 +261,8 @@ def _maxout_unit(st: _State, clip, G, E, tol_r):
              np.concatenate(ns), np.concatenate(parents), np.concatenate(labels))
 
 
-def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool | None = None) -> CellComplex:
+def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool | None = None,
+                    max_cells: int = 2_000_000) -> CellComplex:
     """Exact activation regions of ``net`` on ``domain`` (float64).
 
     Args:
@@ -266,6 +271,7 @@ def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool 
         a :func:`~piecewise.regions.plane` slice of any input dimension, or a box of 3 or more inputs
         (handed to :func:`~piecewise.regions.exact_nd.enumerate_cells_nd`; meant for 3-4 inputs and small
         nets).
+      max_cells: refuse (PiecewiseError) rather than exhaust memory past this many cells.
     Returns:
       :class:`~piecewise.regions.cells.CellComplex` (1D, 2D) or
       :class:`~piecewise.regions.exact_nd.PolytopeComplex` (3D and up).
@@ -280,7 +286,7 @@ def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool 
     if d > 2:
         from .exact_nd import enumerate_cells_nd
 
-        return enumerate_cells_nd(net, params, domain, progress=progress)
+        return enumerate_cells_nd(net, params, domain, progress=progress, max_cells=max_cells)
     P = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
     for i, (W, b) in enumerate(P):
         if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
@@ -288,7 +294,7 @@ def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool 
     clip = _clip2d if d == 2 else _clip1d
     tol_r = rtol(np.float64)
     unit = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]) if d == 2 else np.array([[0.0], [1.0]])
-    st = _State(unit[None].copy(), np.array([len(unit)]))
+    st = _State(unit[None].copy(), np.array([len(unit)]), max_cells)
     # the input representation on each layer-start cell: h = u @ M + m
     M, m = domain.axes[None], domain.origin[None]
     layer_states = []

@@ -106,7 +106,8 @@ def _keep_positive(poly: _Poly, h, e, tol):
     return _prune(_Poly(np.vstack([poly.A, a]), np.append(poly.c, b), X, inc))
 
 
-def enumerate_cells_nd(net: MLP, params: Params, domain: Domain, *, progress: bool | None = None):
+def enumerate_cells_nd(net: MLP, params: Params, domain: Domain, *, progress: bool | None = None,
+                       max_cells: int = 2_000_000):
     """Exact activation regions of ``net`` on a box (or any affine image of a cube) of dimension >= 1.
 
     Returns a :class:`~piecewise.regions.exact_nd.PolytopeComplex`. Intended for 3 or 4 inputs and small
@@ -129,6 +130,8 @@ def enumerate_cells_nd(net: MLP, params: Params, domain: Domain, *, progress: bo
 
     def recurse(poly, layer, M, m, states):
         if layer == len(P) - 1:
+            if len(cells) >= max_cells:
+                raise PiecewiseError(f"more than max_cells={max_cells:,} cells: use a smaller domain or the grid method")
             cells.append((poly, states, M @ P[-1][0], m @ P[-1][0] + P[-1][1]))
             bar.update(1)
             return
