@@ -1,7 +1,7 @@
 """Matplotlib figures: region maps and count curves.
 
 Every figure says what it shows (activation regions from a grid, or exact cells) in its title.
-Matplotlib is imported lazily with the non-interactive Agg backend when no display is set.
+Matplotlib is imported lazily; a GUI backend with no display falls back to Agg.
 """
 from __future__ import annotations
 
@@ -10,10 +10,15 @@ import os
 import numpy as np
 
 
+_GUI_BACKENDS = {"tkagg", "tkcairo", "qtagg", "qtcairo", "qt5agg", "qt5cairo", "gtk3agg", "gtk3cairo", "gtk4agg",
+                 "gtk4cairo", "wxagg", "wxcairo", "macosx"}
+
+
 def _plt():
     import matplotlib
 
-    if not os.environ.get("DISPLAY") and matplotlib.get_backend().lower() not in ("agg", "pdf", "svg"):
+    # a GUI backend without a display would fail: fall back to Agg (inline/notebook backends are kept)
+    if not os.environ.get("DISPLAY") and matplotlib.get_backend().lower() in _GUI_BACKENDS:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
