@@ -31,7 +31,11 @@ def main():
         net = pw.mlp(1, (w,), 1)
         best = np.inf
         for seed in range(3):
-            p = net.init(key=jax.random.key(seed), bias_std=0.5)
+            # breakpoints spread over [0, 1] (a He init puts most of them outside the data)
+            rng = np.random.default_rng(seed)
+            W0 = rng.choice([-1.0, 1.0], size=(1, w)) * rng.uniform(0.5, 2.0, size=(1, w))
+            b0 = -W0[0] * rng.uniform(0, 1, size=w)
+            p = ((W0, b0), (rng.normal(size=(w, 1)) / np.sqrt(w), np.zeros(1)))
             run = pw.train.fit(net, p, x, target, optax.adam(1e-2), steps=steps, checkpoints=1, loss="mse")
             best = min(best, run[-1]["loss"])
         rows.append({"kind": "shallow", "width": w, "depth": 1, "params": n_params(net), "mse": best})

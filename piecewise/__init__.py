@@ -1,6 +1,6 @@
 """piecewise: numerical analysis of piecewise-linear neural networks, in JAX."""
 from . import activations as activations, bounds as bounds, constructions as constructions, regions as regions
-from . import datasets as datasets, sweep as sweep, train as train
+from . import datasets as datasets, invertibility as invertibility, sweep as sweep, train as train
 from .activations import Activation as Activation, get_activation as get_activation
 from .errors import PiecewiseError as PiecewiseError
 from .io import load_npz as load_npz, save_npz as save_npz, params_from_arrays as params_from_arrays

@@ -103,6 +103,37 @@ def _count(args) -> int:
     return 0
 
 
+def _homeo(args) -> int:
+    from .invertibility import auto_box, homeomorphism
+    from .io import load_npz
+
+    net, params = load_npz(args.weights, args.activation)
+    if net.n_in != net.n_out:
+        raise PiecewiseError(f"homeo needs a map R^n -> R^n: the network has {net.n_in} inputs and {net.n_out} outputs")
+    domain = None
+    if args.box is not None:
+        domain = _domain(args, net.n_in)
+    elif net.activation.piecewise_linear:
+        domain = auto_box(net, params)
+    out = homeomorphism(net, params, domain, progress=None if not args.json else False)
+    out["network"] = {"n_in": net.n_in, "widths": list(net.widths), "n_out": net.n_out,
+                      "activation": str(net.activation)}
+    if args.box is None and "domain" in out:
+        out["certificate"] += (" [box chosen automatically: its inner half contains every vertex of the cell "
+                               "complex; unbounded cells outside it were not examined]")
+    if args.json:
+        print(json.dumps(out))
+    else:
+        verdict = {True: "yes", False: "no", None: "undecided"}[out["homeomorphism"]]
+        print(f"homeomorphism: {verdict}")
+        print(f"certificate: {out['certificate']}")
+        if out.get("coherently_oriented") is not None:
+            print(f"coherently oriented: {out['coherently_oriented']}")
+        if out.get("witness"):
+            print(f"witness: {json.dumps(out['witness'])}")
+    return 0
+
+
 def _demo(args) -> int:
     from .demo import run_demo
 
@@ -131,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="grid arithmetic (float32 is faster; points near boundaries are re-checked in float64)")
     c.set_defaults(func=_count)
+
+    h = sub.add_parser("homeo", help="is the network map R^n -> R^n a homeomorphism (on the box)?")
+    h.add_argument("--weights", required=True, help="weights file with W0, b0, ..., WL, bL")
+    h.add_argument("--activation", default=None, help="hidden activation NAME[:PARAM] (default relu)")
+    h.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
+                   help="decide on the cube [LO, HI]^n (default: a box holding every vertex of the cell complex)")
+    h.add_argument("--json", action="store_true", help="print one JSON object")
+    h.set_defaults(func=_homeo, plane=None)
 
     d = sub.add_parser("demo", help="the main job on an embedded default network family")
     d.add_argument("--out", default="results/demo", help="results folder (default results/demo)")

@@ -1,0 +1,140 @@
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import piecewise as pw
+from piecewise.cli import main
+from piecewise.invertibility import check_layers, homeomorphism, pl_homeomorphism
+
+W_PM = np.c_[np.eye(2), -np.eye(2)]  # x -> (relu(x), relu(-x))
+
+
+def forward(params, x, slope=0.0):
+    """Independent NumPy forward pass (ReLU / leaky ReLU hidden layers)."""
+    h = np.asarray(x, float)
+    for W, b in params[:-1]:
+        z = h @ W + b
+        h = np.where(z > 0, z, slope * z)
+    return h @ params[-1][0] + params[-1][1]
+
+
+def angle_doubling():
+    """Coherently oriented (det > 0 on all 6 cones) but 2-to-1: the ray at k pi/3 goes to 2k pi/3."""
+    ang = np.array([0, np.pi / 3, 2 * np.pi / 3])
+    ln = np.stack([-np.sin(ang), np.cos(ang)])
+    N = np.c_[ln, -ln]
+    k = np.arange(6)
+    rays = np.stack([np.cos(k * np.pi / 3), np.sin(k * np.pi / 3)], 1)
+    C = np.linalg.solve(np.maximum(rays @ N, 0), np.stack([np.cos(2 * k * np.pi / 3), np.sin(2 * k * np.pi / 3)], 1))
+    return pw.mlp(2, (6,), 2), ((N, np.zeros(6)), (C, np.zeros(2)))
+
+
+CASES = {
+    "identity via a 4-wide relu layer": (((W_PM, np.array([0.3, -0.2, 0.1, 0.5])), (np.r_[np.eye(2), -np.eye(2)], np.zeros(2))), True),
+    "shear via a 4-wide relu layer": (((W_PM, np.zeros(4)), (np.array([[1.0, 0.5], [0, 1], [-1, -0.5], [0, -1]]), np.zeros(2))), True),
+    "fold |x1|": (((W_PM, np.zeros(4)), (np.array([[1.0, 0], [0, 1], [1, 0], [0, -1]]), np.zeros(2))), False),
+    "collapse relu(x1)": (((W_PM, np.zeros(4)), (np.array([[1.0, 0], [0, 1], [0, 0], [0, -1]]), np.zeros(2))), False),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_pl_verdicts_and_witnesses(name):
+    params, expected = CASES[name]
+    net = pw.mlp(2, (4,), 2)
+    res = pl_homeomorphism(net, params)
+    assert res["homeomorphism"] is expected
+    if not expected:
+        w = res["witness"]
+        x1, x2 = np.array(w["x1"]), np.array(w["x2"])
+        assert np.linalg.norm(x1 - x2) > 1e-6 and np.all(np.abs(np.r_[x1, x2]) <= 1 + 1e-12)
+        np.testing.assert_allclose(forward(params, x1), forward(params, x2), atol=1e-9)
+    else:
+        assert "proven on the box" in res["certificate"]
+
+
+def test_coherently_oriented_but_not_injective():
+    net, params = angle_doubling()
+    res = pl_homeomorphism(net, params)
+    assert res["coherently_oriented"] is True and res["det_sign_counts"]["negative"] == 0
+    assert res["homeomorphism"] is False
+    x1, x2 = np.array(res["witness"]["x1"]), np.array(res["witness"]["x2"])
+    assert np.linalg.norm(x1 - x2) > 1e-3
+    np.testing.assert_allclose(forward(params, x1), forward(params, x2), atol=1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10**6), slope=st.floats(0.05, 0.9))
+def test_exact_check_agrees_with_layer_theorem(seed, slope):
+    """Square nonsingular leaky-ReLU nets are homeomorphisms (layer theorem); the exact PL check must say so."""
+    r = np.random.default_rng(seed)
+    params = tuple((r.normal(size=(2, 2)), r.normal(size=2) * 0.3) for _ in range(3))
+    net = pw.mlp(2, (2, 2), 2, f"leaky_relu:{slope}")
+    assert check_layers(net, params)["certified"]
+    res = pl_homeomorphism(net, params)
+    assert res["homeomorphism"] is True and res["coherently_oriented"] is True
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10**6))
+def test_every_no_has_a_valid_witness(seed):
+    r = np.random.default_rng(seed)
+    params = ((r.normal(size=(2, 3)), r.normal(size=3) * 0.3), (r.normal(size=(3, 2)), r.normal(size=2)))
+    net = pw.mlp(2, (3,), 2)
+    res = pl_homeomorphism(net, params)
+    if res["homeomorphism"] is False and "x1" in (res["witness"] or {}):
+        x1, x2 = np.array(res["witness"]["x1"]), np.array(res["witness"]["x2"])
+        assert np.linalg.norm(x1 - x2) > 1e-9
+        np.testing.assert_allclose(forward(params, x1), forward(params, x2), atol=1e-8)
+    # injective => coherently oriented
+    if res["homeomorphism"]:
+        assert res["coherently_oriented"]
+
+
+def test_one_and_three_dimensions():
+    net1 = pw.mlp(1, (2,), 1)
+    mono = ((np.array([[1.0, -1.0]]), np.zeros(2)), (np.array([[2.0], [-0.5]]), np.zeros(1)))  # slopes 2, 0.5
+    assert pl_homeomorphism(net1, mono)["homeomorphism"] is True
+    vee = ((np.array([[1.0, -1.0]]), np.zeros(2)), (np.array([[1.0], [1.0]]), np.zeros(1)))  # |x|
+    res = pl_homeomorphism(net1, vee)
+    assert res["homeomorphism"] is False and abs(res["witness"]["x1"][0] + res["witness"]["x2"][0]) < 1e-9
+    W = np.c_[np.eye(3), -np.eye(3)]
+    net3 = pw.mlp(3, (6,), 3)
+    ident = ((W, np.full(6, 0.1)), (np.r_[np.eye(3), -np.eye(3)], np.zeros(3)))
+    res = pl_homeomorphism(net3, ident)
+    assert res["homeomorphism"] is True and "sampled" in res["certificate"]
+    fold = ((W, np.zeros(6)), (np.r_[np.eye(3), np.diag([1.0, -1.0, -1.0])], np.zeros(3)))  # |x1|
+    assert pl_homeomorphism(net3, fold)["homeomorphism"] is False
+
+
+def test_layer_theorem_reports():
+    r = np.random.default_rng(0)
+    sq = tuple((r.normal(size=(3, 3)), r.normal(size=3)) for _ in range(3))
+    assert check_layers(pw.mlp(3, (3, 3), 3, "tanh"), sq)["certified"]
+    rep = check_layers(pw.mlp(3, (3, 3), 3, "relu"), sq)
+    assert not rep["certified"] and "monotone" in rep["first_failure"]["reason"]
+    sing = ((np.array([[1.0, 2.0], [2.0, 4.0]]), np.zeros(2)), (np.eye(2), np.zeros(2)))
+    rep = check_layers(pw.mlp(2, (2,), 2, "leaky_relu:0.1"), sing)
+    assert rep["first_failure"]["layer"] == 0 and "singular" in rep["first_failure"]["reason"]
+    wide = ((r.normal(size=(2, 4)), np.zeros(4)), (r.normal(size=(4, 2)), np.zeros(2)))
+    res = homeomorphism(pw.mlp(2, (4,), 2, "tanh"), wide)
+    assert res["homeomorphism"] is None and res["witness"]["layer"] == 0
+    res = homeomorphism(pw.mlp(3, (3, 3), 3, "tanh"), sq)
+    assert res["homeomorphism"] is True and res["certificate"].startswith("layerwise")
+
+
+def test_cli_homeo(tmp_path, capsys):
+    net, params = angle_doubling()
+    pw.save_npz(tmp_path / "cone.npz", params)
+    assert main(["homeo", "--weights", str(tmp_path / "cone.npz"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["homeomorphism"] is False and d["coherently_oriented"] is True and {"x1", "x2"} <= set(d["witness"])
+    pw.save_npz(tmp_path / "id.npz", CASES["identity via a 4-wide relu layer"][0])
+    assert main(["homeo", "--weights", str(tmp_path / "id.npz"), "--box", "-2", "2", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["homeomorphism"] is True and d["domain"]["lo"] == [-2.0, -2.0] and d["certificate"]
+    pw.save_npz(tmp_path / "rect.npz", ((np.ones((2, 3)), np.zeros(3)), (np.ones((3, 1)), np.zeros(1))))
+    assert main(["homeo", "--weights", str(tmp_path / "rect.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "R^n -> R^n" in err and err.count("\n") == 1
