@@ -138,3 +138,50 @@ def test_cli_homeo(tmp_path, capsys):
     assert main(["homeo", "--weights", str(tmp_path / "rect.npz")]) == 2
     err = capsys.readouterr().err
     assert "R^n -> R^n" in err and err.count("\n") == 1
+
+
+# -- ReLU layer injectivity -----------------------------------------------------------------------------------
+from piecewise.invertibility import injective_relu_layer, relu_layer_injective, relu_preimage_is_point  # noqa: E402
+
+
+def _check_witness(W, b, w):
+    x1, x2 = np.array(w["x1"]), np.array(w["x2"])
+    assert np.linalg.norm(x1 - x2) > 1e-9
+    np.testing.assert_allclose(np.maximum(x1 @ W + b, 0), np.maximum(x2 @ W + b, 0), atol=1e-9)
+
+
+def test_identity_pair_is_injective():
+    W = np.c_[np.eye(3), -np.eye(3)]  # relu(x), relu(-x): injective thanks to ">=" in the spanning criterion
+    assert relu_layer_injective(W)["injective"]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_sufficient_construction_is_injective(n):
+    r = np.random.default_rng(n)
+    W = injective_relu_layer(r.normal(size=(n, n)), r.uniform(0.2, 3, n))
+    assert relu_layer_injective(W)["injective"]
+    assert all(relu_preimage_is_point(W, np.zeros(2 * n), x) for x in r.normal(size=(20, n)))
+
+
+@pytest.mark.parametrize("n,m", [(2, 3), (3, 5), (4, 7), (2, 2)])
+def test_fewer_than_2n_rows_is_never_injective(n, m):
+    r = np.random.default_rng(m)
+    W, b = r.normal(size=(n, m)), r.normal(size=m)
+    res = relu_layer_injective(W, b)
+    assert not res["injective"]
+    _check_witness(W, b, res["witness"])
+    x = np.array(res["witness"]["x1"])
+    assert not relu_preimage_is_point(W, b, x)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 3), extra=st.integers(0, 3), seed=st.integers(0, 10**6))
+def test_random_layers_verdicts_are_consistent(n, extra, seed):
+    r = np.random.default_rng(seed)
+    m = 2 * n + extra
+    W, b = r.normal(size=(n, m)), r.normal(size=m) * 0.5
+    res = relu_layer_injective(W, b)
+    if not res["injective"]:
+        _check_witness(W, b, res["witness"])
+    else:  # injective: every sampled point has a single preimage
+        assert all(relu_preimage_is_point(W, b, x) for x in r.normal(size=(30, n)) * 3)
