@@ -451,3 +451,133 @@ def injective_relu_layer(B, D=None) -> np.ndarray:
     if np.any(np.diag(D) <= 0):
         raise PiecewiseError("D must be a positive diagonal")
     return np.c_[B, -B @ D]
+
+
+# -- Jacobian fields, log-determinants, inverses ---------------------------------------------------------------
+def _act64(act, z):
+    """The activation applied in float64 (JAX truncates to float32 unless x64 is on)."""
+    import jax
+
+    with jax.enable_x64(True):
+        return np.asarray(act(jax.numpy.asarray(z)))
+
+
+def _log_abs_derivative(act, z):
+    """log |s'(z)| of an elementwise activation, stable for large |z| (float64 NumPy)."""
+    softplus = lambda t: np.logaddexp(0.0, t)  # noqa: E731
+    if act.name == "tanh":  # log(1 - tanh^2 z) = 2 (log 2 - |z| - softplus(-2|z|))
+        a = np.abs(z)
+        return 2.0 * (np.log(2.0) - a - softplus(-2.0 * a))
+    if act.name == "sigmoid":  # log s(z) + log s(-z)
+        return -softplus(-z) - softplus(z)
+    if act.name == "softplus":  # log sigmoid(z)
+        return -softplus(-z)
+    if act.name == "leaky_relu":
+        return np.where(z > 0, 0.0, np.log(abs(act.slope)) if act.slope != 0 else -np.inf)
+    raise PiecewiseError(f"no elementwise log-derivative for {act}")
+
+
+def log_abs_det(net: MLP, params: Params, x) -> np.ndarray:
+    """log |det J(x)| of a network whose layers are all square (float64, analytic per layer):
+    ``sum_l log|det W_l| + sum_j log|s'(z_lj)|``. Finite where a float32 ``slogdet`` of a saturated tanh net
+    returns -inf. x: (m, n) -> (m,). Evaluate off the kinks of leaky ReLU (the derivative there is one-sided)."""
+    x = np.atleast_2d(np.asarray(x, np.float64))
+    out = np.zeros(len(x))
+    h = x
+    for i, (W, b) in enumerate(params):
+        W, b = np.asarray(W, np.float64), np.asarray(b, np.float64)
+        if W.ndim != 2 or W.shape[0] != W.shape[1]:
+            raise PiecewiseError(f"log_abs_det needs square layers; layer {i} has shape {W.shape}")
+        out += np.linalg.slogdet(W)[1]
+        z = h @ W + b
+        if i < len(params) - 1:
+            out += _log_abs_derivative(net.activation, z).sum(-1)
+            h = _act64(net.activation, z)
+    return out
+
+
+def _inverse_activation(act, h):
+    if act.name == "tanh":
+        if np.any(np.abs(h) >= 1):
+            raise PiecewiseError("point outside the image of tanh (|h| >= 1): no preimage")
+        return np.arctanh(h)
+    if act.name == "sigmoid":
+        if np.any((h <= 0) | (h >= 1)):
+            raise PiecewiseError("point outside the image of sigmoid: no preimage")
+        return np.log(h) - np.log1p(-h)
+    if act.name == "softplus":
+        if np.any(h <= 0):
+            raise PiecewiseError("point outside the image of softplus (h <= 0): no preimage")
+        return h + np.log(-np.expm1(-h))
+    if act.name == "leaky_relu":
+        return np.where(h > 0, h, h / act.slope)
+    raise PiecewiseError(f"{act} is not invertible elementwise")
+
+
+def invert_layerwise(net: MLP, params: Params, y) -> np.ndarray:
+    """Exact inverse of a layerwise-certified network (:func:`check_layers`): undo the output layer, then
+    each hidden layer (inverse activation, then the linear map), in float64. y: (m, n) -> x (m, n)."""
+    rep = check_layers(net, params)
+    if not rep["certified"]:
+        raise PiecewiseError(f"not layerwise invertible: {rep['first_failure']['reason']}")
+    h = np.atleast_2d(np.asarray(y, np.float64))
+    for i, (W, b) in enumerate(reversed(params)):
+        W, b = np.asarray(W, np.float64), np.asarray(b, np.float64)
+        if i > 0:
+            h = _inverse_activation(net.activation, h)
+        h = np.linalg.solve(W.T, (h - b).T).T
+    return h
+
+
+def invert_pl(net: MLP, params: Params, y, domain: Domain | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Preimages of points y under a piecewise-linear map R^n -> R^n on a box: each cell's affine system is
+    solved and the solution kept if it lies in that cell. Returns (x (m, n), found (m,) bool); where several
+    cells give different solutions the first is returned (the map is then not injective)."""
+    domain = domain if domain is not None else _box(-1.0, 1.0, net.n_in)
+    cx = enumerate_cells(net, params, domain, progress=False)
+    J = np.swapaxes(cx.jacobian_u, -1, -2)
+    ok = ~_singular(cx, _dets(cx))
+    cells = np.nonzero(ok)[0]
+    Jinv = np.linalg.inv(J[cells])
+    y = np.atleast_2d(np.asarray(y, np.float64))
+    x = np.full((len(y), net.n_in), np.nan)
+    found = np.zeros(len(y), bool)
+    for t, yt in enumerate(y):
+        U = np.einsum("cdn,cn->cd", Jinv, yt[None] - cx.offset[cells])
+        inside = _cell_contains(cx, cells, U) & np.all((U >= -1e-12) & (U <= 1 + 1e-12), axis=1)
+        if inside.any():
+            x[t] = cx.domain.points(U[np.argmax(inside)])
+            found[t] = True
+    return x, found
+
+
+def jacobian_field(net: MLP, params: Params, domain: Domain, resolution: int = 128) -> dict:
+    """Jacobian statistics on a grid of a 2D box or plane (float64): ``det``, ``sign``, ``sigma_min``,
+    ``condition`` (arrays (r, r)), and ``singular`` (sigma_min <= sigma_max * max(m, n) * eps). For
+    piecewise-linear nets grid points on a kink are left out (NaN), never differentiated there."""
+    import jax
+    import jax.numpy as jnp
+
+    from .patterns import classify
+    from .regions.grid import grid_points
+
+    if net.n_in != net.n_out:
+        raise PiecewiseError("jacobian_field needs n_in = n_out")
+    X = grid_points(domain, resolution).reshape(-1, net.n_in)
+    with jax.enable_x64(True):
+        p = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a, np.float64)), params)
+        J = np.asarray(jax.vmap(jax.jacfwd(lambda x: net.apply(p, x)))(jnp.asarray(X)))
+    s = np.linalg.svd(J, compute_uv=False)
+    det = np.linalg.det(J)
+    if net.activation.piecewise_linear:
+        _, valid = classify(net, params, X, np.eye(net.n_in))
+        det[~valid] = np.nan
+        s[~valid] = np.nan
+    shape = (resolution, resolution)
+    smin, smax = s[:, -1], s[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cond = np.where(smin > 0, smax / np.where(smin > 0, smin, 1.0), np.inf)
+    cond[np.isnan(smin)] = np.nan
+    return {"det": det.reshape(shape), "sign": np.sign(det).reshape(shape), "sigma_min": smin.reshape(shape),
+            "condition": cond.reshape(shape),
+            "singular": (smin <= smax * net.n_in * np.finfo(np.float64).eps).reshape(shape), "domain": domain}

@@ -112,3 +112,25 @@ def cell_map(cx, *, ax=None, title: str | None = None, linear: bool = False, bou
     ax.set_title(title or f"exact cells, {what}" + (", red: decision boundary" if boundary else ""), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def det_map(field, *, ax=None, title: str | None = None):
+    """Heatmap of det J from :func:`piecewise.invertibility.jacobian_field` (diverging colours centred at 0;
+    kinks of PL nets, left out, are white). Returns the figure."""
+    plt = _plt()
+    det = np.asarray(field["det"])
+    dom = field["domain"]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 4.6))
+    else:
+        fig = ax.figure
+    lim = np.nanmax(np.abs(det)) if np.isfinite(det).any() else 1.0
+    extent = [0, 1, 0, 1]
+    if dom.kind == "box":
+        lo, hi = dom.origin, dom.origin + np.diag(dom.axes)
+        extent = [lo[0], hi[0], lo[1], hi[1]]
+    im = ax.imshow(det.T, origin="lower", extent=extent, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    fig.colorbar(im, ax=ax, label="det J")
+    ax.set_title(title or "Jacobian determinant (red > 0, blue < 0)")
+    fig.tight_layout()
+    return fig

@@ -185,3 +185,75 @@ def test_random_layers_verdicts_are_consistent(n, extra, seed):
         _check_witness(W, b, res["witness"])
     else:  # injective: every sampled point has a single preimage
         assert all(relu_preimage_is_point(W, b, x) for x in r.normal(size=(30, n)) * 3)
+
+
+# -- log-determinants, inverses, Jacobian fields ---------------------------------------------------------------
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from piecewise.invertibility import invert_layerwise, invert_pl, jacobian_field, log_abs_det  # noqa: E402
+
+
+def _square_net(act, n=3, depth=2, seed=0, scale=1.0):
+    r = np.random.default_rng(seed)
+    params = tuple((scale * (np.eye(n) + 0.5 * r.normal(size=(n, n))), 0.3 * r.normal(size=n)) for _ in range(depth + 1))
+    return pw.mlp(n, (n,) * depth, n, act), params
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "softplus", "leaky_relu:0.2"])
+def test_log_abs_det_matches_slogdet_of_jacfwd(act):
+    net, params = _square_net(act)
+    x = np.random.default_rng(1).normal(size=(25, 3))
+    with jax.enable_x64(True):
+        p = jax.tree_util.tree_map(jnp.asarray, params)
+        ref = np.array([np.linalg.slogdet(np.asarray(jax.jacfwd(lambda v: net.apply(p, v))(jnp.asarray(xi))))[1] for xi in x])
+    np.testing.assert_allclose(log_abs_det(net, params, x), ref, rtol=1e-9, atol=1e-9)
+
+
+def test_log_abs_det_survives_tanh_saturation():
+    net, params = _square_net("tanh", scale=30.0)  # pre-activations of order 30: float32 tanh is exactly +-1
+    x = np.random.default_rng(2).normal(size=(10, 3))
+    p32 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), params)
+    naive = np.array([np.linalg.slogdet(np.asarray(jax.jacfwd(lambda v: net.apply(p32, v))(jnp.asarray(xi, jnp.float32))))[1]
+                      for xi in x])
+    assert np.isneginf(naive).any()  # the pitfall
+    assert np.all(np.isfinite(log_abs_det(net, params, x)))
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "softplus", "leaky_relu:0.2"])
+def test_layerwise_inverse_round_trip(act):
+    net, params = _square_net(act, seed=3)
+    x = np.random.default_rng(4).normal(size=(50, 3))
+    with jax.enable_x64(True):
+        y = np.asarray(net.apply(jax.tree_util.tree_map(jnp.asarray, params), jnp.asarray(x)))
+    np.testing.assert_allclose(invert_layerwise(net, params, y), x, rtol=1e-8, atol=1e-8)
+
+
+def test_pl_inverse_round_trip():
+    params, _ = CASES["shear via a 4-wide relu layer"]
+    net = pw.mlp(2, (4,), 2)
+    x = np.random.default_rng(5).uniform(-0.9, 0.9, size=(40, 2))
+    y = forward(params, x)
+    xi, found = invert_pl(net, params, y)
+    assert found.all()
+    np.testing.assert_allclose(xi, x, atol=1e-10)
+
+
+def test_jacobian_field_signs():
+    params, _ = CASES["fold |x1|"]
+    f = jacobian_field(pw.mlp(2, (4,), 2), params, pw.box(-1, 1, 2), 33)
+    sign = f["sign"]
+    assert np.nanmax(sign) == 1 and np.nanmin(sign) == -1
+    assert np.isnan(f["det"][16, :]).all()  # x1 = 0 is a kink: never differentiated there
+    net, sq = _square_net("tanh", n=2)
+    g = jacobian_field(net, sq, pw.box(-2, 2, 2), 17)
+    assert np.all(np.isfinite(g["det"])) and (g["sign"] == g["sign"][0, 0]).all()
+
+
+def test_det_map_figure(tmp_path):
+    from piecewise import plot
+
+    params, _ = CASES["fold |x1|"]
+    field = jacobian_field(pw.mlp(2, (4,), 2), params, pw.box(-1, 1, 2), 41)
+    path = plot.save(plot.det_map(field), tmp_path / "det.png")
+    assert (tmp_path / "det.png").stat().st_size > 1000 and path.endswith("det.png")
+    assert np.isinf(field["condition"][np.nan_to_num(field["det"], nan=1.0) == 0]).all()
