@@ -63,3 +63,41 @@ def digits(*, scale: bool = True):
     d = load_digits()
     X = d.data / 16.0 if scale else d.data
     return X.astype(np.float32), d.target.astype(np.int32)
+
+
+def interval_1d(n: int = 300, *, seed: int = 0):
+    """Olah's 1D example: class 1 is [-1/3, 1/3], class 0 is [-1, -2/3] U [2/3, 1]. X (n, 1)."""
+    r = _rng(seed)
+    half = n // 2
+    inner = r.uniform(-1 / 3, 1 / 3, half)
+    outer = r.uniform(2 / 3, 1.0, n - half) * r.choice([-1.0, 1.0], n - half)
+    return np.r_[inner, outer][:, None].astype(np.float32), np.r_[np.ones(half), np.zeros(n - half)].astype(np.int32)
+
+
+def spirals(n: int = 400, *, turns: float = 1.0, noise: float = 0.0, seed: int = 0):
+    """Two interleaved spirals in the plane (``turns`` sets how entangled they are), labels 0/1, radius <= 1."""
+    r = _rng(seed)
+    half = n // 2
+    t = np.sqrt(r.uniform(0.02, 1.0, half))
+    ang = 2 * np.pi * turns * t
+    a = np.c_[t * np.cos(ang), t * np.sin(ang)]
+    X = np.r_[a, -a] + noise * r.normal(size=(2 * half, 2))
+    return X.astype(np.float32), np.r_[np.ones(half), np.zeros(half)].astype(np.int32)
+
+
+def linked_tori(n: int = 800, *, R: float = 1.0, r_tube: float = 0.25, seed: int = 0):
+    """Two linked solid tori in R^3 (a torus in the xy-plane and one in the xz-plane shifted by R along x),
+    labels 0/1: no homeomorphism of R^3 separates them; a 4th dimension is needed."""
+    rng = _rng(seed)
+    half = n // 2
+
+    def solid_torus(m):
+        u = rng.uniform(0, 2 * np.pi, m)
+        v = rng.uniform(0, 2 * np.pi, m)
+        rho = r_tube * np.sqrt(rng.uniform(0, 1, m))
+        return np.c_[(R + rho * np.cos(v)) * np.cos(u), (R + rho * np.cos(v)) * np.sin(u), rho * np.sin(v)]
+
+    a = solid_torus(half)
+    b = solid_torus(n - half)
+    b = np.c_[b[:, 0] + R, b[:, 2], b[:, 1]]  # rotate into the xz-plane and shift: the tori link
+    return np.r_[a, b].astype(np.float32), np.r_[np.zeros(half), np.ones(n - half)].astype(np.int32)
