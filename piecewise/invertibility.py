@@ -581,3 +581,29 @@ def jacobian_field(net: MLP, params: Params, domain: Domain, resolution: int = 1
     return {"det": det.reshape(shape), "sign": np.sign(det).reshape(shape), "sigma_min": smin.reshape(shape),
             "condition": cond.reshape(shape),
             "singular": (smin <= smax * net.n_in * np.finfo(np.float64).eps).reshape(shape), "domain": domain}
+
+
+def invert_newton(net: MLP, params: Params, y, x0=None, *, steps: int = 50, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """Preimages of y under a smooth (or PL, off the kinks) map R^n -> R^n by Newton's method in float64,
+    x <- x - J(x)^{-1} (f(x) - y), from x0 (default 0). Returns (x, residual |f(x) - y|_inf); a large residual
+    means no convergence (no preimage nearby, or a singular Jacobian on the way)."""
+    import jax
+    import jax.numpy as jnp
+
+    y = np.atleast_2d(np.asarray(y, np.float64))
+    x = np.zeros_like(y) if x0 is None else np.atleast_2d(np.asarray(x0, np.float64)).copy()
+    with jax.enable_x64(True):
+        p = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a, np.float64)), params)
+        f = jax.jit(lambda v: net.apply(p, v))
+        jac = jax.jit(jax.vmap(jax.jacfwd(lambda v: net.apply(p, v))))
+        for _ in range(steps):
+            r = np.asarray(f(jnp.asarray(x))) - y
+            if np.abs(r).max() <= tol * (1 + np.abs(y).max()):
+                break
+            J = np.asarray(jac(jnp.asarray(x)))
+            try:
+                x = x - np.linalg.solve(J, r[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                break
+        res = np.abs(np.asarray(f(jnp.asarray(x))) - y).max(-1)
+    return x, res

@@ -134,3 +134,36 @@ def det_map(field, *, ax=None, title: str | None = None):
     ax.set_title(title or "Jacobian determinant (red > 0, blue < 0)")
     fig.tight_layout()
     return fig
+
+
+def deformation(net, params, *, layer: int | None = None, lo: float = -1.0, hi: float = 1.0, lines: int = 21,
+                ax=None, title: str | None = None):
+    """How a 2D network (or its first ``layer`` hidden layers) bends a square grid: the images of the grid
+    lines of [lo, hi]^2 (the deformation pictures of Olah's articles). Returns the figure."""
+    import jax
+
+    plt = _plt()
+    t = np.linspace(lo, hi, 200)
+    ticks = np.linspace(lo, hi, lines)
+    curves = [np.stack([np.full_like(t, c), t], 1) for c in ticks] + [np.stack([t, np.full_like(t, c)], 1) for c in ticks]
+    pts = np.concatenate(curves)
+    p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), params)
+    img = np.asarray(net.apply(p, pts)) if layer is None else np.asarray(net.hidden(p, pts)[layer - 1])
+    if img.shape[-1] != 2:
+        raise ValueError(f"deformation draws maps into R^2; this one has {img.shape[-1]} outputs")
+    if ax is None:
+        fig, ax = plt.subplots(1, 2, figsize=(9, 4.3))
+        a0, a1 = ax
+    else:
+        fig, a0, a1 = ax[0].figure, ax[0], ax[1]
+    for k, c in enumerate(curves):
+        col = "tab:blue" if k < lines else "tab:orange"
+        a0.plot(c[:, 0], c[:, 1], color=col, lw=0.6)
+        seg = img[k * 200:(k + 1) * 200]
+        a1.plot(seg[:, 0], seg[:, 1], color=col, lw=0.6)
+    a0.set_title("grid")
+    a1.set_title(title or ("network output" if layer is None else f"after hidden layer {layer}"))
+    for a in (a0, a1):
+        a.set_aspect("equal", adjustable="datalim")
+    fig.tight_layout()
+    return fig

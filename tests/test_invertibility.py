@@ -257,3 +257,20 @@ def test_det_map_figure(tmp_path):
     path = plot.save(plot.det_map(field), tmp_path / "det.png")
     assert (tmp_path / "det.png").stat().st_size > 1000 and path.endswith("det.png")
     assert np.isinf(field["condition"][np.nan_to_num(field["det"], nan=1.0) == 0]).all()
+
+
+def test_newton_inverse_and_deformation_figure(tmp_path):
+    from piecewise import plot
+    from piecewise.invertibility import invert_newton
+
+    net, params = _square_net("tanh", n=2, seed=7)
+    x = np.random.default_rng(8).normal(size=(20, 2)) * 0.5
+    with jax.enable_x64(True):
+        y = np.asarray(net.apply(jax.tree_util.tree_map(jnp.asarray, params), jnp.asarray(x)))
+    xi, res = invert_newton(net, params, y, x0=x + 0.05)
+    assert res.max() < 1e-10
+    np.testing.assert_allclose(xi, x, atol=1e-8)
+    np.testing.assert_allclose(xi, invert_layerwise(net, params, y), atol=1e-8)  # two independent inverses agree
+    fig = plot.deformation(net, params, layer=1)
+    plot.save(fig, tmp_path / "deform.png")
+    assert (tmp_path / "deform.png").stat().st_size > 1000
