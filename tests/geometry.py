@@ -106,10 +106,18 @@ def lp_region_count(W_list, b_list, lo, hi):
             s = np.array(bits[off:off + W.shape[1]])
             sign = np.where(s == 1, 1.0, -1.0)
             for j in range(W.shape[1]):  # -sign*(x.G_j + e_j) + t <= 0
+                if np.abs(G[:, j]).max() <= 1e-12:  # constant on the region: its state is fixed (0 at z = 0)
+                    if (s[j] == 1) != (e[j] > 1e-12):
+                        rows.append(np.r_[np.zeros(len(G)), 1.0])  # infeasible with t > 0
+                        rhs.append(0.0)
+                    continue
                 rows.append(np.r_[-sign[j] * G[:, j], np.linalg.norm(G[:, j])])
                 rhs.append(sign[j] * e[j])
             A, c0 = G * s, e * s
             off += W.shape[1]
+        if not rows:  # every unit is constant and consistent with the pattern: the whole box
+            count += 1
+            continue
         res = linprog(np.r_[np.zeros(n), -1.0], A_ub=np.array(rows), b_ub=np.array(rhs),
                       bounds=[(lo, hi)] * n + [(None, 1.0)], method="highs")
         if res.status == 0 and -res.fun > 1e-9:

@@ -302,3 +302,28 @@ def test_max_cells_refuses_cleanly():
     net3 = pw.mlp(3, (8,), 1)
     with pytest.raises(pw.PiecewiseError, match="max_cells"):
         pw.enumerate_cells(net3, random_params(net3, 0), pw.box(-1, 1, 3), max_cells=5)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_degenerate_integer_networks_two_engines_and_lp_agree(seed):
+    """Small integer weights make dead units, parallel and concurrent lines, lines through corners and flat
+    units common. The 2D engine and the n-D polytope engine (independent geometry) must find the same
+    patterns; for ReLU also the LP brute force; the grid never more."""
+    from piecewise.regions.exact_nd import enumerate_cells_nd
+
+    r = np.random.default_rng(seed)
+    w1, w2 = int(r.integers(1, 5)), int(r.integers(1, 4))
+    act = ["relu", "leaky_relu:0.5", "abs", "hardtanh", "maxout:3"][seed % 5]
+    k = (3,) if act.startswith("maxout") else ()
+    W0 = r.integers(-2, 3, size=(2, w1, *k)).astype(float)
+    b0 = r.integers(-2, 3, size=(w1, *k)).astype(float) / 2
+    W1 = r.integers(-2, 3, size=(w1, w2, *k)).astype(float)
+    b1 = r.integers(-2, 3, size=(w2, *k)).astype(float) / 2
+    params = ((W0, b0), (W1, b1), (np.ones((w2, 1)), np.zeros(1)))
+    net = pw.mlp(2, (w1, w2), 1, act)
+    a = pw.enumerate_cells(net, params, pw.box(-1, 1, 2))
+    b = enumerate_cells_nd(net, params, pw.box(-1, 1, 2))
+    assert {x.tobytes() for x in a.patterns} == {x.tobytes() for x in b.patterns}
+    if act == "relu":
+        assert a.regions == lp_region_count([W0, W1], [b0, b1], -1.0, 1.0)
+    assert pw.count_grid(net, params, pw.box(-1, 1, 2), 129, dtype=np.float64).regions <= a.regions

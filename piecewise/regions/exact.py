@@ -206,7 +206,7 @@ def _elementwise_layer(st: _State, clip, act, G, E, tol_r, bar):
         # On the breakpoint itself (a flat unit) the state at the breakpoint is taken (above -1, not above 0, 1).
         flat_side = 1 if bp < 0 else 0
         side = st.side[: st.size, q::nb].astype(np.int32)
-        anc = np.where(hi0 - bp > tol0[q], 1, np.where(hi0 - bp < -tol0[q], 0, flat_side))
+        anc = np.where(hi0 - bp > tol0[q], 1, np.where(lo0 - bp < -tol0[q], 0, flat_side))
         todo = side < 0
         side = np.where(todo & ~cross0[q][p], anc[p], side)
         ci, uj = np.nonzero(todo & cross0[q][p])
