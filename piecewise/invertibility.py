@@ -607,3 +607,20 @@ def invert_newton(net: MLP, params: Params, y, x0=None, *, steps: int = 50, tol:
                 break
         res = np.abs(np.asarray(f(jnp.asarray(x))) - y).max(-1)
     return x, res
+
+
+def cell_jacobians(net: MLP, params: Params, domain: Domain) -> dict:
+    """Per exact cell (float64): ``det``, ``sigma_min``, ``condition`` of the network's Jacobian with respect
+    to the input (boxes), plus the cells' ``interior_points``. Exact: one affine map per cell, no kinks."""
+    if net.n_in != net.n_out:
+        raise PiecewiseError("cell_jacobians needs n_in = n_out")
+    if domain.kind != "box":
+        raise PiecewiseError("cell_jacobians works on boxes (the input Jacobian needs the full input space)")
+    cx = enumerate_cells(net, params, domain, progress=False)
+    Ju = np.swapaxes(cx.jacobian_u, -1, -2)  # (C, n_out, d) with respect to u
+    J = Ju @ np.linalg.inv(domain.axes).T  # x = origin + u @ axes  =>  du/dx = axes^{-1}
+    s = np.linalg.svd(J, compute_uv=False)
+    with np.errstate(divide="ignore"):
+        cond = np.where(s[:, -1] > 0, s[:, 0] / np.where(s[:, -1] > 0, s[:, -1], 1.0), np.inf)
+    return {"det": np.linalg.det(J), "sigma_min": s[:, -1], "condition": cond, "jacobian": J,
+            "interior_points": cx.interior_points(), "cells": cx.regions}

@@ -274,3 +274,16 @@ def test_newton_inverse_and_deformation_figure(tmp_path):
     fig = plot.deformation(net, params, layer=1)
     plot.save(fig, tmp_path / "deform.png")
     assert (tmp_path / "deform.png").stat().st_size > 1000
+
+
+def test_cell_jacobians_match_autodiff():
+    from piecewise.invertibility import cell_jacobians
+
+    params, _ = CASES["fold |x1|"]
+    net = pw.mlp(2, (4,), 2)
+    out = cell_jacobians(net, params, pw.box(-2, 1, 2))
+    with jax.enable_x64(True):
+        p = jax.tree_util.tree_map(jnp.asarray, params)
+        ref = np.stack([np.asarray(jax.jacfwd(lambda v: net.apply(p, v))(jnp.asarray(x))) for x in out["interior_points"]])
+    np.testing.assert_allclose(out["jacobian"], ref, atol=1e-12)
+    assert sorted(np.sign(out["det"]).tolist()) == [-1.0, -1.0, 1.0, 1.0]
