@@ -67,8 +67,10 @@ def serra2018_lower(n0: int, widths: Sequence[int]) -> int:
     """Serra et al. (2018), Theorem 6 (for n_l >= 3 n0): ``prod_{l<L} (floor(n_l / n0) + 1)^n0 *
     sum_{j=0}^{n0} C(n_L, j)``. For n0 = 1 it equals :func:`serra2018_upper` (both ``prod (n_l + 1)``).
 
-    Provisional: taken from a secondary source; no construction in this library attains it yet, so no
-    test asserts it as a count (tests only check lower <= upper)."""
+    Confirmed by computation: :func:`piecewise.constructions.serra_folding` attains it exactly (tests, n0 =
+    1, 2, 3). The hypothesis is needed: p = floor(n_l / n0) units can fold a coordinate into p + 1 pieces
+    each onto [0, 1] only if p >= 3 (some unit must face left to cover the start, and with p = 2 the slope
+    condition S_0 = -sum_{left} c_k has no solution with alternating slopes)."""
     n0, w = _check(n0, widths)
     if any(n < 3 * n0 for n in w[:-1]):
         raise ValueError(f"serra2018_lower needs every n_l >= 3 n0 = {3 * n0} before the last layer, got {w}")

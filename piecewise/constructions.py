@@ -137,3 +137,72 @@ def shallow_general_position(n0: int, n: int, *, seed: int = 0) -> tuple[MLP, tu
     anchors = rng.uniform(0.4, 0.6, size=(int(n), int(n0)))
     b = -np.einsum("ki,ik->i", D, anchors)
     return mlp(n0, (n,), 1, "relu"), ((D, b), _out(n))
+
+
+def _serra_fold(p: int):
+    """Breakpoints t (p,), facings f (p,) (+1: relu(y - t), -1: relu(t - y)), coefficients c (p,) and constant
+    c0 such that g(y) = sum_k c_k relu(f_k (y - t_k)) + c0 maps each of the p + 1 intervals of [0, 1] onto
+    [0, 1] (slopes alternate in sign). Needs p >= 3: one unit must face left and cover the start while the
+    others face right, and the slopes must satisfy S_0 = -sum_{left} c_k (solved by the interval lengths)."""
+    if p < 3:
+        raise ValueError("a fold with p + 1 pieces from p units needs p >= 3")
+    special = p if p % 2 == 1 else p - 1  # index of the left-facing breakpoint (1-based), see the docstring
+    a = 1.0 / (p + 4)
+    lengths = np.full(p + 1, (1.0 - 5.0 * a) / (p - 2))
+    lengths[0] = a
+    lengths[special] = lengths[special - 1] = 2.0 * a  # 1/l_0 = 1/l_{s-1} + 1/l_s
+    t = np.cumsum(lengths)[:-1]
+    S = (-1.0) ** np.arange(p + 1) / lengths  # slope on each interval
+    c = np.diff(S)  # slope change at each breakpoint = c_k for either facing
+    f = np.ones(p)
+    f[special - 1] = -1.0
+    c0 = -np.sum(c[f < 0] * t[f < 0])  # g(0) = 0
+    return t, f, c, c0
+
+
+def serra_folding(n0: int, widths) -> tuple[MLP, tuple]:
+    """A construction attaining Serra, Tjandraatmadja & Ramalingam (2018)'s lower bound
+    :func:`piecewise.bounds.serra2018_lower` = prod_{l<L} (floor(n_l / n0) + 1)^n0 * sum_j C(n_L, j) on
+    [0, 1]^n0 (checked by exact counts). Each folding layer gives every coordinate p + 1 pieces from
+    p = floor(n_l / n0) units: p - 1 units face right and one faces left, so no interval is flat; this needs
+    p >= 3, which is the hypothesis n_l >= 3 n0. The last layer is as in :func:`montufar_folding`."""
+    n0 = int(n0)
+    widths = tuple(int(w) for w in widths)
+    if any(w < 3 * n0 for w in widths[:-1]) or widths[-1] < 1:
+        raise ValueError(f"serra_folding needs n_l >= 3 n0 = {3 * n0} before the last layer, got {widths}")
+    layers, prev = [], None  # prev = (p, fan_out, c, c0) of the previous folding layer
+    for w in widths[:-1]:
+        p = w // n0
+        t, f, c, c0 = _serra_fold(p)
+        W = np.zeros((n0 if prev is None else prev[1], w))
+        b = np.zeros(w)
+        for j in range(n0):
+            cols = slice(j * p, (j + 1) * p)
+            # unit k: relu(f_k (y_j - t_k)), with y_j the previous folded coordinate sum_k' c'_k' h_k' + c0'
+            if prev is None:
+                W[j, cols] = f
+                b[cols] = -f * t
+            else:
+                pp, _, cp, c0p = prev
+                W[j * pp:(j + 1) * pp, cols] = np.outer(cp, f)
+                b[cols] = f * (c0p - t)
+        b[n0 * p:] = -1.0  # spare units: dead
+        layers.append((W, b))
+        prev = (p, w, c, c0)
+    nL = widths[-1]
+    if n0 == 1:
+        W1, b1 = np.ones((1, nL)), -(np.arange(nL) + 1.0) / (nL + 1.0)
+    else:
+        W1 = _general_position_directions(n0, nL)
+        b1 = -0.5 * W1.sum(0) - 0.2
+    if prev is None:
+        W, b = W1, b1
+    else:
+        pp, fan, cp, c0p = prev
+        W = np.zeros((fan, nL))
+        for j in range(n0):
+            W[j * pp:(j + 1) * pp] = cp[:, None] * W1[j][None, :]
+        b = b1 + c0p * W1.sum(0)
+    layers.append((W, b))
+    layers.append(_out(nL))
+    return mlp(n0, widths, 1, "relu"), tuple(layers)

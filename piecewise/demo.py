@@ -5,7 +5,8 @@
 2. Deep against shallow at an equal number of neurons N: exact counts at initialisation beside the
    Montufar et al. (2014) construction for the same widths (counted exactly on [0, 1]^2), its lower
    bound, and the Serra et al. (2018) upper bound.
-3. Constructions beside their formulas: the sawtooth (2^L pieces), Montufar folding nets, maxout folding.
+3. Constructions beside their formulas: the sawtooth (2^L pieces), Montufar folding nets, maxout folding,
+   Serra folding (p + 1 pieces per coordinate from p >= 3 units).
 4. Figures: regions against depth, deep vs shallow with the bounds (log scale), the exact cells of a
    random net and of a folding net.
 
@@ -52,13 +53,14 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False) -> dict:
     saw_L = range(1, 9 if quick else 13)
     fold_shapes = [(6, 6, 6), (4, 4, 4, 4)] if not quick else [(4, 4, 4)]
     maxout_cases = [(2, 3, 3), (1, 6, 3)] if not quick else [(2, 2, 3)]
+    serra_cases = [(2, (6, 6, 4)), (1, (3, 3, 3, 3))] if not quick else [(1, (3, 3, 4))]
 
     jobs = [("random", (w,) * d, s) for w in widths for d in depths for s in SEEDS]
     jobs += [("random", sh, s) for sh in shapes for s in SEEDS if (sh, s) not in {(j[1], j[2]) for j in jobs}]
     # constructions with at most 50,000 regions are counted (the formula grows exponentially with depth)
     jobs += [("montufar", sh, None) for sh in shapes if bounds.montufar2014_lower(2, sh) <= 50_000]
     jobs += [("sawtooth", L, None) for L in saw_L] + [("fold", sh, None) for sh in fold_shapes]
-    jobs += [("maxout", c, None) for c in maxout_cases]
+    jobs += [("maxout", c, None) for c in maxout_cases] + [("serra", c, None) for c in serra_cases]
     counts: dict = {}
     for kind, arg, seed in tqdm(jobs, desc="exact region counts", unit="net"):
         if kind == "random":
@@ -69,6 +71,11 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False) -> dict:
         elif kind == "sawtooth":
             net, params = constructions.sawtooth(arg)
             counts[(kind, arg)] = enumerate_cells(net, params, segment([0.0], [1.0]), progress=False).regions
+        elif kind == "serra":
+            n0, sh = arg
+            net, params = constructions.serra_folding(n0, sh)
+            dom = box(0.0, 1.0, n0) if n0 > 1 else segment([0.0], [1.0])
+            counts[(kind, arg)] = enumerate_cells(net, params, dom, progress=False).regions
         else:
             n0, L, k = arg
             net, params = constructions.maxout_folding(n0, L, k)
@@ -90,6 +97,8 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False) -> dict:
                   "formula": bounds.montufar2014_lower(2, sh), "domain": "[0,1]^2"} for sh in fold_shapes]
     con_rows += [{"construction": f"maxout folding n0={n0} L={L} k={k}", "exact": counts[("maxout", (n0, L, k))],
                   "formula": bounds.maxout_lower(n0, L, k), "domain": f"[0,1]^{n0}"} for n0, L, k in maxout_cases]
+    con_rows += [{"construction": f"Serra folding n0={n0} {'-'.join(map(str, sh))}", "exact": counts[("serra", (n0, sh))],
+                  "formula": bounds.serra2018_lower(n0, sh), "domain": f"[0,1]^{n0}"} for n0, sh in serra_cases]
 
     print(f"\n1. Exact activation regions of random 2-input ReLU nets on [-1,1]^2 (mean of seeds {list(SEEDS)})")
     print("   width | " + " | ".join(f"depth {d:>2}" for d in depths))

@@ -63,3 +63,26 @@ def test_constructions_round_trip_through_npz(tmp_path):
     net2, params2 = pw.load_npz(tmp_path / "m.npz")
     assert net2 == net
     assert pw.enumerate_cells(net2, params2, pw.box(0.0, 1.0, 2)).regions == 1782
+
+
+@pytest.mark.parametrize("n0,widths", [(1, (3, 3, 4)), (1, (4, 5, 2)), (1, (3, 3, 3, 3)), (2, (6, 6, 4)),
+                                       (2, (8, 6, 3)), (3, (9, 4))])
+def test_serra_folding_attains_the_serra_lower_bound(n0, widths):
+    net, params = constructions.serra_folding(n0, widths)
+    dom = pw.box(0.0, 1.0, n0) if n0 > 1 else pw.segment([0.0], [1.0])
+    cx = pw.enumerate_cells(net, params, dom)
+    assert cx.regions == bounds.serra2018_lower(n0, widths)
+    assert cx.regions > bounds.montufar2014_lower(n0, widths)
+    if n0 == 1:  # tight: equals the upper bound
+        assert cx.regions == bounds.serra2018_upper(1, widths)
+
+
+@pytest.mark.parametrize("p", [3, 4, 5, 8])
+def test_serra_fold_maps_each_piece_onto_the_unit_interval(p):
+    t, f, c, c0 = constructions._serra_fold(p)
+    edges = np.r_[0.0, t, 1.0]
+    g = lambda y: (c * np.maximum(f * (y - t), 0)).sum() + c0  # noqa: E731
+    vals = np.array([g(e) for e in edges])
+    np.testing.assert_allclose(vals, np.arange(p + 2) % 2, atol=1e-12)  # 0, 1, 0, 1, ...
+    with pytest.raises(ValueError):
+        constructions._serra_fold(2)
