@@ -617,8 +617,7 @@ def cell_jacobians(net: MLP, params: Params, domain: Domain) -> dict:
     if domain.kind != "box":
         raise PiecewiseError("cell_jacobians works on boxes (the input Jacobian needs the full input space)")
     cx = enumerate_cells(net, params, domain, progress=False)
-    Ju = np.swapaxes(cx.jacobian_u, -1, -2)  # (C, n_out, d) with respect to u
-    J = Ju @ np.linalg.inv(domain.axes).T  # x = origin + u @ axes  =>  du/dx = axes^{-1}
+    J = cx.jacobian()  # (C, n_out, n_in)
     s = np.linalg.svd(J, compute_uv=False)
     with np.errstate(divide="ignore"):
         cond = np.where(s[:, -1] > 0, s[:, 0] / np.where(s[:, -1] > 0, s[:, -1], 1.0), np.inf)

@@ -287,3 +287,15 @@ def test_cell_jacobians_match_autodiff():
         ref = np.stack([np.asarray(jax.jacfwd(lambda v: net.apply(p, v))(jnp.asarray(x))) for x in out["interior_points"]])
     np.testing.assert_allclose(out["jacobian"], ref, atol=1e-12)
     assert sorted(np.sign(out["det"]).tolist()) == [-1.0, -1.0, 1.0, 1.0]
+
+
+def test_cell_jacobians_in_three_dimensions():
+    from piecewise.invertibility import cell_jacobians
+
+    W = np.c_[np.eye(3), -np.eye(3)]
+    A = np.array([[1.0, 0.2, 0.0], [0.0, 1.0, 0.3], [0.1, 0.0, 1.0]])
+    b = np.r_[np.full(3, 0.1), np.full(3, -0.1)]  # relu(x + 0.1) - relu(-x - 0.1) = x + 0.1
+    params = ((W, b), (np.r_[A, -A], np.zeros(3)))  # x -> (x + 0.1) @ A: one affine map everywhere
+    out = cell_jacobians(pw.mlp(3, (6,), 3), params, pw.box(-1, 2, 3))
+    np.testing.assert_allclose(out["jacobian"], np.broadcast_to(A.T, out["jacobian"].shape), atol=1e-12)
+    np.testing.assert_allclose(out["det"], np.linalg.det(A), rtol=1e-12)

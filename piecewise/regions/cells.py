@@ -77,8 +77,8 @@ class CellComplex:
         (axes invertible); for slices and segments use ``jacobian_u`` (derivative along the slice)."""
         if self.domain.kind != "box":
             raise ValueError("the input Jacobian is defined for boxes; use jacobian_u along a slice")
-        inv = np.linalg.inv(self.domain.axes)  # (n, n): u = (x - origin) @ inv
-        return np.einsum("in,cno->coi", inv.T, self.jacobian_u).transpose(0, 1, 2)
+        inv = np.linalg.inv(self.domain.axes)  # (n, n): u = (x - origin) @ inv, so du_n/dx_i = inv[i, n]
+        return np.einsum("in,cno->coi", inv, self.jacobian_u)
 
     # -- linear regions --------------------------------------------------------------------------------
     def affine_groups(self) -> np.ndarray:

@@ -237,6 +237,11 @@ class PolytopeComplex:
     def cell_vertices(self, i):
         return self.domain.points(self.vertices_u[i])
 
+    def jacobian(self) -> np.ndarray:
+        """The network's Jacobian on each cell with respect to the input, (C, n_out, n_in)."""
+        inv = np.linalg.inv(self.domain.axes)  # u = (x - origin) @ inv
+        return np.einsum("in,cno->coi", inv, self.jacobian_u)
+
     def interior_points(self):
         return np.stack([self.domain.points(X.mean(0)) for X in self.vertices_u])
 
