@@ -24,8 +24,54 @@ AFFINE_RTOL = 1e-8  # two affine maps are equal when they agree to this relative
 GEOM_TOL = 1e-9  # geometric tolerance in the unit parameter square, for shared edges
 
 
+class ComplexBase:
+    """What the 2D cell complex and the n-D polytope complex share: JSON, input Jacobians, affine groups and
+    connected components. Subclasses provide ``regions``, ``domain``, ``jacobian_u``, ``offset``, ``measure``,
+    ``seconds`` and ``linear_regions``."""
+
+    def jacobian(self) -> np.ndarray:
+        """The network's Jacobian on each cell with respect to the input, (C, n_out, n_in), for boxes
+        (axes invertible); for slices and segments use ``jacobian_u`` (derivative along the slice)."""
+        if self.domain.kind != "box":
+            raise ValueError("the input Jacobian is defined for boxes; use jacobian_u along a slice")
+        inv = np.linalg.inv(self.domain.axes)  # (n, n): u = (x - origin) @ inv, so du_n/dx_i = inv[i, n]
+        return np.einsum("in,cno->coi", inv, self.jacobian_u)
+
+    def affine_groups(self) -> np.ndarray:
+        """Group id per cell: cells with the same affine map (to AFFINE_RTOL) share an id."""
+        A = np.concatenate([self.jacobian_u.reshape(self.regions, -1), self.offset], 1)
+        scale = max(np.abs(A).max(), 1e-300)
+        q = np.round(A / (scale * AFFINE_RTOL)).astype(np.int64)
+        return np.unique(q, axis=0, return_inverse=True)[1].ravel()
+
+    def _components(self, pairs) -> tuple[int, np.ndarray]:
+        """Connected components of the cells under the given adjacent pairs (union-find): (count, labels)."""
+        parent = np.arange(self.regions)
+
+        def find(x):
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for i, j in pairs:
+            ri, rj = find(i), find(j)
+            if ri != rj:
+                parent[max(ri, rj)] = min(ri, rj)
+        roots = np.array([find(i) for i in range(self.regions)])
+        labels = np.unique(roots, return_inverse=True)[1].ravel()
+        return (int(labels.max()) + 1 if len(labels) else 0), labels
+
+    def to_json(self, linear: bool = False) -> dict:
+        out = {"regions": self.regions, "method": "exact", "seconds": round(self.seconds, 4),
+               "domain": self.domain.describe(), "measure_total": float(self.measure.sum())}
+        if linear:
+            out["linear_regions"] = self.linear_regions()[0]
+        return out
+
+
 @dataclass
-class CellComplex:
+class CellComplex(ComplexBase):
     net: object
     domain: Domain = field(repr=False)
     vertices: np.ndarray = field(repr=False)  # (C, K, d) in u
@@ -72,22 +118,7 @@ class CellComplex:
         u = (self.vertices * valid[..., None]).sum(1) / self.n_vertices[:, None]
         return self.domain.points(u)
 
-    def jacobian(self) -> np.ndarray:
-        """The network's Jacobian on each cell with respect to the input, (C, n_out, n_in), for boxes
-        (axes invertible); for slices and segments use ``jacobian_u`` (derivative along the slice)."""
-        if self.domain.kind != "box":
-            raise ValueError("the input Jacobian is defined for boxes; use jacobian_u along a slice")
-        inv = np.linalg.inv(self.domain.axes)  # (n, n): u = (x - origin) @ inv, so du_n/dx_i = inv[i, n]
-        return np.einsum("in,cno->coi", inv, self.jacobian_u)
-
     # -- linear regions --------------------------------------------------------------------------------
-    def affine_groups(self) -> np.ndarray:
-        """Group id per cell: cells with the same affine map (to AFFINE_RTOL) share an id."""
-        A = np.concatenate([self.jacobian_u.reshape(len(self), -1), self.offset], 1)
-        scale = max(np.abs(A).max(), 1e-300)
-        q = np.round(A / (scale * AFFINE_RTOL)).astype(np.int64)
-        return np.unique(q, axis=0, return_inverse=True)[1].ravel()
-
     def adjacent_pairs(self, candidates: np.ndarray | None = None) -> np.ndarray:
         """Pairs (i, j), i < j, of cells sharing a facet; only among cells of the same ``candidates`` label
         when given. (P, 2) int array."""
@@ -124,30 +155,7 @@ class CellComplex:
     def linear_regions(self) -> tuple[int, np.ndarray]:
         """(number of linear regions, region label per cell): connected unions of facet-sharing cells with
         one affine map."""
-        groups = self.affine_groups()
-        pairs = self.adjacent_pairs(groups)
-        parent = np.arange(len(self))
-
-        def find(x):
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for i, j in pairs:
-            ri, rj = find(i), find(j)
-            if ri != rj:
-                parent[max(ri, rj)] = min(ri, rj)
-        roots = np.array([find(i) for i in range(len(self))])
-        labels = np.unique(roots, return_inverse=True)[1].ravel()
-        return int(labels.max()) + 1 if len(labels) else 0, labels
-
-    def to_json(self, linear: bool = False) -> dict:
-        out = {"regions": self.regions, "method": "exact", "seconds": round(self.seconds, 4),
-               "domain": self.domain.describe(), "measure_total": float(self.measure.sum())}
-        if linear:
-            out["linear_regions"] = self.linear_regions()[0]
-        return out
+        return self._components(self.adjacent_pairs(self.affine_groups()))
 
 
 def _share_edge(A, na, B, nb) -> np.ndarray:

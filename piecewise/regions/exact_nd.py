@@ -21,6 +21,7 @@ from ..errors import PiecewiseError
 from ..nets import MLP, Params, check_params
 from ..numerics import rtol
 from ..patterns import pack_states
+from .cells import ComplexBase
 from .domain import Domain, check_domain
 
 GEOM_RTOL = 1e-9  # incidence of a vertex on an inequality, relative to the inequality's size
@@ -197,7 +198,7 @@ def enumerate_cells_nd(net: MLP, params: Params, domain: Domain, *, progress: bo
     return PolytopeComplex.build(net, domain, cells, time.perf_counter() - t0, tuple(P))
 
 
-class PolytopeComplex:
+class PolytopeComplex(ComplexBase):
     """Cells of an n-D enumeration: per cell its vertices (input coordinates), pattern, volume and the
     network's affine map ``y = u @ jacobian_u[i] + offset[i]`` in the cube's coordinates ``u``."""
 
@@ -237,38 +238,15 @@ class PolytopeComplex:
     def cell_vertices(self, i):
         return self.domain.points(self.vertices_u[i])
 
-    def jacobian(self) -> np.ndarray:
-        """The network's Jacobian on each cell with respect to the input, (C, n_out, n_in)."""
-        inv = np.linalg.inv(self.domain.axes)  # u = (x - origin) @ inv
-        return np.einsum("in,cno->coi", inv, self.jacobian_u)
-
     def interior_points(self):
         return np.stack([self.domain.points(X.mean(0)) for X in self.vertices_u])
 
-    def to_json(self, linear: bool = False) -> dict:
-        out = {"regions": self.regions, "method": "exact", "seconds": round(self.seconds, 4),
-               "domain": self.domain.describe(), "measure_total": float(self.measure.sum())}
-        if linear:
-            out["linear_regions"] = self.linear_regions()[0]
-        return out
-
     def linear_regions(self):
         """(number, labels): merge cells sharing a facet ((n-1)-dimensional common face) with one affine map."""
-        from .cells import AFFINE_RTOL
-
-        A = np.concatenate([self.jacobian_u.reshape(len(self), -1), self.offset], 1)
-        scale = max(np.abs(A).max(), 1e-300)
-        groups = np.unique(np.round(A / (scale * AFFINE_RTOL)).astype(np.int64), axis=0, return_inverse=True)[1].ravel()
-        parent = list(range(len(self)))
-
-        def find(x):
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
+        groups = self.affine_groups()
         lo = np.stack([X.min(0) for X in self.vertices_u])
         hi = np.stack([X.max(0) for X in self.vertices_u])
+        pairs = []
         for g in np.unique(groups):
             members = np.nonzero(groups == g)[0]
             for a_i, a in enumerate(members):
@@ -276,12 +254,8 @@ class PolytopeComplex:
                     if np.any(lo[a] > hi[b] + 1e-9) or np.any(lo[b] > hi[a] + 1e-9):
                         continue
                     if _share_facet(self.halfspaces[a], self.halfspaces[b]):
-                        ra, rb = find(a), find(b)
-                        if ra != rb:
-                            parent[max(ra, rb)] = min(ra, rb)
-        roots = np.array([find(i) for i in range(len(self))])
-        labels = np.unique(roots, return_inverse=True)[1].ravel()
-        return (int(labels.max()) + 1 if len(labels) else 0), labels
+                        pairs.append((a, b))
+        return self._components(pairs)
 
 
 def _share_facet(ha, hb, tol=1e-9):
