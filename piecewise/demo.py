@@ -7,7 +7,9 @@
    bound, and the Serra et al. (2018) upper bound.
 3. Constructions beside their formulas: the sawtooth (2^L pieces), Montufar folding nets, maxout folding,
    Serra folding (p + 1 pieces per coordinate from p >= 3 units).
-4. Figures: regions against depth, deep vs shallow with the bounds (log scale), the exact cells of a
+4. Homeomorphism verdicts on embedded maps R^2 -> R^2 (layer theorem or the exact PL check, with
+   collision witnesses).
+5. Figures: regions against depth, deep vs shallow with the bounds (log scale), the exact cells of a
    random net and of a folding net.
 
 Every count is exact (float64 cell enumeration). Writes ``summary.json`` and PNG figures into the results
@@ -40,6 +42,28 @@ def _save_json(path, obj):
         json.dump(obj, f, indent=1)
     os.replace(path + ".tmp", path)
     return path
+
+
+def _homeo_cases():
+    """Embedded maps R^2 -> R^2 with known answers, for the homeomorphism verdicts."""
+    r = np.random.default_rng(0)
+    pm = np.c_[np.eye(2), -np.eye(2)]
+    ang = np.array([0, np.pi / 3, 2 * np.pi / 3])
+    ln = np.stack([-np.sin(ang), np.cos(ang)])
+    N = np.c_[ln, -ln]
+    k = np.arange(6)
+    rays = np.stack([np.cos(k * np.pi / 3), np.sin(k * np.pi / 3)], 1)
+    C = np.linalg.solve(np.maximum(rays @ N, 0), np.stack([np.cos(2 * k * np.pi / 3), np.sin(2 * k * np.pi / 3)], 1))
+    square = tuple((np.eye(2) + 0.5 * r.normal(size=(2, 2)), 0.3 * r.normal(size=2)) for _ in range(3))
+    return [
+        ("leaky_relu 2-2-2-2, square layers", mlp(2, (2, 2), 2, "leaky_relu:0.1"), square),
+        ("tanh 2-2-2-2, square layers", mlp(2, (2, 2), 2, "tanh"), square),
+        ("relu 2-4-2 shear (hidden layer not square)", mlp(2, (4,), 2),
+         ((pm, np.zeros(4)), (np.array([[1.0, 0.5], [0, 1], [-1, -0.5], [0, -1]]), np.zeros(2)))),
+        ("relu 2-6-2 angle doubling (coherently oriented)", mlp(2, (6,), 2), ((N, np.zeros(6)), (C, np.zeros(2)))),
+        ("relu 2-4-2 fold (|x1|, x2)", mlp(2, (4,), 2),
+         ((pm, np.zeros(4)), (np.array([[1.0, 0], [0, 1], [1, 0], [0, -1]]), np.zeros(2)))),
+    ]
 
 
 def run_demo(out_dir: str = "results/demo", quick: bool = False) -> dict:
@@ -115,6 +139,22 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False) -> dict:
         ok = "ok" if r["exact"] == r["formula"] else "MISMATCH"
         print(f"   {r['construction']:>36} on {r['domain']:<8} exact {r['exact']:>7}  formula {r['formula']:>7}  {ok}")
 
+    from .invertibility import homeomorphism
+
+    print("\n4. Homeomorphism verdicts (maps R^2 -> R^2; PL maps decided exactly on [-1,1]^2)")
+    homeo_rows = []
+    for name, net, params in _homeo_cases():
+        v = homeomorphism(net, params, box(-1.0, 1.0, 2))
+        homeo_rows.append({"map": name, "homeomorphism": v["homeomorphism"],
+                           "coherently_oriented": v.get("coherently_oriented"), "certificate": v["certificate"],
+                           "witness": v.get("witness")})
+        verdict = {True: "yes", False: "no", None: "undecided"}[v["homeomorphism"]]
+        extra = ""
+        if v.get("witness") and "x1" in v["witness"]:
+            extra = "  witness x1=" + np.array2string(np.array(v["witness"]["x1"]), precision=3) + \
+                    " x2=" + np.array2string(np.array(v["witness"]["x2"]), precision=3)
+        print(f"   {name:>48}: {verdict:>3}  ({v['certificate'].split(':')[0].split(' (')[0]}){extra}")
+
     os.makedirs(out_dir, exist_ok=True)
     plt = plot._plt()
     fig, ax = plt.subplots(1, 2, figsize=(11.5, 4.3))
@@ -145,7 +185,7 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False) -> dict:
                          "domain_random": [-1.0, 1.0], "domain_constructions": [0.0, 1.0], "seeds": list(SEEDS),
                          "method": "exact (activation regions)"},
                "depth_width": grid_rows, "deep_vs_shallow": {"neurons": n_total, "rows": ds_rows},
-               "constructions": con_rows, "seconds": round(time.perf_counter() - t0, 2)}
+               "constructions": con_rows, "homeomorphisms": homeo_rows, "seconds": round(time.perf_counter() - t0, 2)}
     files.append(_save_json(os.path.join(out_dir, "summary.json"), summary))
     print(f"\nresults written to {os.path.abspath(out_dir)}: " + ", ".join(os.path.basename(f) for f in files))
     return summary

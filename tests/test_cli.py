@@ -120,6 +120,9 @@ def test_demo_quick(tmp_path, capsys):
     for row in summary["deep_vs_shallow"]["rows"]:
         assert max(row["random_init"]) <= row["serra2018_upper"]
     assert all(r["exact"] == r["formula"] for r in summary["constructions"])
+    verdicts = [r["homeomorphism"] for r in summary["homeomorphisms"]]
+    assert verdicts == [True, True, True, False, False]
+    assert all("x1" in r["witness"] for r in summary["homeomorphisms"] if r["homeomorphism"] is False)
     assert "results written to" in out
 
 
