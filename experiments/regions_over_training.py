@@ -6,8 +6,6 @@ python experiments/regions_over_training.py [--quick]  ->  results/regions_over_
 """
 import os
 
-import numpy as np
-
 import piecewise as pw
 from piecewise import plot
 from _common import parser, write_json

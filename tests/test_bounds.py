@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import piecewise as pw
-from piecewise import bounds, constructions
+from piecewise import bounds
 from conftest import random_params
 
 

@@ -213,6 +213,11 @@ def test_exact_bad_input():
         pw.enumerate_cells(net, random_params(net), pw.box(-1, 1, 3))
     with pytest.raises(pw.PiecewiseError, match="inputs"):
         pw.enumerate_cells(pw.mlp(3, (4,), 1), random_params(net), pw.box(-1, 1, 2))
+    relu3 = pw.mlp(3, (4,), 1)
+    (W0, b0), out = random_params(relu3)
+    for dom in (pw.box(-1, 1, 3), pw.plane(np.eye(3))):  # both engines refuse NaN weights
+        with pytest.raises(pw.PiecewiseError, match="NaN"):
+            pw.enumerate_cells(relu3, ((np.full_like(W0, np.nan), b0), out), dom)
 
 
 def test_stats_against_shallow_geometry():

@@ -18,10 +18,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .domain import Domain
+from ..errors import PiecewiseError
+from ..nets import check_params
+from .domain import Domain, check_domain
 
 AFFINE_RTOL = 1e-8  # two affine maps are equal when they agree to this relative tolerance
 GEOM_TOL = 1e-9  # geometric tolerance in the unit parameter square, for shared edges
+
+
+def prepare_exact(net, params, domain) -> list:
+    """Validate an exact enumeration's inputs (PL activation, shapes, domain, finite weights) and return
+    the params as float64 NumPy (W, b) pairs. Shared by both engines."""
+    if not net.activation.piecewise_linear:
+        raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
+    check_params(net, params)
+    check_domain(domain, net.n_in)
+    P = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
+    for i, (W, b) in enumerate(P):
+        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+            raise PiecewiseError(f"W{i} or b{i} contains NaN or inf")
+    return P
 
 
 class ComplexBase:

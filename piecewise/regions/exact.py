@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import time
 
-import jax
 import numpy as np
 
 from ..errors import PiecewiseError
-from ..nets import MLP, Params, check_params
+from ..nets import MLP, Params
 from ..numerics import rtol
 from ..patterns import pack_states
-from .cells import CellComplex
-from .domain import Domain, check_domain
+from .cells import CellComplex, prepare_exact
+from .domain import Domain
 
 
 def _clip2d(V, n, f, tol):
@@ -277,20 +276,13 @@ def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool 
       :class:`~piecewise.regions.exact_nd.PolytopeComplex` (3D and up).
     """
     t0 = time.perf_counter()
-    act = net.activation
-    if not act.piecewise_linear:
-        raise PiecewiseError(f"activation {act} is not piecewise linear: it has no activation regions")
-    check_params(net, params)
-    check_domain(domain, net.n_in)
     d = domain.dim
     if d > 2:
         from .exact_nd import enumerate_cells_nd
 
         return enumerate_cells_nd(net, params, domain, progress=progress, max_cells=max_cells)
-    P = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
-    for i, (W, b) in enumerate(P):
-        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
-            raise PiecewiseError(f"W{i} or b{i} contains NaN or inf")
+    P = prepare_exact(net, params, domain)
+    act = net.activation
     clip = _clip2d if d == 2 else _clip1d
     tol_r = rtol(np.float64)
     unit = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]) if d == 2 else np.array([[0.0], [1.0]])

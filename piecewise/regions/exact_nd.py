@@ -18,11 +18,11 @@ import time
 import numpy as np
 
 from ..errors import PiecewiseError
-from ..nets import MLP, Params, check_params
+from ..nets import MLP, Params
 from ..numerics import rtol
 from ..patterns import pack_states
-from .cells import ComplexBase
-from .domain import Domain, check_domain
+from .cells import ComplexBase, prepare_exact
+from .domain import Domain
 
 GEOM_RTOL = 1e-9  # incidence of a vertex on an inequality, relative to the inequality's size
 
@@ -115,12 +115,8 @@ def enumerate_cells_nd(net: MLP, params: Params, domain: Domain, *, progress: bo
     networks (thousands of cells); 1D and 2D domains are faster with :func:`enumerate_cells`.
     """
     t0 = time.perf_counter()
+    P = prepare_exact(net, params, domain)
     act = net.activation
-    if not act.piecewise_linear:
-        raise PiecewiseError(f"activation {act} is not piecewise linear: it has no activation regions")
-    check_params(net, params)
-    check_domain(domain, net.n_in)
-    P = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
     tol_r = rtol(np.float64)
     d = domain.dim
     from tqdm.auto import tqdm

@@ -21,6 +21,7 @@ packed patterns come back, and the optional per-point ids take 4 bytes a point.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from dataclasses import dataclass, field
@@ -214,7 +215,7 @@ def count_grid(net: MLP, params: Params, domain: Domain, resolution=1024, *, chu
     n_chunks = -(-total // chunk)
     nw = n_words(net)
 
-    ctx = jax.enable_x64(True) if dtype == np.float64 else _nullcontext()
+    ctx = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
     with ctx:
         p = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a), dtype), params)
         origin = jnp.asarray(domain.origin, dtype)
@@ -257,11 +258,3 @@ def count_grid(net: MLP, params: Params, domain: Domain, resolution=1024, *, chu
                      ids=None if ids is None else ids.reshape(res), resolution=res, n_points=total,
                      n_boundary=n_boundary, n_rechecked=n_rechecked, seconds=time.perf_counter() - t0,
                      domain=domain)
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
