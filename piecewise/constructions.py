@@ -206,3 +206,18 @@ def serra_folding(n0: int, widths) -> tuple[MLP, tuple]:
     layers.append((W, b))
     layers.append(_out(nL))
     return mlp(n0, widths, 1, "relu"), tuple(layers)
+
+
+def angle_doubling() -> tuple[MLP, tuple]:
+    """A ReLU net R^2 -> R^2 that is coherently oriented but not injective: the plane is cut into 6 cones
+    by 3 lines through 0, and the ray at angle k pi/3 goes to angle 2k pi/3, linearly on each cone. Every
+    cone has det J > 0, yet every generic point has two preimages (shared/SCIENCE.md). Hidden units
+    relu(+-n_i . x) for the 3 line normals; output weights solved so the 6 rays land where they should."""
+    ang = np.array([0.0, np.pi / 3, 2 * np.pi / 3])
+    normals = np.stack([-np.sin(ang), np.cos(ang)])
+    W0 = np.c_[normals, -normals]
+    k = np.arange(6)
+    rays = np.stack([np.cos(k * np.pi / 3), np.sin(k * np.pi / 3)], 1)
+    images = np.stack([np.cos(2 * k * np.pi / 3), np.sin(2 * k * np.pi / 3)], 1)
+    W1 = np.linalg.solve(np.maximum(rays @ W0, 0.0), images)
+    return mlp(2, (6,), 2, "relu"), ((W0, np.zeros(6)), (W1, np.zeros(2)))

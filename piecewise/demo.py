@@ -48,19 +48,13 @@ def _homeo_cases():
     """Embedded maps R^2 -> R^2 with known answers, for the homeomorphism verdicts."""
     r = np.random.default_rng(0)
     pm = np.c_[np.eye(2), -np.eye(2)]
-    ang = np.array([0, np.pi / 3, 2 * np.pi / 3])
-    ln = np.stack([-np.sin(ang), np.cos(ang)])
-    N = np.c_[ln, -ln]
-    k = np.arange(6)
-    rays = np.stack([np.cos(k * np.pi / 3), np.sin(k * np.pi / 3)], 1)
-    C = np.linalg.solve(np.maximum(rays @ N, 0), np.stack([np.cos(2 * k * np.pi / 3), np.sin(2 * k * np.pi / 3)], 1))
     square = tuple((np.eye(2) + 0.5 * r.normal(size=(2, 2)), 0.3 * r.normal(size=2)) for _ in range(3))
     return [
         ("leaky_relu 2-2-2-2, square layers", mlp(2, (2, 2), 2, "leaky_relu:0.1"), square),
         ("tanh 2-2-2-2, square layers", mlp(2, (2, 2), 2, "tanh"), square),
         ("relu 2-4-2 shear (hidden layer not square)", mlp(2, (4,), 2),
          ((pm, np.zeros(4)), (np.array([[1.0, 0.5], [0, 1], [-1, -0.5], [0, -1]]), np.zeros(2)))),
-        ("relu 2-6-2 angle doubling (coherently oriented)", mlp(2, (6,), 2), ((N, np.zeros(6)), (C, np.zeros(2)))),
+        ("relu 2-6-2 angle doubling (coherently oriented)", *constructions.angle_doubling()),
         ("relu 2-4-2 fold (|x1|, x2)", mlp(2, (4,), 2),
          ((pm, np.zeros(4)), (np.array([[1.0, 0], [0, 1], [1, 0], [0, -1]]), np.zeros(2)))),
     ]
