@@ -172,6 +172,11 @@ class Activation:
             return xp.argmax(z, axis=-1).astype(xp.int32)
         raise PiecewiseError(f"{self} is not piecewise linear: it has no activation pattern")
 
+    @property
+    def spec(self) -> str:
+        """``NAME[:PARAM]`` without rounding: ``get_activation(a.spec) == a`` (``str`` rounds the slope)."""
+        return f"leaky_relu:{self.slope!r}" if self.name == "leaky_relu" else str(self)
+
     def __str__(self) -> str:
         if self.name == "leaky_relu":
             return f"leaky_relu:{self.slope:g}"

@@ -2,7 +2,9 @@
 
 Arrays ``W0, b0, W1, b1, ..., WL, bL``. ``Wi`` is (fan_in, fan_out) and ``bi`` (fan_out,); for maxout
 hidden layers ``Wi`` is (fan_in, fan_out, k) and ``bi`` (fan_out, k). Forward: ``h = act(h @ Wi + bi)``
-for every pair but the last; the last pair is the linear output layer.
+for every pair but the last; the last pair is the linear output layer. Optional: a 0-d string array
+``activation`` (e.g. ``"leaky_relu:0.1"``), written by :func:`save_npz`; when present it is the network's
+activation, and asking for a different one is an error.
 
 :func:`load_npz` validates names, shapes, dtypes and finiteness and raises :class:`PiecewiseError` with a
 one-line message naming the problem. Loaded arrays are float64 NumPy arrays (exact work needs them).
@@ -22,9 +24,13 @@ from .nets import MLP, Params, check_params
 _NAME = re.compile(r"^([Wb])(\d+)$")
 
 
-def save_npz(path: "str | os.PathLike", params: Params) -> None:
-    """Write params (a tuple of (W, b) pairs) to ``path`` in the .npz contract."""
+def save_npz(path: "str | os.PathLike", params: Params, activation: "str | Activation | MLP | None" = None) -> None:
+    """Write params (a tuple of (W, b) pairs) to ``path`` in the .npz contract. ``activation`` (a name, an
+    :class:`Activation` or the :class:`MLP` spec) is stored with them, so readers need not be told."""
     arrays = {}
+    if activation is not None:
+        act = activation.activation if isinstance(activation, MLP) else get_activation(activation)
+        arrays["activation"] = np.array(act.spec)
     for i, (W, b) in enumerate(params):
         arrays[f"W{i}"] = np.asarray(W)
         arrays[f"b{i}"] = np.asarray(b)
@@ -100,7 +106,8 @@ def params_from_arrays(arrays: dict, activation: "str | Activation | None" = Non
 def load_npz(path: "str | os.PathLike", activation: "str | Activation | None" = None) -> tuple[MLP, Params]:
     """Read a weights file. Returns (spec, params) with float64 NumPy params.
 
-    ``activation`` defaults to relu (maxout when the hidden weights are 3-D).
+    ``activation``: the file's stored activation when it has one (asking for a different one raises
+    :class:`PiecewiseError`); otherwise relu (maxout when the hidden weights are 3-D).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -110,4 +117,22 @@ def load_npz(path: "str | os.PathLike", activation: "str | Activation | None" = 
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise PiecewiseError(f"cannot read {path} as .npz: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    return params_from_arrays(arrays, activation, source=os.path.basename(path))
+    source = os.path.basename(path)
+    if "activation" in arrays:
+        activation = _stored_activation(arrays.pop("activation"), activation, arrays, source)
+    return params_from_arrays(arrays, activation, source=source)
+
+
+def _stored_activation(arr: np.ndarray, asked, arrays: dict, source: str) -> Activation:
+    """The activation stored in a weights file, checked against the one asked for (if any)."""
+    if arr.ndim != 0 or arr.dtype.kind != "U":
+        raise PiecewiseError(f"{source}: 'activation' must be a 0-d string array, got dtype {arr.dtype} shape {arr.shape}")
+    rank = next((a.shape[2] for k, a in arrays.items() if k.startswith("W") and a.ndim == 3), None)
+    try:
+        stored = get_activation(str(arr[()]), rank=rank)
+    except PiecewiseError as e:
+        raise PiecewiseError(f"{source}: stored activation: {e}") from None
+    if asked is not None and get_activation(asked, rank=rank) != stored:
+        raise PiecewiseError(f"{source} stores activation {stored.spec} but {asked} was asked for "
+                             f"(drop --activation or use {stored.spec})")
+    return stored

@@ -66,3 +66,31 @@ def test_no_hidden_layer(tmp_path):
     path = _write(tmp_path / "w.npz", W0=np.ones((2, 1)), b0=np.zeros(1))
     net, _ = pw.load_npz(path)
     assert net.widths == ()
+
+
+@pytest.mark.parametrize("act", ["tanh", "leaky_relu:0.123456789", "maxout:3", "hardtanh", "softplus"])
+def test_stored_activation_is_used_and_enforced(tmp_path, act):
+    net = pw.mlp(2, (3, 4), 2, act)
+    params = net.init(key=jax.random.key(1))
+    path = tmp_path / "w.npz"
+    pw.save_npz(path, params, net)
+    with np.load(path) as f:  # the contract: a 0-d string array named 'activation'
+        assert f["activation"].shape == () and f["activation"].dtype.kind == "U"
+    net2, _ = pw.load_npz(path)  # no activation given: the stored one, not relu
+    assert net2.activation == net.activation and net2 == net
+    assert pw.load_npz(path, act)[0] == net  # asking for the same one is fine
+    with pytest.raises(pw.PiecewiseError, match="stores activation"):
+        pw.load_npz(path, "relu")
+
+
+def test_files_without_activation_keep_the_default(tmp_path):
+    np.savez(tmp_path / "w.npz", **_good())
+    assert pw.load_npz(tmp_path / "w.npz")[0].activation.name == "relu"
+    assert pw.load_npz(tmp_path / "w.npz", "abs")[0].activation.name == "abs"
+
+
+@pytest.mark.parametrize("bad", [np.array(["relu", "tanh"]), np.array(3.0), np.array("swish")])
+def test_bad_stored_activation(tmp_path, bad):
+    np.savez(tmp_path / "w.npz", activation=bad, **_good())
+    with pytest.raises(pw.PiecewiseError, match="activation"):
+        pw.load_npz(tmp_path / "w.npz")
