@@ -1,0 +1,174 @@
+"""Any piecewise-linear network as a sequence of nonlinear *stages*: the exact engine's view of a network.
+
+Convolution, pooling, batch-norm, flatten, residual adds and concatenation are affine, so once every affine
+node is composed away a PL network is a list of nonlinear stages. Stage ``s`` (1-based) has the
+pre-activation
+
+    z_s = c_s + sum_j h_j @ A_{s,j}        (m_s,)
+
+where the sources ``j`` are ``0`` (the network input x, (n_in,)) or an earlier stage ``1 <= j < s`` (its
+output h_j). Its output is
+
+* ``elementwise``: ``h_s = act(z_s)`` (width m_s) for relu, leaky_relu (optionally with one negative slope
+  per unit, ``slopes``: PReLU), abs or hardtanh;
+* ``max``: ``h_s[i] = max_r z_s[groups[i, r]]`` with ``groups`` (width, k) int indices into z_s (maxout
+  units, max-pool windows; a window with fewer entries repeats one of them). The activation is
+  ``maxout(k)`` and a unit's pattern state is the lowest ``r`` attaining the maximum.
+
+The output is ``y = c_out + sum_j h_j @ A_{out,j}``. An MLP is the chain where stage s reads only s - 1
+(:func:`from_mlp`). Within one activation region every z_s is affine in x, which is all exact enumeration
+needs. All arrays are float64 NumPy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import Activation, get_activation
+from .errors import PiecewiseError
+
+
+@dataclass(frozen=True, eq=False)
+class Stage:
+    """One nonlinear stage (see the module docstring). ``weights``: source -> (fan_source, m) float64,
+    ``bias`` (m,), ``groups`` (width, k) int64 for max stages, ``slopes`` (m,) per-unit negative slopes for
+    leaky_relu (None: the activation's own slope)."""
+
+    activation: Activation
+    weights: dict = field(repr=False)
+    bias: np.ndarray = field(repr=False)
+    groups: np.ndarray | None = field(default=None, repr=False)
+    slopes: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def m(self) -> int:
+        """Number of pre-activations."""
+        return int(self.bias.shape[0])
+
+    @property
+    def width(self) -> int:
+        """Number of outputs (units)."""
+        return self.m if self.groups is None else int(self.groups.shape[0])
+
+    def apply(self, z: np.ndarray) -> np.ndarray:
+        """Output of the stage for pre-activations z (..., m) -> (..., width)."""
+        if self.groups is not None:
+            return z[..., self.groups].max(-1)
+        if self.slopes is not None:
+            return np.where(z > 0, z, self.slopes * z)
+        return np.asarray(self.activation(z))
+
+    def states(self, z: np.ndarray) -> np.ndarray:
+        """Pattern state of every unit, int32 (..., width)."""
+        if self.groups is not None:
+            return np.argmax(z[..., self.groups], -1).astype(np.int32)
+        return self.activation.states(z, np)
+
+
+@dataclass(frozen=True, eq=False)
+class StagedNet:
+    """A PL network as nonlinear stages (module docstring). ``out_weights``: source -> (fan_source, n_out)."""
+
+    n_in: int
+    stages: tuple
+    out_weights: dict = field(repr=False)
+    out_bias: np.ndarray = field(repr=False)
+
+    def __post_init__(self):
+        widths = [self.n_in]
+        for s, st in enumerate(self.stages, 1):
+            _check_stage(st, s, widths)
+            widths.append(st.width)
+        if self.out_bias.ndim != 1:
+            raise PiecewiseError(f"output bias must be 1-D, got shape {self.out_bias.shape}")
+        _check_sources(self.out_weights, len(self.stages) + 1, widths, self.out_bias.shape[0], "output")
+
+    @property
+    def n_out(self) -> int:
+        return int(self.out_bias.shape[0])
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Output width of every stage."""
+        return tuple(st.width for st in self.stages)
+
+    @property
+    def n_units(self) -> int:
+        return sum(self.widths)
+
+    def forward(self, x: np.ndarray):
+        """Float64 forward pass of points x (..., n_in): (y (..., n_out), [z_s], [h_s])."""
+        hs = [np.asarray(x, np.float64)]
+        zs = []
+        for st in self.stages:
+            z = _affine(st.weights, st.bias, hs)
+            zs.append(z)
+            hs.append(st.apply(z))
+        return _affine(self.out_weights, self.out_bias, hs), zs, hs[1:]
+
+    def __call__(self, x):
+        return self.forward(x)[0]
+
+    def states(self, x: np.ndarray) -> list[np.ndarray]:
+        """Per-stage pattern states (int32 (..., width_s)) of points x (..., n_in)."""
+        _, zs, _ = self.forward(x)
+        return [st.states(z) for st, z in zip(self.stages, zs)]
+
+
+def _affine(weights: dict, bias: np.ndarray, hs: list) -> np.ndarray:
+    out = bias
+    for j, A in weights.items():
+        out = out + hs[j] @ A
+    return out
+
+
+def _check_sources(weights, s, widths, m, what):
+    if not isinstance(weights, dict) or not weights:
+        raise PiecewiseError(f"{what}: weights must be a non-empty dict source -> matrix")
+    for j, A in weights.items():
+        if not (isinstance(j, (int, np.integer)) and 0 <= j < s):
+            raise PiecewiseError(f"{what}: source {j!r} is not the input (0) or an earlier stage (1..{s - 1})")
+        if A.ndim != 2 or A.shape != (widths[j], m):
+            raise PiecewiseError(f"{what}: weights from source {j} have shape {A.shape}, expected {(widths[j], m)}")
+        if not np.all(np.isfinite(A)):
+            raise PiecewiseError(f"{what}: weights from source {j} contain NaN or inf")
+
+
+def _check_stage(st: Stage, s: int, widths: list) -> None:
+    what = f"stage {s}"
+    act = st.activation
+    if not act.piecewise_linear:
+        raise PiecewiseError(f"{what}: activation {act} is not piecewise linear")
+    if st.bias.ndim != 1 or not np.all(np.isfinite(st.bias)):
+        raise PiecewiseError(f"{what}: bias must be a finite 1-D array, got shape {st.bias.shape}")
+    _check_sources(st.weights, s, widths, st.m, what)
+    if act.is_maxout:
+        g = st.groups
+        if g is None or g.ndim != 2 or g.shape[1] != act.rank or g.dtype.kind not in "iu":
+            raise PiecewiseError(f"{what}: maxout:{act.rank} needs integer groups of shape (width, {act.rank})")
+        if g.size and (g.min() < 0 or g.max() >= st.m):
+            raise PiecewiseError(f"{what}: group indices must lie in [0, {st.m})")
+    elif st.groups is not None:
+        raise PiecewiseError(f"{what}: groups are for maxout stages, the activation is {act}")
+    if st.slopes is not None:
+        if act.name != "leaky_relu":
+            raise PiecewiseError(f"{what}: per-unit slopes are for leaky_relu, the activation is {act}")
+        if st.slopes.shape != (st.m,) or not np.all(np.isfinite(st.slopes)):
+            raise PiecewiseError(f"{what}: slopes must be finite with shape ({st.m},), got {st.slopes.shape}")
+
+
+def from_mlp(net, params) -> StagedNet:
+    """The chain of stages of an :class:`~piecewise.nets.MLP` (weights as float64 NumPy)."""
+    act = get_activation(net.activation)
+    stages = []
+    for s, (W, b) in enumerate(params[:-1]):
+        W, b = np.asarray(W, np.float64), np.asarray(b, np.float64)
+        groups = None
+        if act.is_maxout:
+            fan_in, width, k = W.shape
+            W, b = W.reshape(fan_in, width * k), b.reshape(width * k)
+            groups = np.arange(width * k).reshape(width, k)
+        stages.append(Stage(act, {s: W}, b, groups))
+    W, b = params[-1]
+    return StagedNet(int(net.n_in), tuple(stages), {len(stages): np.asarray(W, np.float64)}, np.asarray(b, np.float64))
