@@ -34,7 +34,7 @@ def hidden_certified(net, params):
     """Layer theorem on the hidden layers only (the readout to 2 logits is not part of the representation)."""
     hidden = pw.mlp(net.n_in, net.widths[:-1], net.widths[-1], net.activation)
     rep = check_layers(hidden, tuple(params[:-1]))
-    return rep["certified"], rep["first_failure"]
+    return rep.certified, rep.first_failure
 
 
 def main():

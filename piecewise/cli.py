@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -16,6 +17,11 @@ from .errors import PiecewiseError
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # values such as -1e6 or -.5 are numbers, not options (argparse's own pattern misses exponents)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
+
     def error(self, message):  # one line, exit 2 (argparse's default prints the usage too)
         print(f"piecewise: error: {message}", file=sys.stderr)
         sys.exit(2)
@@ -51,6 +57,18 @@ def _domain(args, n_in: int):
 
 
 _DEFAULT_RES = {1: 1 << 16, 2: 1024, 3: 160, 4: 48}
+POINT_BUDGET = 1 << 22  # default grid size beyond 4-D: about 4 million points
+
+
+def default_resolution(dim: int) -> int:
+    """Grid points per axis when --resolution is not given: fixed up to 4-D, then from a point budget."""
+    return _DEFAULT_RES.get(dim, max(2, int(POINT_BUDGET ** (1.0 / dim) + 1e-9)))
+
+
+def _check_output(path: str, what: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise PiecewiseError(f"{what}: folder {folder} does not exist")
 
 
 def _count(args) -> int:
@@ -66,8 +84,15 @@ def _count(args) -> int:
         raise PiecewiseError("--linear needs exact cells: use --method exact")
     if args.plot is not None and domain.dim != 2:
         raise PiecewiseError(f"--plot draws a 2D region map; this domain is {domain.dim}-dimensional")
+    if args.resolution is not None and method == "exact":
+        raise PiecewiseError("--resolution sets the grid method's points per axis; add --method grid")
     if args.resolution is not None and args.resolution < 2:
         raise PiecewiseError(f"--resolution must be >= 2, got {args.resolution}")
+    if args.plot is not None:
+        _check_output(args.plot, "--plot")
+    from .nets import check_magnitudes
+
+    check_magnitudes(net, params, domain)
     network = {"n_in": net.n_in, "widths": list(net.widths), "n_out": net.n_out, "activation": str(net.activation)}
     if method == "exact":
         from .regions import enumerate_cells
@@ -84,7 +109,7 @@ def _count(args) -> int:
             text.append(f"linear regions (exact): {out['linear_regions']}")
         text.append(f"seconds: {cx.seconds:.3f}")
     else:
-        res = args.resolution if args.resolution is not None else _DEFAULT_RES.get(domain.dim, 24)
+        res = args.resolution if args.resolution is not None else default_resolution(domain.dim)
         g = count_grid(net, params, domain, res, dtype=np.dtype(args.dtype), return_ids=args.plot is not None,
                        progress=None if not args.json else False)
         out = g.to_json()
@@ -97,6 +122,10 @@ def _count(args) -> int:
             out["plot"] = plot.save(fig, args.plot)
         text = [f"activation regions (grid {'x'.join(map(str, g.resolution))}, a lower bound): {g.regions}",
                 f"points: {g.n_points}, on boundaries: {g.n_boundary}, seconds: {g.seconds:.3f}"]
+        if g.regions > 0.05 * g.n_points:
+            out["converged"] = False
+            print(f"piecewise: warning: {g.regions} regions among {g.n_points} grid points: far from converged (a "
+                  f"lower bound); raise --resolution or count on a plane (--plane)", file=sys.stderr)
     if args.plot:
         text.append(f"figure: {out['plot']}")
     print(json.dumps(out) if args.json else "\n".join(text))
@@ -110,17 +139,24 @@ def _homeo(args) -> int:
     net, params = load_npz(args.weights, args.activation)
     if net.n_in != net.n_out:
         raise PiecewiseError(f"homeo needs a map R^n -> R^n: the network has {net.n_in} inputs and {net.n_out} outputs")
-    domain = None
+    domain, contained = None, True
     if args.box is not None:
+        from .nets import check_magnitudes
+
         domain = _domain(args, net.n_in)
+        check_magnitudes(net, params, domain)
     elif net.activation.piecewise_linear:
-        domain = auto_box(net, params)
-    out = homeomorphism(net, params, domain, progress=None if not args.json else False)
+        domain, contained = auto_box(net, params)
+    res = homeomorphism(net, params, domain, progress=None if not args.json else False)
+    out = res.to_json()
     out["network"] = {"n_in": net.n_in, "widths": list(net.widths), "n_out": net.n_out,
                       "activation": str(net.activation)}
-    if args.box is None and "domain" in out:
+    if args.box is None and out["domain"] is not None:
         out["certificate"] += (" [box chosen automatically: its inner half contains every vertex of the cell "
-                               "complex; unbounded cells outside it were not examined]")
+                               "complex; unbounded cells outside it were not examined]" if contained else
+                               " [box chosen automatically, the largest tried: some vertices of the cell complex lie "
+                               "outside its inner half, so features near its boundary or outside it may be missed; "
+                               "give --box]")
     if args.json:
         print(json.dumps(out))
     else:
@@ -159,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--linear", action="store_true", help="also count linear regions (exact method)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.add_argument("--plot", metavar="OUT.png", default=None, help="draw the region map (2D domains)")
-    c.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                   help="grid arithmetic (float32 is faster; points near boundaries are re-checked in float64)")
+    c.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="grid arithmetic (default float32, as in the library; points near boundaries are "
+                        "re-checked in float64)")
     c.set_defaults(func=_count)
 
     h = sub.add_parser("homeo", help="is the network map R^n -> R^n a homeomorphism (on the box)?")

@@ -211,7 +211,7 @@ def serra_folding(n0: int, widths) -> tuple[MLP, tuple]:
 def angle_doubling() -> tuple[MLP, tuple]:
     """A ReLU net R^2 -> R^2 that is coherently oriented but not injective: the plane is cut into 6 cones
     by 3 lines through 0, and the ray at angle k pi/3 goes to angle 2k pi/3, linearly on each cone. Every
-    cone has det J > 0, yet every generic point has two preimages (shared/SCIENCE.md). Hidden units
+    cone has det J > 0, yet every generic point has two preimages. Hidden units
     relu(+-n_i . x) for the 3 line normals; output weights solved so the 6 rays land where they should."""
     ang = np.array([0.0, np.pi / 3, 2 * np.pi / 3])
     normals = np.stack([-np.sin(ang), np.cos(ang)])

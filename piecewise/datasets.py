@@ -1,7 +1,8 @@
 """Toy data sets, generated (or bundled with scikit-learn: the 8x8 digits). Every function returns
 float32 inputs ``X`` (m, n) and labels ``y`` (m,), int 0/1 for two classes (digits: 0..9), from a seed.
 
-Setups follow shared/SCIENCE.md (TensorFlow Playground, Olah's topology examples).
+Setups follow the TensorFlow Playground data sets and the examples of Olah (2014), "Neural networks,
+manifolds, and topology".
 """
 from __future__ import annotations
 

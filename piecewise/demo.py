@@ -138,7 +138,7 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False) -> dict:
     print("\n4. Homeomorphism verdicts (maps R^2 -> R^2; PL maps decided exactly on [-1,1]^2)")
     homeo_rows = []
     for name, net, params in _homeo_cases():
-        v = homeomorphism(net, params, box(-1.0, 1.0, 2))
+        v = homeomorphism(net, params, box(-1.0, 1.0, 2)).to_json()
         homeo_rows.append({"map": name, "homeomorphism": v["homeomorphism"],
                            "coherently_oriented": v.get("coherently_oriented"), "certificate": v["certificate"],
                            "witness": v.get("witness")})

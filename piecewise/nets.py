@@ -26,6 +26,7 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .activations import Activation, get_activation
 from .errors import PiecewiseError
@@ -177,3 +178,31 @@ def check_params(net: MLP, params: Params) -> None:
             raise PiecewiseError(f"W{i} has shape {tuple(W.shape)}, expected {ws}")
         if tuple(b.shape) != bs:
             raise PiecewiseError(f"b{i} has shape {tuple(b.shape)}, expected {bs}")
+
+
+MAX_MAGNITUDE = 1e50  # inputs and pre-activations beyond this leave float64 no room (areas, tolerances)
+
+
+def check_magnitudes(net: MLP, params: Params, domain) -> None:
+    """Refuse a domain on which float64 arithmetic would overflow: raise :class:`PiecewiseError` when a
+    coordinate of the domain, or a bound on any pre-activation over it (interval arithmetic, layer by layer),
+    exceeds ``MAX_MAGNITUDE``."""
+    corners = np.abs(domain.origin) + np.abs(domain.axes).sum(0)
+    bound = float(corners.max())
+    if not np.isfinite(bound) or bound > MAX_MAGNITUDE:
+        raise PiecewiseError(f"the domain reaches |x| = {bound:.3g}, beyond {MAX_MAGNITUDE:g}: float64 arithmetic "
+                             f"would overflow; scale the inputs (and the first layer's weights) down")
+    act = net.activation
+    gain = 1.0 if act.slopes is None else max(abs(s) for s in act.slopes)
+    h = np.full(net.n_in, bound)
+    for i, (W, b) in enumerate(params):
+        W, b = np.abs(np.asarray(W, np.float64)), np.abs(np.asarray(b, np.float64))
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = np.einsum("i,i...->...", h, W) + b
+        zmax = float(np.max(z))
+        if not np.isfinite(zmax) or zmax > MAX_MAGNITUDE:
+            raise PiecewiseError(f"on this domain layer {i}'s pre-activations may reach {zmax:.3g}, beyond "
+                                 f"{MAX_MAGNITUDE:g}: float64 arithmetic would overflow; use a smaller box")
+        h = z.max(-1) if z.ndim == 2 else z * gain
+        if act.name == "hardtanh":
+            h = np.minimum(h, 1.0)

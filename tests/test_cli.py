@@ -8,7 +8,7 @@ import pytest
 import piecewise as pw
 from piecewise.cli import main
 from conftest import random_params
-from geometry import lines_of_shallow, regions_in_box
+from geometry import lines_of_shallow, lp_region_count, regions_in_box
 
 
 @pytest.fixture
@@ -61,6 +61,10 @@ def _bad_weights(tmp_path):
     ok = tmp_path / "ok.npz"
     np.savez(ok, **good)
     cases["ok"] = ok
+    np.save(tmp_path / "w.npy", np.ones((2, 3)))
+    cases["npy"] = tmp_path / "w.npy"
+    np.savez(tmp_path / "tanh.npz", activation=np.array("tanh"), **good)
+    cases["tanh"] = tmp_path / "tanh.npz"
     return cases
 
 
@@ -76,6 +80,11 @@ def _bad_weights(tmp_path):
     ("ok", ["--resolution", "1"], "resolution"),
     ("ok", ["--activation", "tanh"], "not piecewise linear"),
     ("ok", ["--method", "fast"], "invalid choice"),
+    ("ok", ["--box", "1e300", "1e301"], "overflow"),
+    ("ok", ["--resolution", "64"], "--method grid"),
+    ("ok", ["--plot", "no/such/folder/x.png"], "does not exist"),
+    ("npy", [], "single array (.npy)"),
+    ("tanh", ["--activation", "relu"], "stores activation tanh"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, tmp_path, case, extra, needle):
     cases = _bad_weights(tmp_path)
@@ -99,11 +108,12 @@ def test_bad_plane_shape(capsys, tmp_path, shallow):
 
 
 def test_python_m_entry_point(tmp_path, shallow):
-    path, _ = shallow
+    path, params = shallow
     r = subprocess.run([sys.executable, "-m", "piecewise", "count", "--weights", str(path), "--method", "grid",
                         "--resolution", "64", "--json"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["regions"] >= 1
+    exact = regions_in_box(lines_of_shallow(*params[0]), (-1, -1), (1, 1))
+    assert 0.5 * exact <= json.loads(r.stdout)["regions"] <= exact  # a 64^2 grid: a lower bound
     r = subprocess.run([sys.executable, "-m", "piecewise", "count", "--weights", str(tmp_path / "x.npz")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
@@ -174,3 +184,27 @@ def test_count_exact_3d_box(capsys, tmp_path):
     assert code == 0 and d["method"] == "exact"
     assert d["regions"] == pw.enumerate_cells(net, params, pw.box(-1, 1, 3)).regions
     assert 1 <= d["linear_regions"] <= d["regions"]
+
+
+def test_negative_box_bounds_parse(capsys, shallow):
+    path, params = shallow
+    code, out, err = run(capsys, "count", "--weights", path, "--box", "-1e6", "1e6", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["domain"]["lo"] == [-1e6, -1e6]
+    # a box this large holds every crossing of the 6 lines
+    lines = lines_of_shallow(*params[0])
+    assert d["regions"] == regions_in_box(lines, (-1e6, -1e6), (1e6, 1e6))
+
+
+def test_eight_inputs_with_defaults(capsys, tmp_path):
+    # the default grid for 8 inputs comes from a point budget; the count is a lower bound and is flagged
+    net = pw.mlp(8, (4,), 1)
+    params = random_params(net, 0, bias_std=0.2)
+    pw.save_npz(tmp_path / "w8.npz", params, net)
+    code, out, err = run(capsys, "count", "--weights", tmp_path / "w8.npz", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["method"] == "grid" and d["resolution"] == [6] * 8
+    # 4 hyperplanes in R^8: at most 2^4 regions; an LP per pattern says which meet the box
+    assert d["regions"] == lp_region_count([params[0][0]], [params[0][1]], -1.0, 1.0) == 16

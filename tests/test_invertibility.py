@@ -44,22 +44,22 @@ def test_pl_verdicts_and_witnesses(name):
     params, expected = CASES[name]
     net = pw.mlp(2, (4,), 2)
     res = pl_homeomorphism(net, params)
-    assert res["homeomorphism"] is expected
+    assert res.homeomorphism is expected
     if not expected:
-        w = res["witness"]
+        w = res.witness
         x1, x2 = np.array(w["x1"]), np.array(w["x2"])
         assert np.linalg.norm(x1 - x2) > 1e-6 and np.all(np.abs(np.r_[x1, x2]) <= 1 + 1e-12)
         np.testing.assert_allclose(forward(params, x1), forward(params, x2), atol=1e-9)
     else:
-        assert "proven on the box" in res["certificate"]
+        assert "proven on the box" in res.certificate
 
 
 def test_coherently_oriented_but_not_injective():
     net, params = angle_doubling()
     res = pl_homeomorphism(net, params)
-    assert res["coherently_oriented"] is True and res["det_sign_counts"]["negative"] == 0
-    assert res["homeomorphism"] is False
-    x1, x2 = np.array(res["witness"]["x1"]), np.array(res["witness"]["x2"])
+    assert res.coherently_oriented is True and res.det_sign_counts["negative"] == 0
+    assert res.homeomorphism is False
+    x1, x2 = np.array(res.witness["x1"]), np.array(res.witness["x2"])
     assert np.linalg.norm(x1 - x2) > 1e-3
     np.testing.assert_allclose(forward(params, x1), forward(params, x2), atol=1e-9)
 
@@ -71,9 +71,9 @@ def test_exact_check_agrees_with_layer_theorem(seed, slope):
     r = np.random.default_rng(seed)
     params = tuple((r.normal(size=(2, 2)), r.normal(size=2) * 0.3) for _ in range(3))
     net = pw.mlp(2, (2, 2), 2, f"leaky_relu:{slope}")
-    assert check_layers(net, params)["certified"]
+    assert check_layers(net, params).certified
     res = pl_homeomorphism(net, params)
-    assert res["homeomorphism"] is True and res["coherently_oriented"] is True
+    assert res.homeomorphism is True and res.coherently_oriented is True
 
 
 @settings(max_examples=15, deadline=None)
@@ -83,45 +83,165 @@ def test_every_no_has_a_valid_witness(seed):
     params = ((r.normal(size=(2, 3)), r.normal(size=3) * 0.3), (r.normal(size=(3, 2)), r.normal(size=2)))
     net = pw.mlp(2, (3,), 2)
     res = pl_homeomorphism(net, params)
-    if res["homeomorphism"] is False and "x1" in (res["witness"] or {}):
-        x1, x2 = np.array(res["witness"]["x1"]), np.array(res["witness"]["x2"])
+    # a hidden layer of 3 ReLUs on R^2: every verdict is decided, and every "no" carries a verified collision
+    assert res.homeomorphism in (True, False)
+    if res.homeomorphism is False:
+        x1, x2 = np.array(res.witness["x1"]), np.array(res.witness["x2"])
         assert np.linalg.norm(x1 - x2) > 1e-9
         np.testing.assert_allclose(forward(params, x1), forward(params, x2), atol=1e-8)
-    # injective => coherently oriented
-    if res["homeomorphism"]:
-        assert res["coherently_oriented"]
+    else:  # injective => coherently oriented, and no two grid points share an image
+        assert res.coherently_oriented and "proven" in res.certificate
+        g = np.stack(np.meshgrid(*[np.linspace(-1, 1, 41)] * 2), -1).reshape(-1, 2)
+        y = forward(params, g)
+        d = np.linalg.norm(y[:, None] - y[None], axis=-1) + np.eye(len(g))
+        assert d.min() > 1e-9
 
 
 def test_one_and_three_dimensions():
     net1 = pw.mlp(1, (2,), 1)
     mono = ((np.array([[1.0, -1.0]]), np.zeros(2)), (np.array([[2.0], [-0.5]]), np.zeros(1)))  # slopes 2, 0.5
-    assert pl_homeomorphism(net1, mono)["homeomorphism"] is True
+    assert pl_homeomorphism(net1, mono).homeomorphism is True
     vee = ((np.array([[1.0, -1.0]]), np.zeros(2)), (np.array([[1.0], [1.0]]), np.zeros(1)))  # |x|
     res = pl_homeomorphism(net1, vee)
-    assert res["homeomorphism"] is False and abs(res["witness"]["x1"][0] + res["witness"]["x2"][0]) < 1e-9
+    assert res.homeomorphism is False and abs(res.witness["x1"][0] + res.witness["x2"][0]) < 1e-9
     W = np.c_[np.eye(3), -np.eye(3)]
     net3 = pw.mlp(3, (6,), 3)
     ident = ((W, np.full(6, 0.1)), (np.r_[np.eye(3), -np.eye(3)], np.zeros(3)))
     res = pl_homeomorphism(net3, ident)
-    assert res["homeomorphism"] is True and "sampled" in res["certificate"]
+    assert res.homeomorphism is True and "sampled" in res.certificate
     fold = ((W, np.zeros(6)), (np.r_[np.eye(3), np.diag([1.0, -1.0, -1.0])], np.zeros(3)))  # |x1|
-    assert pl_homeomorphism(net3, fold)["homeomorphism"] is False
+    assert pl_homeomorphism(net3, fold).homeomorphism is False
 
 
 def test_layer_theorem_reports():
     r = np.random.default_rng(0)
     sq = tuple((r.normal(size=(3, 3)), r.normal(size=3)) for _ in range(3))
-    assert check_layers(pw.mlp(3, (3, 3), 3, "tanh"), sq)["certified"]
+    assert check_layers(pw.mlp(3, (3, 3), 3, "tanh"), sq).certified
     rep = check_layers(pw.mlp(3, (3, 3), 3, "relu"), sq)
-    assert not rep["certified"] and "monotone" in rep["first_failure"]["reason"]
+    assert not rep.certified and "monotone" in rep.first_failure["reason"]
     sing = ((np.array([[1.0, 2.0], [2.0, 4.0]]), np.zeros(2)), (np.eye(2), np.zeros(2)))
     rep = check_layers(pw.mlp(2, (2,), 2, "leaky_relu:0.1"), sing)
-    assert rep["first_failure"]["layer"] == 0 and "singular" in rep["first_failure"]["reason"]
-    wide = ((r.normal(size=(2, 4)), np.zeros(4)), (r.normal(size=(4, 2)), np.zeros(2)))
-    res = homeomorphism(pw.mlp(2, (4,), 2, "tanh"), wide)
-    assert res["homeomorphism"] is None and res["witness"]["layer"] == 0
+    assert rep.first_failure["layer"] == 0 and "singular" in rep.first_failure["reason"]
     res = homeomorphism(pw.mlp(3, (3, 3), 3, "tanh"), sq)
-    assert res["homeomorphism"] is True and res["certificate"].startswith("layerwise")
+    assert res.homeomorphism is True and res.certificate.startswith("layerwise")
+
+
+def tanh_forward(params, x):
+    """Independent NumPy forward pass of a tanh net."""
+    h = np.asarray(x, float)
+    for W, b in params[:-1]:
+        h = np.tanh(h @ W + b)
+    return h @ params[-1][0] + params[-1][1]
+
+
+def _assert_collision(res, fwd, params):
+    assert res.homeomorphism is False, res.certificate
+    x1, x2 = np.array(res.witness["x1"]), np.array(res.witness["x2"])
+    assert np.abs(x1 - x2).max() > 1e-6
+    np.testing.assert_allclose(fwd(params, x1), fwd(params, x2), rtol=1e-9, atol=1e-9)
+
+
+def test_smooth_singular_first_layer_has_a_collision():
+    r = np.random.default_rng(3)
+    u = r.normal(size=(2, 1))
+    params = ((u @ r.normal(size=(1, 2)), r.normal(size=2)), (r.normal(size=(2, 2)), np.zeros(2)))  # rank 1
+    res = homeomorphism(pw.mlp(2, (2,), 2, "tanh"), params)
+    _assert_collision(res, tanh_forward, params)
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "softplus"])
+def test_smooth_narrowing_layer_after_homeomorphic_layers(act):
+    # 2 -> 2 (square, nonsingular) -> 1 (narrowing) -> 2: the collision is built by inverting layer 0
+    r = np.random.default_rng(4)
+    params = ((np.eye(2) + 0.3 * r.normal(size=(2, 2)), 0.2 * r.normal(size=2)), (r.normal(size=(2, 1)), np.zeros(1)),
+              (r.normal(size=(1, 2)), np.zeros(2)))
+    net = pw.mlp(2, (2, 1), 2, act)
+    res = homeomorphism(net, params)
+    from piecewise.invertibility.witness import apply64
+
+    _assert_collision(res, lambda p, x: apply64(net, p, np.asarray(x)[None])[0], params)
+    assert "layer 1" in res.certificate
+
+
+def test_smooth_wide_layer_collision_found_by_search():
+    # y1 = tanh(x1 + 1) + tanh(1 - x1) is even in x1: (x1, x2) and (-x1, x2) collide; the hidden layer is 2 -> 4
+    W0 = np.array([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+    params = ((W0, np.array([1.0, 1.0, 0.0, 0.0])), (np.array([[1.0, 0], [1.0, 0], [0, 1.0], [0, 0]]), np.zeros(2)))
+    res = homeomorphism(pw.mlp(2, (4,), 2, "tanh"), params)
+    _assert_collision(res, tanh_forward, params)
+    assert "search" in res.certificate
+
+
+def test_smooth_undecided_when_nothing_is_found():
+    # 2 -> 3 -> 2 tanh that is injective (y = A tanh-like of a triangular map): no collision exists, so the
+    # answer must stay undecided with the failing layer named, never a guessed "yes" or "no"
+    W0 = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    params = ((W0, np.zeros(3)), (np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), np.zeros(2)))
+    res = homeomorphism(pw.mlp(2, (3,), 2, "tanh"), params)
+    assert res.homeomorphism is None and res.witness == {"layer": 0, "reason": "layer 0 is not square (2 -> 3)"}
+    assert res.to_json()["witness"]["layer"] == 0
+
+
+def test_every_no_is_verified_or_undecided(monkeypatch):
+    """With the float64 check made to fail, no route may answer "no": the answer is undecided with a reason."""
+    import piecewise.invertibility.pl as pl
+
+    monkeypatch.setattr(pl, "verified", lambda *a, **k: None)
+    for name in ["fold |x1|", "collapse relu(x1)"]:
+        res = pl_homeomorphism(pw.mlp(2, (4,), 2), CASES[name][0])
+        assert res.homeomorphism is None and set(res.witness) == {"layer", "reason"}, name
+    net, params = angle_doubling()
+    res = pl_homeomorphism(net, params)  # coherent; the boundary path finds candidates it cannot verify
+    assert res.homeomorphism is None and "boundary" in res.certificate
+
+
+def test_fold_and_boundary_paths_give_verified_witnesses(monkeypatch):
+    import piecewise.invertibility.pl as pl
+
+    monkeypatch.setattr(pl, "_find_collision", lambda *a, **k: None)  # leave only the fold / boundary routes
+    res = pl_homeomorphism(pw.mlp(2, (4,), 2), CASES["fold |x1|"][0])
+    _assert_collision(res, forward, CASES["fold |x1|"][0])
+    assert "fold" in res.certificate
+    net, params = angle_doubling()
+    res = pl_homeomorphism(net, params)
+    _assert_collision(res, forward, params)
+    assert "boundary" in res.certificate
+
+
+def test_auto_box_says_when_it_gave_up(tmp_path, capsys):
+    from piecewise.invertibility import auto_box
+
+    # lines x1 = 0.75 * 4^k (k = 0..7) cross x2 = 0: every box [-4^k, 4^k]^2 tried has a vertex outside its
+    # inner half, the last one (k = 7) included
+    c = 0.75 * 4.0 ** np.arange(8)
+    W0 = np.c_[np.tile([[1.0], [0.0]], 8), [[0.0], [1.0]]]
+    params = ((W0, np.r_[-c, 0.0]), (np.ones((9, 2)) * np.r_[1.0, 0.5], np.zeros(2)))
+    net = pw.mlp(2, (9,), 2)
+    dom, found = auto_box(net, params)
+    assert not found and dom.describe()["hi"][0] == 4.0 ** 7
+    W0b = np.c_[np.eye(2), -np.eye(2)]
+    dom, found = auto_box(pw.mlp(2, (4,), 2), ((W0b, np.array([0.3, -0.2, 0.1, 0.5])), (np.r_[np.eye(2), -np.eye(2)], np.zeros(2))))
+    assert found
+    pw.save_npz(tmp_path / "far.npz", params)
+    assert main(["homeo", "--weights", str(tmp_path / "far.npz"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert "largest tried" in d["certificate"] and "inner half contains every vertex" not in d["certificate"]
+
+
+def test_cli_honours_the_stored_activation(tmp_path, capsys):
+    r = np.random.default_rng(3)
+    u = r.normal(size=(2, 1))
+    params = ((u @ r.normal(size=(1, 2)), r.normal(size=2)), (r.normal(size=(2, 2)), np.zeros(2)))
+    net = pw.mlp(2, (2,), 2, "tanh")
+    pw.save_npz(tmp_path / "t.npz", params, net)
+    assert main(["homeo", "--weights", str(tmp_path / "t.npz"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["network"]["activation"] == "tanh" and d["homeomorphism"] is False
+    x1, x2 = np.array(d["witness"]["x1"]), np.array(d["witness"]["x2"])
+    np.testing.assert_allclose(tanh_forward(params, x1), tanh_forward(params, x2), rtol=1e-9, atol=1e-9)
+    assert main(["homeo", "--weights", str(tmp_path / "t.npz"), "--activation", "relu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "stores activation tanh" in err
 
 
 def test_cli_homeo(tmp_path, capsys):
@@ -152,14 +272,14 @@ def _check_witness(W, b, w):
 
 def test_identity_pair_is_injective():
     W = np.c_[np.eye(3), -np.eye(3)]  # relu(x), relu(-x): injective thanks to ">=" in the spanning criterion
-    assert relu_layer_injective(W)["injective"]
+    assert relu_layer_injective(W).injective
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
 def test_sufficient_construction_is_injective(n):
     r = np.random.default_rng(n)
     W = injective_relu_layer(r.normal(size=(n, n)), r.uniform(0.2, 3, n))
-    assert relu_layer_injective(W)["injective"]
+    assert relu_layer_injective(W).injective
     assert all(relu_preimage_is_point(W, np.zeros(2 * n), x) for x in r.normal(size=(20, n)))
 
 
@@ -168,9 +288,9 @@ def test_fewer_than_2n_rows_is_never_injective(n, m):
     r = np.random.default_rng(m)
     W, b = r.normal(size=(n, m)), r.normal(size=m)
     res = relu_layer_injective(W, b)
-    assert not res["injective"]
-    _check_witness(W, b, res["witness"])
-    x = np.array(res["witness"]["x1"])
+    assert not res.injective
+    _check_witness(W, b, res.witness)
+    x = np.array(res.witness["x1"])
     assert not relu_preimage_is_point(W, b, x)
 
 
@@ -181,8 +301,8 @@ def test_random_layers_verdicts_are_consistent(n, extra, seed):
     m = 2 * n + extra
     W, b = r.normal(size=(n, m)), r.normal(size=m) * 0.5
     res = relu_layer_injective(W, b)
-    if not res["injective"]:
-        _check_witness(W, b, res["witness"])
+    if not res.injective:
+        _check_witness(W, b, res.witness)
     else:  # injective: every sampled point has a single preimage
         assert all(relu_preimage_is_point(W, b, x) for x in r.normal(size=(30, n)) * 3)
 
