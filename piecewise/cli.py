@@ -134,11 +134,11 @@ def _count(args) -> int:
 
 def _homeo(args) -> int:
     from .invertibility import auto_box, homeomorphism
+    from .invertibility.layers import require_square_map
     from .io import load_npz
 
     net, params = load_npz(args.weights, args.activation)
-    if net.n_in != net.n_out:
-        raise PiecewiseError(f"homeo needs a map R^n -> R^n: the network has {net.n_in} inputs and {net.n_out} outputs")
+    require_square_map(net, "homeo (a map R^n -> R^n)")
     domain, contained = None, True
     if args.box is not None:
         from .nets import check_magnitudes
@@ -207,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decide on the cube [LO, HI]^n (default: a box holding every vertex of the cell complex)")
     h.add_argument("--json", action="store_true", help="print one JSON object")
     h.set_defaults(func=_homeo, plane=None)
+
+    from .studies.cli import add_run_parser
+
+    add_run_parser(sub)
 
     d = sub.add_parser("demo", help="the main job on an embedded default network family")
     d.add_argument("--out", default="results/demo", help="results folder (default results/demo)")

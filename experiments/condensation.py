@@ -1,0 +1,23 @@
+"""Luo, Xu et al.: two-layer ReLU net, small vs large init; hidden units condense onto few orientations.
+
+A thin script over :mod:`piecewise.studies` (the same as `piecewise run condensation`); the setup is in the study's
+module docstring.
+
+python experiments/condensation.py [--quick] [--out DIR]  ->  DIR/condensation.json and PNG figures (DIR default results/)
+"""
+from piecewise.studies import run_study
+from piecewise.studies.cli import summary
+from _common import parser
+
+NAME = "condensation"
+
+
+def main():
+    a = parser(__doc__).parse_args()
+    res = run_study(NAME, quick=a.quick, out=a.out)
+    print("\n".join(summary(NAME, res)))
+    print(f"{res['seconds']:.1f} s; wrote {a.out}/{NAME}.json and {', '.join(res['figures'])}")
+
+
+if __name__ == "__main__":
+    main()
