@@ -25,16 +25,35 @@ def test_montufar_folding_attains_its_bound(n0, widths):
     assert cx.regions == bounds.montufar2014_lower(n0, widths)
 
 
-@pytest.mark.parametrize("n0,widths,linear", [(1, (3, 3, 4), 41), (2, (6, 6, 6), 1726), (2, (4, 4, 4, 4), 665)])
-def test_montufar_folding_linear_regions_are_fewer(n0, widths, linear):
+def _linear_pieces_1d(params, n=200001):
+    """Independent count of linear pieces of a scalar ReLU net on [0, 1]: slopes between dense samples, runs
+    of equal slope (a sample interval holding a kink has an in-between slope and makes a run of length 1)."""
+    x = np.linspace(0.0, 1.0, n)[:, None]
+    h = x
+    for W, b in params[:-1]:
+        h = np.maximum(h @ W + b, 0.0)
+    y = (h @ params[-1][0] + params[-1][1])[:, 0]
+    s = np.diff(y) / np.diff(x[:, 0])
+    change = np.abs(np.diff(s)) > 1e-6 * (1 + np.abs(s).max())
+    runs = np.diff(np.flatnonzero(np.r_[True, change, True]))
+    return int(np.sum(runs >= 2))
+
+
+@pytest.mark.parametrize("n0,widths", [(1, (3, 3, 4)), (2, (6, 6, 6)), (2, (4, 4, 4, 4))])
+def test_montufar_folding_linear_regions_are_fewer(n0, widths):
     """Cells where every last-layer unit is off (h_L = 0) on both sides of a fold carry the same (constant)
-    map and merge, so the construction has fewer linear than activation regions. The figures were found by
-    this library; the check that makes them trustworthy is that each merge is such an all-off pair."""
+    map and merge, so the construction has fewer linear than activation regions. The counts are checked
+    against independent counters (tests/linear_reference.py in 2-D, dense slopes in 1-D), and each merge must
+    be such an all-off pair."""
+    from linear_reference import linear_regions_2d
+
     net, params = constructions.montufar_folding(n0, widths)
     dom = pw.box(0.0, 1.0, n0) if n0 > 1 else pw.segment([0.0], [1.0])
     cx = pw.enumerate_cells(net, params, dom)
     n_lin, labels = cx.linear_regions()
-    assert n_lin == linear
+    P = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
+    ref = _linear_pieces_1d(P) if n0 == 1 else linear_regions_2d(P, 0.0, 1.0)[1]
+    assert n_lin == ref < cx.regions
     last = pw.unpack_states(net, cx.patterns)[-1]
     merged = np.bincount(labels) > 1
     # every linear region made of several cells is a union of cells where the last layer is all off

@@ -6,6 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 import piecewise as pw
 from piecewise.cli import main
+from conftest import assert_png
 from piecewise.invertibility import check_layers, homeomorphism, pl_homeomorphism
 
 W_PM = np.c_[np.eye(2), -np.eye(2)]  # x -> (relu(x), relu(-x))
@@ -301,6 +302,7 @@ def test_random_layers_verdicts_are_consistent(n, extra, seed):
     m = 2 * n + extra
     W, b = r.normal(size=(n, m)), r.normal(size=m) * 0.5
     res = relu_layer_injective(W, b)
+    assert res.injective in (True, False)  # well-conditioned random layers are always decided
     if not res.injective:
         _check_witness(W, b, res.witness)
     else:  # injective: every sampled point has a single preimage
@@ -375,7 +377,8 @@ def test_det_map_figure(tmp_path):
     params, _ = CASES["fold |x1|"]
     field = jacobian_field(pw.mlp(2, (4,), 2), params, pw.box(-1, 1, 2), 41)
     path = plot.save(plot.det_map(field), tmp_path / "det.png")
-    assert (tmp_path / "det.png").stat().st_size > 1000 and path.endswith("det.png")
+    assert path.endswith("det.png")
+    assert_png(tmp_path / "det.png", min_colours=8)
     assert np.isinf(field["condition"][np.nan_to_num(field["det"], nan=1.0) == 0]).all()
 
 
@@ -393,7 +396,7 @@ def test_newton_inverse_and_deformation_figure(tmp_path):
     np.testing.assert_allclose(xi, invert_layerwise(net, params, y), atol=1e-8)  # two independent inverses agree
     fig = plot.deformation(net, params, layer=1)
     plot.save(fig, tmp_path / "deform.png")
-    assert (tmp_path / "deform.png").stat().st_size > 1000
+    assert_png(tmp_path / "deform.png", min_colours=4)
 
 
 def test_cell_jacobians_match_autodiff():

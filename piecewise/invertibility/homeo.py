@@ -1,10 +1,9 @@
 """The decision that ``piecewise homeo`` prints: layer theorem, exact PL check, smooth collisions."""
 from __future__ import annotations
 
-from ..errors import PiecewiseError
 from ..nets import MLP, Params
 from ..regions.domain import Domain
-from .layers import check_layers
+from .layers import check_layers, require_square_map
 from .pl import pl_homeomorphism
 from .results import HomeoResult
 from .smooth import constructive_collision, search_collision
@@ -19,8 +18,7 @@ def homeomorphism(net: MLP, params: Params, domain: Domain | None = None, *,
     3. Otherwise (smooth nets failing the theorem): a singular or narrowing layer after homeomorphic layers
        gives a constructive collision; else a multi-start search; no collision found: undecided (None).
     """
-    if net.n_in != net.n_out:
-        raise PiecewiseError(f"a homeomorphism R^n -> R^n needs n_in = n_out, got {net.n_in} -> {net.n_out}")
+    require_square_map(net)
     rep = check_layers(net, params)
     if rep.certified:
         where = "on all of R^n" if net.activation.piecewise_linear else "onto its image"

@@ -7,6 +7,7 @@ from ..errors import PiecewiseError
 from ..nets import MLP, Params
 from ..regions import enumerate_cells
 from ..regions.domain import Domain
+from .layers import require_square_map
 
 
 def _act64(act, z):
@@ -61,8 +62,7 @@ def jacobian_field(net: MLP, params: Params, domain: Domain, resolution: int = 1
     from ..patterns import classify
     from ..regions.grid import grid_points
 
-    if net.n_in != net.n_out:
-        raise PiecewiseError("jacobian_field needs n_in = n_out")
+    require_square_map(net, "jacobian_field")
     X = grid_points(domain, resolution).reshape(-1, net.n_in)
     with jax.enable_x64(True):
         p = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a, np.float64)), params)
@@ -86,8 +86,7 @@ def jacobian_field(net: MLP, params: Params, domain: Domain, resolution: int = 1
 def cell_jacobians(net: MLP, params: Params, domain: Domain) -> dict:
     """Per exact cell (float64): ``det``, ``sigma_min``, ``condition`` of the network's Jacobian with respect
     to the input (boxes), plus the cells' ``interior_points``. Exact: one affine map per cell, no kinks."""
-    if net.n_in != net.n_out:
-        raise PiecewiseError("cell_jacobians needs n_in = n_out")
+    require_square_map(net, "cell_jacobians")
     if domain.kind != "box":
         raise PiecewiseError("cell_jacobians works on boxes (the input Jacobian needs the full input space)")
     cx = enumerate_cells(net, params, domain, progress=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import PiecewiseError
 from ..nets import MLP, Params, check_params
 from .results import LayerReport
 
@@ -39,6 +40,12 @@ def check_layers(net: MLP, params: Params) -> LayerReport:
             failure = failure or {"layer": i, "reason": reason}
         layers.append(entry)
     return LayerReport(failure is None, layers, failure)
+
+
+def require_square_map(net, what: str = "a homeomorphism R^n -> R^n") -> None:
+    """Raise :class:`PiecewiseError` unless the network maps R^n -> R^n."""
+    if net.n_in != net.n_out:
+        raise PiecewiseError(f"{what} needs n_in = n_out: the network has {net.n_in} inputs and {net.n_out} outputs")
 
 
 def numerically_singular(smin: float, smax: float, shape) -> bool:

@@ -26,6 +26,7 @@ from ..nets import MLP, Params
 from ..regions import box as _box
 from ..regions import enumerate_cells
 from ..regions.domain import Domain
+from .layers import require_square_map
 from .results import HomeoResult
 from .witness import apply64, verified
 
@@ -229,7 +230,7 @@ def _fold_witness(net, params, a, b, samples: int = 65):
                 lo = mid
             else:
                 hi = mid
-        p_lo, p_hi = a + lo * (b - a), a + hi * (b - a)
+        p_lo = a + lo * (b - a)
         # points well inside each side for the Jacobians (the crossing itself is a kink)
         q_lo, q_hi = a + (lo - 1e-9) * (b - a), a + (hi + 1e-9) * (b - a)
         J1, J2 = J(q_lo), J(q_hi)
@@ -270,8 +271,7 @@ def pl_homeomorphism(net: MLP, params: Params, domain: Domain | None = None, *,
     act = net.activation
     if not act.piecewise_linear:
         raise PiecewiseError(f"pl_homeomorphism needs a piecewise-linear activation, got {act}")
-    if net.n_in != net.n_out:
-        raise PiecewiseError(f"a homeomorphism R^n -> R^n needs n_in = n_out, got {net.n_in} -> {net.n_out}")
+    require_square_map(net)
     domain = domain if domain is not None else _box(-1.0, 1.0, net.n_in)
     if domain.kind != "box":
         raise PiecewiseError("the homeomorphism check runs on a box")
