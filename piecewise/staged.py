@@ -55,9 +55,14 @@ class Stage:
         """Output of the stage for pre-activations z (..., m) -> (..., width)."""
         if self.groups is not None:
             return z[..., self.groups].max(-1)
-        if self.slopes is not None:
-            return np.where(z > 0, z, self.slopes * z)
-        return np.asarray(self.activation(z))
+        name = self.activation.name
+        if name == "leaky_relu":
+            return np.where(z > 0, z, (self.activation.slope if self.slopes is None else self.slopes) * z)
+        if name == "relu":
+            return np.maximum(z, 0.0)
+        if name == "abs":
+            return np.abs(z)
+        return np.clip(z, *self.activation.breakpoints)  # hardtanh
 
     def states(self, z: np.ndarray) -> np.ndarray:
         """Pattern state of every unit, int32 (..., width)."""
