@@ -22,39 +22,73 @@ import numpy as np
 
 from .errors import PiecewiseError
 from .nets import MLP, Params, _layer
+from .staged import StagedNet
 from .numerics import rtol
 
 
-def bits_per_unit(net: MLP) -> int:
+def as_staged(net):
+    """A :class:`~piecewise.graph.Graph` becomes its :class:`~piecewise.staged.StagedNet`; anything else is
+    returned as is."""
+    from .graph import Graph
+
+    return net.to_staged() if isinstance(net, Graph) else net
+
+
+def is_staged(net) -> bool:
+    return isinstance(net, StagedNet)
+
+
+def staged_params(net: StagedNet):
+    """The arrays of a StagedNet as a params pytree: (per stage (weights dict, bias, slopes or None), (output
+    weights dict, output bias)). The static structure (activations, groups) stays in the net."""
+    stages = tuple((dict(st.weights), st.bias, st.slopes) for st in net.stages)
+    return stages, (dict(net.out_weights), net.out_bias)
+
+
+def _widths(net) -> tuple:
+    return tuple(net.widths)
+
+
+def _n_units(net) -> int:
+    return int(sum(_widths(net)))
+
+
+def bits_per_unit(net) -> int:
+    """Bits of one unit's state: the activation's (an MLP), the largest over the stages (a StagedNet)."""
+    if is_staged(net):
+        return max([st.activation.bits for st in net.stages] or [1])
     return net.activation.bits
 
 
-def _per_half(net: MLP) -> int:
+def _per_half(net) -> int:
     b = bits_per_unit(net)
     if b > 16:
-        raise PiecewiseError(f"{net.activation} has too many states to pack (at most 2^16)")
+        what = "a stage" if is_staged(net) else net.activation
+        raise PiecewiseError(f"{what} has too many states to pack (at most 2^16)")
     return 16 // b
 
 
-def n_words(net: MLP) -> int:
+def n_words(net) -> int:
     """Number of uint32 words of a packed pattern (at least 1)."""
-    return max(1, -(-net.n_neurons // (2 * _per_half(net))))
+    return max(1, -(-_n_units(net) // (2 * _per_half(net))))
 
 
-def _pack_matrix(net: MLP, layer: int) -> np.ndarray:
+def _pack_matrix(net, layer: int) -> np.ndarray:
     """(width_l, 2 * n_words) float32 matrix P: ``states_l @ P`` gives the 16-bit halves of the packed words
     (exact: every half is an integer < 2^16, below float32's 2^24)."""
     b, ph = bits_per_unit(net), _per_half(net)
-    off = int(sum(net.widths[:layer]))
-    P = np.zeros((net.widths[layer], 2 * n_words(net)), np.float32)
-    for j in range(net.widths[layer]):
+    widths = _widths(net)
+    off = int(sum(widths[:layer]))
+    P = np.zeros((widths[layer], 2 * n_words(net)), np.float32)
+    for j in range(widths[layer]):
         half, pos = divmod(off + j, ph)
         P[j, half] = float(1 << (pos * b))
     return P
 
 
-def pack_states(net: MLP, states, xp=jnp):
+def pack_states(net, states, xp=jnp):
     """Pack per-layer states (a sequence of int arrays (..., width_l)) into uint32 words (..., n_words).
+    ``net``: an MLP, or a StagedNet (one entry per stage; every unit takes the largest stage's bits).
 
     Layout: each word is two 16-bit halves, each half holds ``16 // bits`` units; unit ``u`` (counted over
     all layers) goes to half ``u // (16 // bits)`` at bit ``(u % (16 // bits)) * bits`` of that half.
@@ -71,15 +105,17 @@ def pack_states(net: MLP, states, xp=jnp):
     return halves[..., 0] | (halves[..., 1] << xp.uint32(16))
 
 
-def unpack_states(net: MLP, words) -> list[np.ndarray]:
-    """Inverse of :func:`pack_states`: a list of int32 arrays (..., width_l), one per hidden layer."""
+def unpack_states(net, words) -> list[np.ndarray]:
+    """Inverse of :func:`pack_states`: a list of int32 arrays (..., width_l), one per hidden layer (stage)."""
+    net = as_staged(net)
     words = np.asarray(words, dtype=np.uint32)
     b, ph = bits_per_unit(net), _per_half(net)
     halves = np.stack([words & np.uint32(0xFFFF), words >> np.uint32(16)], axis=-1).reshape(*words.shape[:-1], -1)
     shifts = np.arange(ph, dtype=np.uint32) * b
     s = (halves[..., :, None] >> shifts) & np.uint32((1 << b) - 1)
-    s = s.reshape(*words.shape[:-1], -1)[..., : net.n_neurons].astype(np.int32)
-    return np.split(s, np.cumsum(net.widths)[:-1], axis=-1) if net.widths else []
+    s = s.reshape(*words.shape[:-1], -1)[..., : _n_units(net)].astype(np.int32)
+    widths = _widths(net)
+    return np.split(s, np.cumsum(widths)[:-1], axis=-1) if widths else []
 
 
 def _states_and_near(act, z, scale, tol):
@@ -102,11 +138,14 @@ def _scale(W, b, hmax):
     return jnp.max(s, axis=-1) if W.ndim == 3 else s
 
 
-def forward_states(net: MLP, params: Params, x, tol: float):
+def forward_states(net, params, x, tol: float):
     """States of all units and a per-point flag "some unit is within ``tol`` of a boundary".
 
-    Traceable (call inside jit). x: (m, n_in). Returns (list of int32 (m, w_l), bool (m,)).
+    Traceable (call inside jit). x: (m, n_in). Returns (list of int32 (m, w_l), bool (m,)). ``net`` an MLP
+    with its params, or a StagedNet with :func:`staged_params`.
     """
+    if is_staged(net):
+        return _staged_forward_states(net, params, x, tol)
     h = x
     states, flag = [], jnp.zeros(x.shape[:-1], bool)
     for W, b in params[:-1]:
@@ -119,10 +158,18 @@ def forward_states(net: MLP, params: Params, x, tol: float):
     return states, flag
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def pattern_words(net: MLP, params: Params, x):
+def pattern_words(net, params, x):
     """Packed patterns of points x (m, n_in): uint32 (m, n_words). Points on boundaries are not flagged:
-    use :func:`classify` when that matters."""
+    use :func:`classify` when that matters. ``net``: an MLP with params, or a Graph / StagedNet with
+    ``params=None``."""
+    net = as_staged(net)
+    if is_staged(net) and params is None:
+        params = staged_params(net)
+    return _pattern_words(net, params, x)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _pattern_words(net, params, x):
     states, _ = forward_states(net, params, x, 0.0)
     return pack_states(net, states)
 
@@ -182,7 +229,7 @@ def _classify(net: MLP, params: Params, x, dx):
     return pack_states(net, states), valid
 
 
-def classify(net: MLP, params: Params, x, directions) -> tuple[np.ndarray, np.ndarray]:
+def classify(net, params, x, directions) -> tuple[np.ndarray, np.ndarray]:
     """Exact-as-float64-allows pattern of each point, and whether the point is interior to a region.
 
     Args:
@@ -193,15 +240,19 @@ def classify(net: MLP, params: Params, x, directions) -> tuple[np.ndarray, np.nd
     Returns:
       words: uint32 (m, n_words), the pattern (flat units set to their state at the breakpoint).
       valid: bool (m,), False where the point lies on a boundary that cuts the domain.
-    Runs in float64 (``jax.enable_x64`` inside).
+    Runs in float64 (``jax.enable_x64`` inside). ``net``: an MLP with params, or a Graph / StagedNet with
+    ``params=None``.
     """
+    net = as_staged(net)
+    if is_staged(net) and params is None:
+        params = staged_params(net)
     x = np.asarray(x, np.float64)
     m = x.shape[0]
     nw = n_words(net)
     if m == 0:
         return np.zeros((0, nw), np.uint32), np.zeros(0, bool)
     with jax.enable_x64(True):
-        p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a, np.float64)), params)
+        p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a, np.float64)), params)  # None leaves stay
         # stage 1: a plain float64 pass; only points still within tolerance need derivatives
         words, near = (np.array(a)[:m] for a in _words_near(net, p64, jnp.asarray(_pad(x))))
         valid = np.ones(m, bool)
@@ -210,7 +261,7 @@ def classify(net: MLP, params: Params, x, directions) -> tuple[np.ndarray, np.nd
             xs = _pad(x[idx])
             d = np.asarray(directions, np.float64)
             dx = jnp.broadcast_to(jnp.asarray(d.T), (xs.shape[0], *d.T.shape))
-            w2, v2 = _classify(net, p64, jnp.asarray(xs), dx)
+            w2, v2 = (_classify_staged if is_staged(net) else _classify)(net, p64, jnp.asarray(xs), dx)
             words[idx] = np.asarray(w2)[: len(idx)]
             valid[idx] = np.asarray(v2)[: len(idx)]
         return words, valid
@@ -226,3 +277,89 @@ def _pad(x: np.ndarray) -> np.ndarray:
 def _words_near(net: MLP, params: Params, x):
     states, near = forward_states(net, params, x, rtol(x.dtype))
     return pack_states(net, states), near
+
+
+# -- StagedNet: any PL network as nonlinear stages (piecewise.staged) ----------------------------------------
+def _stage_z(W: dict, c, hs):
+    z = c
+    for j, A in W.items():
+        z = z + hs[j] @ A
+    return z
+
+
+def _stage_scale(W: dict, c, hmax):
+    """Per-unit bound on the summed terms' magnitude: |c| + sum_j colsum|A_j| * max|h_j|."""
+    s = jnp.abs(c)
+    for j, A in W.items():
+        s = s + jnp.sum(jnp.abs(A), axis=0) * hmax[j][..., None]
+    return s
+
+
+def _staged_forward_states(net: StagedNet, params, x, tol):
+    stages_p, _ = params
+    hs, hmax = [x], [jnp.max(jnp.abs(x), axis=-1)]
+    states, flag = [], jnp.zeros(x.shape[:-1], bool)
+    for st, (W, c, sl) in zip(net.stages, stages_p):
+        z = _stage_z(W, c, hs)
+        scale = _stage_scale(W, c, hmax)
+        act = st.activation
+        if st.groups is not None:
+            g = np.asarray(st.groups, np.int32)
+            zg = z[..., g]
+            s, near = _states_and_near(act, zg, jnp.max(scale[..., g], axis=-1), tol)
+            h = jnp.max(zg, axis=-1)
+        else:
+            s, near = _states_and_near(act, z, scale, tol)
+            h = jnp.where(z > 0, z, sl * z) if sl is not None else act(z)
+        states.append(s)
+        flag = flag | jnp.any(near, axis=-1)
+        hs.append(h)
+        hmax.append(jnp.max(jnp.abs(h), axis=-1))
+    return states, flag
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _classify_staged(net: StagedNet, params, x, dx):
+    stages_p, _ = params
+    tol = rtol(x.dtype)
+    hs, dhs = [x], [dx]  # (m, n), (m, n, d)
+    hmax, dmax = [jnp.max(jnp.abs(x), axis=-1)], [jnp.max(jnp.abs(dx), axis=(-2, -1))]
+    states, valid = [], jnp.ones(x.shape[:-1], bool)
+    for st, (W, c, sl) in zip(net.stages, stages_p):
+        act = st.activation
+        z = _stage_z(W, c, hs)
+        dz = sum(jnp.einsum("mnd,nj->mjd", dhs[j], A) for j, A in W.items())
+        scale = _stage_scale(W, c, hmax)
+        dscale = sum(jnp.sum(jnp.abs(A), axis=0) * dmax[j][..., None] for j, A in W.items())
+        if st.groups is not None:
+            g = np.asarray(st.groups, np.int32)
+            zg, dzg = z[..., g], dz[..., g, :]  # (m, w, k), (m, w, k, d)
+            sc, dsc = jnp.max(scale[..., g], axis=-1), jnp.max(dscale[..., g], axis=-1)
+            top_i = jnp.argmax(zg, axis=-1)
+            top = jnp.take_along_axis(zg, top_i[..., None], -1)
+            dtop = jnp.take_along_axis(dzg, top_i[..., None, None], -2)
+            close = (top - zg) <= tol * sc[..., None]
+            same = jnp.max(jnp.abs(dzg - dtop), axis=-1) <= tol * dsc[..., None]
+            tie = jnp.sum(close, axis=-1) >= 2
+            cut = tie & jnp.any(close & ~same, axis=-1)
+            s = jnp.where(tie, jnp.argmax(close, axis=-1), top_i).astype(jnp.int32)
+            valid = valid & ~jnp.any(cut, axis=-1)
+            h, dh = top[..., 0], dtop[..., 0, :]
+        else:
+            flat = jnp.max(jnp.abs(dz), axis=-1) <= tol * dscale
+            s = act.states(z)
+            for bp in act.breakpoints:
+                on = jnp.abs(z - bp) <= tol * scale
+                valid = valid & ~jnp.any(on & ~flat, axis=-1)
+                s = jnp.where(on & flat, act.states(jnp.full_like(z, bp)), s)
+            if sl is not None:
+                h, der = jnp.where(z > 0, z, sl * z), jnp.where(z > 0, 1.0, sl)
+            else:
+                h, der = act(z), act.derivative(z)
+            dh = der[..., None] * dz
+        states.append(s)
+        hs.append(h)
+        dhs.append(dh)
+        hmax.append(jnp.max(jnp.abs(h), axis=-1))
+        dmax.append(jnp.max(jnp.abs(dh), axis=(-2, -1)))
+    return pack_states(net, states), valid

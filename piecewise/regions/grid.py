@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import PiecewiseError
 from ..nets import MLP, Params, check_params
 from ..numerics import rtol
-from ..patterns import classify, forward_states, hash_words, n_words, pack_states
+from ..patterns import as_staged, classify, forward_states, hash_words, is_staged, n_words, pack_states, staged_params
 from .domain import Domain, check_domain
 
 _MAX_POINTS = 2**31 - 1
@@ -188,7 +188,9 @@ def count_grid(net: MLP, params: Params, domain: Domain, resolution=1024, *, chu
     """Count the distinct activation patterns on a regular grid of ``domain``.
 
     Args:
-      net, params: the network (any piecewise-linear activation).
+      net, params: the network (any piecewise-linear activation): an MLP and its params, or any PL network as
+        a :class:`~piecewise.graph.Graph` or :class:`~piecewise.staged.StagedNet` with ``params=None`` (the
+        graph is lowered to its stages; patterns are packed stage after stage).
       domain: a :func:`~piecewise.regions.box`, :func:`~piecewise.regions.plane` or
         :func:`~piecewise.regions.segment` of the network's input space.
       resolution: points per axis (int, or one int per domain axis); the grid includes the domain's edges,
@@ -201,9 +203,15 @@ def count_grid(net: MLP, params: Params, domain: Domain, resolution=1024, *, chu
       :class:`GridCount`.
     """
     t0 = time.perf_counter()
-    if not net.activation.piecewise_linear:
-        raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
-    check_params(net, params)
+    net = as_staged(net)
+    if is_staged(net):
+        if params is not None:
+            raise PiecewiseError("a graph or staged network carries its own weights: pass params=None")
+        params = staged_params(net)
+    else:
+        if not net.activation.piecewise_linear:
+            raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
+        check_params(net, params)
     check_domain(domain, net.n_in)
     res = _resolution(resolution, domain.dim)
     dtype = np.dtype(dtype)
@@ -244,7 +252,7 @@ def count_grid(net: MLP, params: Params, domain: Domain, resolution=1024, *, chu
             if flag.any():
                 sel = np.nonzero(flag)[0]
                 u = np.stack(np.unravel_index(start + sel, res), axis=-1) / denom
-                w64, valid = classify(net, params, domain.points(u), domain.axes)
+                w64, valid = classify(net, None if is_staged(net) else params, domain.points(u), domain.axes)
                 n_rechecked += len(sel)
                 n_boundary += int(np.sum(~valid))
                 got = table.add(w64[valid], None, np.ones(int(valid.sum()), np.int64))

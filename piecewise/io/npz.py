@@ -17,9 +17,9 @@ import zipfile
 
 import numpy as np
 
-from .activations import Activation, get_activation
-from .errors import PiecewiseError
-from .nets import MLP, Params, check_params
+from ..activations import Activation, get_activation
+from ..errors import PiecewiseError
+from ..nets import MLP, Params, check_params
 
 _NAME = re.compile(r"^([Wb])(\d+)$")
 
@@ -113,7 +113,13 @@ def load_npz(path: "str | os.PathLike", activation: "str | Activation | None" = 
     if not os.path.exists(path):
         raise PiecewiseError(f"weights file not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise PiecewiseError(f"cannot read {path} as .npz: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy holds one array, not the named W0, b0, ...
+        raise PiecewiseError(f"{path} holds a single array (.npy), not a .npz archive of W0, b0, W1, b1, ...")
+    try:
+        with data as f:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise PiecewiseError(f"cannot read {path} as .npz: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
