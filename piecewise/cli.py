@@ -72,11 +72,11 @@ def _check_output(path: str, what: str) -> None:
 
 
 def _count(args) -> int:
-    from .io import load_npz
+    from .io import load_network
     from .regions import count_grid
 
-    net, params = load_npz(args.weights, args.activation)
-    if not net.activation.piecewise_linear:
+    net, params = load_network(args.weights, args.activation)
+    if params is not None and not net.activation.piecewise_linear:
         raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
     domain = _domain(args, net.n_in)
     method = args.method or ("exact" if domain.dim <= 4 else "grid")
@@ -93,10 +93,12 @@ def _count(args) -> int:
     from .nets import check_magnitudes
 
     check_magnitudes(net, params, domain)
-    network = {"n_in": net.n_in, "widths": list(net.widths), "n_out": net.n_out, "activation": str(net.activation)}
+    network = _describe(net, params)
     if method == "exact":
         from .regions import enumerate_cells
 
+        if params is None:  # a graph: the engine takes its stages
+            net = net.to_staged()
         cx = enumerate_cells(net, params, domain, progress=None if not args.json else False)
         out = cx.to_json(linear=args.linear)
         out["network"] = network
@@ -132,12 +134,25 @@ def _count(args) -> int:
     return 0
 
 
+def _describe(net, params) -> dict:
+    """The network's description in the JSON output: an MLP's widths and activation, a graph's stages."""
+    if params is None:
+        from .staged import as_staged
+
+        sn = as_staged(net)
+        return {"kind": "graph", "n_in": sn.n_in, "n_out": sn.n_out, "stages": list(sn.widths),
+                "activations": [str(st.activation) for st in sn.stages]}
+    return {"n_in": net.n_in, "widths": list(net.widths), "n_out": net.n_out, "activation": str(net.activation)}
+
+
 def _homeo(args) -> int:
     from .invertibility import auto_box, homeomorphism
     from .invertibility.layers import require_square_map
-    from .io import load_npz
+    from .io import load_network
 
-    net, params = load_npz(args.weights, args.activation)
+    net, params = load_network(args.weights, args.activation)
+    if params is None:
+        net = net.to_staged()
     require_square_map(net, "homeo (a map R^n -> R^n)")
     domain, contained = None, True
     if args.box is not None:
@@ -145,12 +160,11 @@ def _homeo(args) -> int:
 
         domain = _domain(args, net.n_in)
         check_magnitudes(net, params, domain)
-    elif net.activation.piecewise_linear:
+    elif params is None or net.activation.piecewise_linear:
         domain, contained = auto_box(net, params)
     res = homeomorphism(net, params, domain, progress=None if not args.json else False)
     out = res.to_json()
-    out["network"] = {"n_in": net.n_in, "widths": list(net.widths), "n_out": net.n_out,
-                      "activation": str(net.activation)}
+    out["network"] = _describe(net, params)
     if args.box is None and out["domain"] is not None:
         out["certificate"] += (" [box chosen automatically: its inner half contains every vertex of the cell "
                                "complex; unbounded cells outside it were not examined]" if contained else

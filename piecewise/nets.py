@@ -183,26 +183,35 @@ def check_params(net: MLP, params: Params) -> None:
 MAX_MAGNITUDE = 1e50  # inputs and pre-activations beyond this leave float64 no room (areas, tolerances)
 
 
-def check_magnitudes(net: MLP, params: Params, domain) -> None:
+def check_magnitudes(net, params, domain) -> None:
     """Refuse a domain on which float64 arithmetic would overflow: raise :class:`PiecewiseError` when a
-    coordinate of the domain, or a bound on any pre-activation over it (interval arithmetic, layer by layer),
-    exceeds ``MAX_MAGNITUDE``."""
+    coordinate of the domain, or a bound on any pre-activation over it (interval arithmetic, stage by stage),
+    exceeds ``MAX_MAGNITUDE``. ``net``: an MLP spec with params, a graph or a StagedNet (params None)."""
+    from .staged import as_staged
+
     corners = np.abs(domain.origin) + np.abs(domain.axes).sum(0)
     bound = float(corners.max())
     if not np.isfinite(bound) or bound > MAX_MAGNITUDE:
         raise PiecewiseError(f"the domain reaches |x| = {bound:.3g}, beyond {MAX_MAGNITUDE:g}: float64 arithmetic "
                              f"would overflow; scale the inputs (and the first layer's weights) down")
-    act = net.activation
-    gain = 1.0 if act.slopes is None else max(abs(s) for s in act.slopes)
-    h = np.full(net.n_in, bound)
-    for i, (W, b) in enumerate(params):
-        W, b = np.abs(np.asarray(W, np.float64)), np.abs(np.asarray(b, np.float64))
+    sn = as_staged(net, params)
+    hs = [np.full(sn.n_in, bound)]
+
+    def bounded(weights, bias, what):
         with np.errstate(over="ignore", invalid="ignore"):
-            z = np.einsum("i,i...->...", h, W) + b
+            z = np.abs(bias) + sum(hs[j] @ np.abs(A) for j, A in weights.items())
         zmax = float(np.max(z))
         if not np.isfinite(zmax) or zmax > MAX_MAGNITUDE:
-            raise PiecewiseError(f"on this domain layer {i}'s pre-activations may reach {zmax:.3g}, beyond "
-                                 f"{MAX_MAGNITUDE:g}: float64 arithmetic would overflow; use a smaller box")
-        h = z.max(-1) if z.ndim == 2 else z * gain
-        if act.name == "hardtanh":
-            h = np.minimum(h, 1.0)
+            raise PiecewiseError(f"on this domain {what} may reach {zmax:.3g}, beyond {MAX_MAGNITUDE:g}: float64 "
+                                 f"arithmetic would overflow; use a smaller box")
+        return z
+
+    for s, st in enumerate(sn.stages, 1):
+        z = bounded(st.weights, st.bias, f"stage {s}'s pre-activations")
+        if st.groups is not None:
+            hs.append(z[st.groups].max(-1))
+        else:
+            slopes = np.abs(st.slopes) if st.slopes is not None else max(abs(v) for v in st.activation.slopes)
+            h = z * np.maximum(slopes, 1.0)
+            hs.append(np.minimum(h, 1.0) if st.activation.name == "hardtanh" else h)
+    bounded(sn.out_weights, sn.out_bias, "the outputs")

@@ -115,6 +115,26 @@ class StagedNet:
     def __call__(self, x):
         return self.forward(x)[0]
 
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        """Jacobian (n_out, n_in) at one point x (n_in,), float64: the affine map of the region whose states
+        x has (at a breakpoint: the state :meth:`Stage.states` assigns there, as for the patterns)."""
+        x = np.asarray(x, np.float64)
+        _, zs, _ = self.forward(x)
+        ds = [np.eye(self.n_in)]  # d h_j / dx, (n_in, width_j)
+        for st, z in zip(self.stages, zs):
+            dz = sum(ds[j] @ A for j, A in st.weights.items())
+            s = st.states(z)
+            if st.groups is not None:
+                ds.append(dz[:, st.groups[np.arange(st.width), s]])
+                continue
+            act = st.activation
+            if act.name == "leaky_relu" and st.slopes is not None:
+                slope = np.where(s == 1, 1.0, st.slopes)
+            else:
+                slope = np.asarray(act.slopes)[s]
+            ds.append(dz * slope)
+        return sum(ds[j] @ A for j, A in self.out_weights.items()).T
+
     def states(self, x: np.ndarray) -> list[np.ndarray]:
         """Per-stage pattern states (int32 (..., width_s)) of points x (..., n_in)."""
         _, zs, _ = self.forward(x)
@@ -161,6 +181,15 @@ def _check_stage(st: Stage, s: int, widths: list) -> None:
             raise PiecewiseError(f"{what}: per-unit slopes are for leaky_relu, the activation is {act}")
         if st.slopes.shape != (st.m,) or not np.all(np.isfinite(st.slopes)):
             raise PiecewiseError(f"{what}: slopes must be finite with shape ({st.m},), got {st.slopes.shape}")
+
+
+def as_staged(net, params=None) -> StagedNet:
+    """A StagedNet from an MLP spec and its params, a graph (anything with ``to_staged()``), or a StagedNet."""
+    if isinstance(net, StagedNet):
+        return net
+    if hasattr(net, "to_staged"):
+        return net.to_staged()
+    return from_mlp(net, params)
 
 
 def from_mlp(net, params) -> StagedNet:

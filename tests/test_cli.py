@@ -83,7 +83,7 @@ def _bad_weights(tmp_path):
     ("ok", ["--box", "1e300", "1e301"], "overflow"),
     ("ok", ["--resolution", "64"], "--method grid"),
     ("ok", ["--plot", "no/such/folder/x.png"], "does not exist"),
-    ("npy", [], "single array (.npy)"),
+    ("npy", [], "'.npy'"),
     ("tanh", ["--activation", "relu"], "stores activation tanh"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, tmp_path, case, extra, needle):

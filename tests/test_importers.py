@@ -4,6 +4,7 @@ References: the framework's own forward pass (round trips to 1e-5 in float32), a
 count on planes through three inputs (tests/bruteforce.py: PyTorch's functional ops + LPs, no piecewise code).
 """
 import io
+import json
 import warnings
 
 import jax
@@ -344,3 +345,56 @@ def test_from_equinox_mlp_and_cnn():
     X = np.random.default_rng(8).normal(size=(10, 64)).astype(np.float32)
     y = np.asarray(jax.vmap(lambda x: cnn_(x.reshape(1, 8, 8)))(X))
     assert _rel_err(g.forward(X), y) < 1e-5
+
+
+def test_cli_counts_onnx_on_a_plane(tmp_path, capsys):
+    """The contract: `--weights model.onnx` with `--plane P.npy` (flattened inputs), against the brute force."""
+    from piecewise.cli import main
+
+    make, shape = MODELS["res_mlp"]
+    path = export(make(0), shape, tmp_path / "m.onnx")
+    g = load_onnx(path)
+    dom = _plane_through_inputs(g.n_in, 0, 1.0)
+    P = np.stack([dom.origin, dom.origin + dom.axes[0], dom.origin + dom.axes[1]])
+    np.save(tmp_path / "p.npy", P)
+    expected, _ = count_plane(TorchRef(make(0), shape), dom.origin, dom.axes, seeds=16)
+    assert main(["count", "--weights", str(path), "--plane", str(tmp_path / "p.npy"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["method"] == "exact" and d["regions"] == expected and d["network"]["kind"] == "graph"
+    assert main(["count", "--weights", str(path), "--activation", "relu"]) == 2
+    assert "carries its own activations" in capsys.readouterr().err
+
+
+class _Abs(nn.Module):
+    def forward(self, x):
+        return torch.abs(x)
+
+
+def test_cli_homeo_on_onnx(tmp_path, capsys):
+    """x + V relu(W x + b) with Lip < 1 is a homeomorphism (i-ResNet); folding one coordinate with |.| is not,
+    and the collision must hold under PyTorch's own forward pass."""
+    from piecewise.cli import main
+
+    torch.manual_seed(0)
+    W, V = nn.Linear(2, 6), nn.Linear(6, 2)
+    with torch.no_grad():
+        W.weight *= 0.5 / torch.linalg.matrix_norm(W.weight, 2)
+        V.weight *= 0.5 / torch.linalg.matrix_norm(V.weight, 2)
+    lip = Res(W, nn.ReLU(), V).eval()
+    assert main(["homeo", "--weights", str(export(lip, (1, 2), tmp_path / "lip.onnx")), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["homeomorphism"] is True and "proven" in d["certificate"]
+
+    shift, unshift = nn.Linear(2, 2), nn.Linear(2, 2)
+    with torch.no_grad():  # (|x1 - 0.2|, |x2 + 5| - 5): folds x1 at 0.2, leaves x2 alone on the box
+        shift.weight.copy_(torch.eye(2)), shift.bias.copy_(torch.tensor([-0.2, 5.0]))
+        unshift.weight.copy_(torch.eye(2)), unshift.bias.copy_(torch.tensor([0.0, -5.0]))
+    fold = nn.Sequential(shift, _Abs(), unshift).eval()
+    path = export(fold, (1, 2), tmp_path / "fold.onnx")
+    assert main(["homeo", "--weights", str(path), "--box", "-1", "1", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["homeomorphism"] is False
+    with torch.no_grad():
+        y = fold.double()(torch.tensor([d["witness"]["x1"], d["witness"]["x2"]], dtype=torch.float64)).numpy()
+    assert np.abs(np.array(d["witness"]["x1"]) - d["witness"]["x2"]).max() > 1e-6
+    np.testing.assert_allclose(y[0], y[1], atol=1e-9)

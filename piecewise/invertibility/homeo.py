@@ -18,6 +18,8 @@ def homeomorphism(net: MLP, params: Params, domain: Domain | None = None, *,
     3. Otherwise (smooth nets failing the theorem): a singular or narrowing layer after homeomorphic layers
        gives a constructive collision; else a multi-start search; no collision found: undecided (None).
     """
+    if not isinstance(net, MLP):  # a graph or StagedNet: piecewise linear, decided exactly on the box
+        return pl_homeomorphism(net, None, domain, progress=progress)
     require_square_map(net)
     rep = check_layers(net, params)
     if rep.certified:

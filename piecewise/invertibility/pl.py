@@ -26,9 +26,10 @@ from ..nets import MLP, Params
 from ..regions import box as _box
 from ..regions import enumerate_cells
 from ..regions.domain import Domain
+from ..staged import as_staged
 from .layers import require_square_map
 from .results import HomeoResult
-from .witness import apply64, verified
+from .witness import forward64, verified
 
 DET_RTOL = 1e-12  # |det J| <= DET_RTOL * prod of row norms counts as singular
 
@@ -91,7 +92,7 @@ def _targets(cx, per_cell: int = 6, seed: int = 0) -> np.ndarray:
     return np.concatenate(pts)
 
 
-def _find_collision(net, params, cx, dets, max_targets: int = 20000):
+def _find_collision(f, cx, dets, max_targets: int = 20000):
     """Solve every cell's affine system for target points; two preimages in different cells = a collision."""
     U = _targets(cx)
     if len(U) > max_targets:
@@ -105,7 +106,7 @@ def _find_collision(net, params, cx, dets, max_targets: int = 20000):
         Ub = U[start:start + 512]
         # the targets' images: evaluate the network (exact map) at the points
         Xb = cx.domain.points(Ub)
-        Yb = apply64(net, params, Xb)
+        Yb = f(Xb)
         # preimages in every cell: u = Jinv (y - offset)
         Uc = np.einsum("cdn,tcn->tcd", Jinv[out_cells], Yb[:, None, :] - cx.offset[out_cells][None])
         T = len(Ub)
@@ -120,7 +121,7 @@ def _find_collision(net, params, cx, dets, max_targets: int = 20000):
             for a in range(len(cs)):
                 for b in range(a + 1, len(cs)):
                     if np.linalg.norm(pts[a] - pts[b]) > 1e-7:
-                        w = verified(net, params, cx.domain.points(pts[a]), cx.domain.points(pts[b]))
+                        w = verified(f, cx.domain.points(pts[a]), cx.domain.points(pts[b]))
                         if w is not None:
                             return w
     return None
@@ -188,67 +189,57 @@ def _to_u(domain: Domain, X) -> np.ndarray:
     return (np.asarray(X, np.float64) - domain.origin) @ np.linalg.inv(domain.axes)
 
 
-def _null_witness(net, params, cx, c: int, u0: np.ndarray):
+def _null_witness(f, cx, c: int, u0: np.ndarray):
     """Collision inside a cell with a singular Jacobian: u0 and u0 + eps v, v in the kernel (u coordinates),
     for step sizes from a tenth of the cell's size down."""
     J = np.swapaxes(cx.jacobian_u[c], -1, -2)
     v = np.linalg.svd(J)[2][-1]  # right singular vector of the smallest singular value
     size = np.ptp(_to_u(cx.domain, cx.cell_vertices(c)), axis=0).max()
     for eps in size * 10.0 ** -np.arange(1, 10):
-        w = verified(net, params, cx.domain.points(u0), cx.domain.points(u0 + eps * v))
+        w = verified(f, cx.domain.points(u0), cx.domain.points(u0 + eps * v))
         if w is not None:
             return w
     return None
 
 
-def _states(net, params, X) -> np.ndarray:
+def _states(sn, X) -> np.ndarray:
     """Activation states of points X (m, n_in) in float64, (m, units) int."""
-    from ..staged import from_mlp
-
-    return np.concatenate(from_mlp(net, params).states(X), -1)
+    return np.concatenate(sn.states(X), -1)
 
 
-def _fold_witness(net, params, a, b, samples: int = 65):
+def _fold_witness(sn, f, a, b, samples: int = 65):
     """Walk the segment from a to b (input points in cells whose Jacobian determinants have opposite signs);
     at every crossing between two cells, if their determinants have opposite signs (a fold), take x1 just
     before the crossing and x2 = the next cell's affine inverse of f(x1), and check the collision."""
-    import jax
-    import jax.numpy as jnp
-
-    def J(x):
-        with jax.enable_x64(True):
-            p = jax.tree_util.tree_map(lambda t: jnp.asarray(np.asarray(t, np.float64)), params)
-            return np.asarray(jax.jacfwd(lambda v: net.apply(p, v))(jnp.asarray(x)))
-
     ts = np.linspace(0.0, 1.0, samples)
-    S = _states(net, params, a + ts[:, None] * (b - a))
+    S = _states(sn, a + ts[:, None] * (b - a))
     for i in np.nonzero(np.any(S[1:] != S[:-1], axis=1))[0]:
         lo, hi, s_lo = ts[i], ts[i + 1], S[i]
         for _ in range(60):  # bisect to the first state change after ts[i]
             mid = 0.5 * (lo + hi)
-            if np.array_equal(_states(net, params, (a + mid * (b - a))[None])[0], s_lo):
+            if np.array_equal(_states(sn, (a + mid * (b - a))[None])[0], s_lo):
                 lo = mid
             else:
                 hi = mid
         p_lo = a + lo * (b - a)
         # points well inside each side for the Jacobians (the crossing itself is a kink)
         q_lo, q_hi = a + (lo - 1e-9) * (b - a), a + (hi + 1e-9) * (b - a)
-        J1, J2 = J(q_lo), J(q_hi)
+        J1, J2 = sn.jacobian(q_lo), sn.jacobian(q_hi)
         d1, d2 = np.linalg.det(J1), np.linalg.det(J2)
         if not d1 * d2 < 0:
             continue
-        y_hi = apply64(net, params, q_hi[None])[0]
+        y_hi = f(q_hi[None])[0]
         for delta in 10.0 ** -np.arange(3, 10):
             x1 = p_lo - delta * (b - a)
-            y1 = apply64(net, params, x1[None])[0]
+            y1 = f(x1[None])[0]
             x2 = q_hi + np.linalg.solve(J2, y1 - y_hi)  # the other side's affine map, inverted
-            w = verified(net, params, x1, x2)
+            w = verified(f, x1, x2)
             if w is not None:
                 return w
     return None
 
 
-def _fold_witnesses(net, params, cx, dets, sing, pairs: int = 24):
+def _fold_witnesses(sn, f, cx, dets, sing, pairs: int = 24):
     """Try fold witnesses between nearby cells of opposite determinant sign (interior points)."""
     X = cx.interior_points()
     pos = np.nonzero((dets > 0) & ~sing)[0]
@@ -258,24 +249,27 @@ def _fold_witnesses(net, params, cx, dets, sing, pairs: int = 24):
     D = np.linalg.norm(X[pos][:, None] - X[neg][None], axis=-1)
     for k in np.argsort(D, axis=None)[:pairs]:
         i, j = np.unravel_index(k, D.shape)
-        w = _fold_witness(net, params, X[pos[i]], X[neg[j]])
+        w = _fold_witness(sn, f, X[pos[i]], X[neg[j]])
         if w is not None:
             return w
     return None
 
 
-def pl_homeomorphism(net: MLP, params: Params, domain: Domain | None = None, *,
+def pl_homeomorphism(net, params: Params | None = None, domain: Domain | None = None, *,
                      progress: bool | None = None) -> HomeoResult:
     """Exact homeomorphism check of a piecewise-linear network R^n -> R^n on a box (default [-1, 1]^n); see
-    the module docstring. ``witness`` of a False verdict is a collision verified in float64."""
-    act = net.activation
-    if not act.piecewise_linear:
-        raise PiecewiseError(f"pl_homeomorphism needs a piecewise-linear activation, got {act}")
-    require_square_map(net)
-    domain = domain if domain is not None else _box(-1.0, 1.0, net.n_in)
+    the module docstring. ``net``: an MLP spec with its ``params``, or a graph / StagedNet (params None).
+    ``witness`` of a False verdict is a collision verified in float64."""
+    if isinstance(net, MLP) and not net.activation.piecewise_linear:
+        raise PiecewiseError(f"pl_homeomorphism needs a piecewise-linear activation, got {net.activation}")
+    sn = as_staged(net, params)
+    require_square_map(sn)
+    f = forward64(sn)
+    domain = domain if domain is not None else _box(-1.0, 1.0, sn.n_in)
     if domain.kind != "box":
         raise PiecewiseError("the homeomorphism check runs on a box")
-    cx = enumerate_cells(net, params, domain, progress=progress)
+    cx = enumerate_cells(net, params, domain, progress=progress) if isinstance(net, MLP) else \
+        enumerate_cells(sn, None, domain, progress=progress)
     dets = _dets(cx)
     sing = _singular(cx, dets)
     pos, neg = int(np.sum((dets > 0) & ~sing)), int(np.sum((dets < 0) & ~sing))
@@ -286,15 +280,15 @@ def pl_homeomorphism(net: MLP, params: Params, domain: Domain | None = None, *,
     if sing.any():
         U = _to_u(domain, cx.interior_points())
         for c in np.nonzero(sing)[0][:50]:
-            w = _null_witness(net, params, cx, int(c), U[c])
+            w = _null_witness(f, cx, int(c), U[c])
             if w is not None:
                 return no(w, f"cell {int(c)} has a singular Jacobian (det 0): the map collapses it")
-    w = _find_collision(net, params, cx, dets)
+    w = _find_collision(f, cx, dets)
     if w is not None:
         return no(w, "collision found: two preimages of one point"
                      + ("" if coherent else " (the map is not coherently oriented: it folds)"))
     if pos and neg:
-        w = _fold_witnesses(net, params, cx, dets, sing)
+        w = _fold_witnesses(sn, f, cx, dets, sing)
         if w is not None:
             return no(w, "collision found across a fold: neighbouring cells with Jacobian determinants of "
                          "opposite signs")
@@ -311,7 +305,7 @@ def pl_homeomorphism(net: MLP, params: Params, domain: Domain | None = None, *,
         candidates = 0
         for u1, u2 in _boundary_collisions_2d(cx):
             candidates += 1
-            w = verified(net, params, domain.points(u1), domain.points(u2))
+            w = verified(f, domain.points(u1), domain.points(u2))
             if w is not None:
                 return no(w, "collision on the box's boundary (its image is not a simple curve)")
         if candidates:
@@ -325,11 +319,13 @@ def pl_homeomorphism(net: MLP, params: Params, domain: Domain | None = None, *,
                              "near every cell's boundary has exactly one preimage", **info)
 
 
-def auto_box(net: MLP, params: Params, *, max_rounds: int = 8) -> tuple[Domain, bool]:
+def auto_box(net, params: Params | None = None, *, max_rounds: int = 8) -> tuple[Domain, bool]:
     """A box [-R, R]^n (R = 1, 4, 16, ...) whose inner half contains every vertex of the cell complex that is
     not on the box's boundary, so every bounded feature of the arrangement lies well inside. Returns
     (box, found): ``found`` is False when even the last box tried (R = 4^(max_rounds - 1)) has vertices
     outside its inner half; that box is returned and the caller must say so."""
+    if not isinstance(net, MLP):
+        net, params = as_staged(net, params), None
     R = 1.0
     for _ in range(max_rounds):
         dom = _box(-R, R, net.n_in)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..nets import MLP, Params
 from .inverses import _inverse_activation, invert_newton
-from .witness import apply64, verified
+from .witness import forward64, verified
 
 
 def _hidden(net, params, x, upto: int) -> np.ndarray:
@@ -47,6 +47,7 @@ def constructive_collision(net: MLP, params: Params, report) -> dict | None:
     if rank >= W.shape[0]:
         return None  # widening or full rank: nothing collapses at this layer
     v = u[:, -1]
+    f = forward64(net, params)
     for x1 in (np.zeros(net.n_in), 0.1 * np.ones(net.n_in)):
         h1 = _hidden(net, params, x1, i)
         for t in 10.0 ** -np.arange(0, 8):
@@ -54,7 +55,7 @@ def constructive_collision(net: MLP, params: Params, report) -> dict | None:
                 x2 = _invert_prefix(net, params, h1 + t * v, i)
             except Exception:  # noqa: BLE001 - outside the earlier layers' image: try a smaller step
                 continue
-            w = verified(net, params, x1, x2)
+            w = verified(f, x1, x2)
             if w is not None:
                 return w
     return None
@@ -67,13 +68,14 @@ def search_collision(net: MLP, params: Params, *, targets: int = 24, starts: int
     rng = np.random.default_rng(seed)
     n = net.n_in
     X1 = rng.uniform(-scale, scale, (targets, n))
-    Y = apply64(net, params, X1)
+    f = forward64(net, params)
+    Y = f(X1)
     for k in range(starts):
         d = rng.normal(size=(targets, n))
         d *= (scale * 2.0 ** (k % 4 - 2)) / np.linalg.norm(d, axis=1, keepdims=True)
         X2, res = invert_newton(net, params, Y, X1 + d)
         for t in np.nonzero(res <= 1e-10 * (1 + np.abs(Y).max(1)))[0]:
-            w = verified(net, params, X1[t], X2[t])
+            w = verified(f, X1[t], X2[t])
             if w is not None:
                 return w
     return None
