@@ -1,7 +1,8 @@
 """The ``piecewise`` command (also ``python -m piecewise``).
 
-Subcommands: ``count`` (regions of a network given as .npz weights), ``demo`` (the main job on an
-embedded default). Bad input exits with status 2 and one line on stderr naming the problem.
+Subcommands: ``count`` (regions of a network given as .npz weights or an ONNX model, optionally in tiles
+on a Dask cluster), ``homeo`` (is it a homeomorphism?), ``run`` (a study from the seed articles), ``sweep``
+(depth x width x seed sweeps on Dask), ``demo`` (the main job on an embedded default). Bad input exits with status 2 and one line on stderr naming the problem.
 """
 from __future__ import annotations
 
@@ -90,15 +91,29 @@ def _count(args) -> int:
         raise PiecewiseError(f"--resolution must be >= 2, got {args.resolution}")
     if args.plot is not None:
         _check_output(args.plot, "--plot")
+    if (args.workers is not None or args.scheduler is not None) and args.tiles is None:
+        raise PiecewiseError("--workers and --scheduler run tiles: add --tiles K")
+    if args.tiles is not None and (method != "exact" or args.plot is not None):
+        raise PiecewiseError("--tiles splits an exact count: use it with --method exact and without --plot")
     from .nets import check_magnitudes
 
     check_magnitudes(net, params, domain)
     network = _describe(net, params)
-    if method == "exact":
+    if params is None and method == "exact":  # a graph: the engine takes its stages
+        net = net.to_staged()
+    if args.tiles is not None:
+        from .regions.tiles import tiled_count
+
+        out = tiled_count(net, params, domain, args.tiles, linear=args.linear, workers=args.workers,
+                          scheduler=args.scheduler, progress=None if not args.json else False)
+        out["network"] = network
+        text = [f"activation regions (exact, {out['tiles']} tiles): {out['regions']}"]
+        if args.linear:
+            text.append(f"linear regions (exact): {out['linear_regions']}")
+        text.append(f"seconds: {out['seconds']:.3f}")
+    elif method == "exact":
         from .regions import enumerate_cells
 
-        if params is None:  # a graph: the engine takes its stages
-            net = net.to_staged()
         cx = enumerate_cells(net, params, domain, progress=None if not args.json else False)
         out = cx.to_json(linear=args.linear)
         out["network"] = network
@@ -212,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="grid arithmetic (default float32, as in the library; points near boundaries are "
                         "re-checked in float64)")
+    from .regions.tiles import add_tiles_arguments
+
+    add_tiles_arguments(c)
     c.set_defaults(func=_count)
 
     h = sub.add_parser("homeo", help="is the network map R^n -> R^n a homeomorphism (on the box)?")
@@ -223,8 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     h.set_defaults(func=_homeo, plane=None)
 
     from .studies.cli import add_run_parser
+    from .sweep import add_sweep_parser
 
     add_run_parser(sub)
+    add_sweep_parser(sub)
 
     d = sub.add_parser("demo", help="the main job on an embedded default network family")
     d.add_argument("--out", default="results/demo", help="results folder (default results/demo)")

@@ -209,3 +209,38 @@ def test_eight_inputs_with_defaults(capsys, tmp_path):
     assert d["method"] == "grid" and d["resolution"] == [6] * 8
     # 4 hyperplanes in R^8: at most 2^4 regions; an LP per pattern says which meet the box
     assert d["regions"] == lp_region_count([params[0][0]], [params[0][1]], -1.0, 1.0) == 16
+
+
+def test_count_in_tiles_equals_untiled(capsys, tmp_path):
+    net = pw.mlp(2, (12, 12), 2)
+    params = random_params(net, 5, bias_std=0.2)
+    pw.save_npz(tmp_path / "w.npz", params, net)
+    code, out, err = run(capsys, "count", "--weights", tmp_path / "w.npz", "--json", "--linear")
+    plain = json.loads(out)
+    code, out, err = run(capsys, "count", "--weights", tmp_path / "w.npz", "--json", "--linear", "--tiles", 9)
+    assert code == 0, err
+    tiled = json.loads(out)
+    assert tiled["tiles"] == 9 and (tiled["regions"], tiled["linear_regions"]) == (plain["regions"], plain["linear_regions"])
+    code, _, err = run(capsys, "count", "--weights", tmp_path / "w.npz", "--tiles", 5)
+    assert code == 2 and "square" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "count", "--weights", tmp_path / "w.npz", "--workers", 2)
+    assert code == 2 and "--tiles" in err
+
+
+def test_sweep_command_against_closed_form(capsys, tmp_path):
+    spec = {"n_in": 2, "widths": [[3], [5]], "seeds": [0, 1], "box": [-1, 1], "init": {"bias_std": 0.4}}
+    (tmp_path / "s.json").write_text(json.dumps(spec))
+    code, out, err = run(capsys, "sweep", tmp_path / "s.json", "--out", tmp_path / "out")
+    assert code == 0, err
+    res = json.loads((tmp_path / "out" / "sweep.json").read_text())["results"]
+    assert len(res) == 4 and (tmp_path / "out" / "sweep.csv").exists()
+    import jax
+
+    for r in res:  # one hidden layer: 1 + lines crossing the box + crossings inside it
+        net = pw.mlp(2, r["widths"], 1)
+        W0, b0 = (np.asarray(a, np.float64) for a in net.init(key=jax.random.key(r["seed"]), bias_std=0.4)[0])
+        assert r["regions"] == regions_in_box(lines_of_shallow(W0, b0), (-1, -1), (1, 1))
+    spec["widths"] = "nope"
+    (tmp_path / "bad.json").write_text(json.dumps(spec))
+    code, _, err = run(capsys, "sweep", tmp_path / "bad.json", "--out", tmp_path / "out2")
+    assert code == 2 and "widths" in err and err.count("\n") == 1

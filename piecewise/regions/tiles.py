@@ -1,0 +1,375 @@
+"""Exact counts of a domain cut into tiles, each tile enumerated as a separate task (in-process or on Dask).
+
+**Tiles.** The domain's parameter cube [0, 1]^d is cut into a regular grid of K tiles: a segment into K
+pieces; a 2-D box or plane into sqrt(K) x sqrt(K) tiles (K must be a square); a box of 3 or more
+dimensions along its longest axes (K is factored into primes, largest first, and each factor cuts the
+axis whose current pieces are longest in input coordinates). Each tile is itself a
+:class:`~piecewise.regions.domain.Domain` and is enumerated with the public
+:func:`~piecewise.regions.enumerate_cells`.
+
+**Activation regions.** They are convex, so one activation pattern is one region: the exact count of the
+whole domain is the number of distinct patterns in the union of the tiles' pattern sets. A region that
+meets a tile only along its border (no area) is not a cell of that tile, exactly as for the whole domain.
+
+**Linear regions** (connected unions of facet-sharing cells with one affine map). Inside a tile the engine
+labels them (:meth:`linear_regions`). Across tiles they are merged with a union-find over a graph whose
+nodes are the tiles' linear-region labels, and whose edges are
+
+* *same pattern*: pieces of one activation region cut by tile borders are one region, and
+* *border facets*: a cell of one tile and a cell of the neighbouring tile that share a piece of positive
+  (d-1)-measure of the common border (an interval in 2-D, an end point in 1-D, a polygon overlap tested
+  by a linear program in n-D) and whose affine maps agree to ``AFFINE_RTOL`` (as within a complex).
+
+Two activation regions are adjacent in the whole domain iff some tile sees them adjacent or they meet
+across a tile border, so the components are exactly the untiled linear regions.
+
+**Memory.** A task returns only its tile's packed patterns, per-cell linear-region labels and the cells on
+its border (their border pieces and affine maps) -- never a whole complex.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import PiecewiseError
+from ..nets import check_params
+from .domain import Domain, check_domain
+
+AFFINE_RTOL = 1e-8  # two affine maps are equal when they agree to this relative tolerance (as in cells.py)
+BORDER_TOL = 1e-9  # a vertex lies on a tile face when its tile coordinate is within this of 0 or 1
+
+
+# -- the tiling ----------------------------------------------------------------------------------------
+def _prime_factors(k: int) -> list[int]:
+    out, p = [], 2
+    while p * p <= k:
+        while k % p == 0:
+            out.append(p)
+            k //= p
+        p += 1
+    if k > 1:
+        out.append(k)
+    return sorted(out, reverse=True)
+
+
+def tile_grid(domain: Domain, tiles: int) -> tuple[int, ...]:
+    """Tiles per domain axis (their product is ``tiles``). See the module docstring for the rule."""
+    if isinstance(tiles, bool) or not isinstance(tiles, (int, np.integer)) or tiles < 1:
+        raise PiecewiseError(f"tiles must be a positive integer, got {tiles!r}")
+    tiles, d = int(tiles), domain.dim
+    if d == 1:
+        return (tiles,)
+    if d == 2:
+        r = int(round(tiles ** 0.5))
+        if r * r != tiles:
+            raise PiecewiseError(f"tiles must be a square number on a 2-D domain (4, 9, 16, ...), got {tiles}")
+        return (r, r)
+    counts = [1] * d
+    length = np.linalg.norm(domain.axes, axis=1)
+    for p in _prime_factors(tiles):
+        a = int(np.argmax(length / np.asarray(counts)))  # first axis among the longest pieces
+        counts[a] *= p
+    return tuple(counts)
+
+
+def tile_domains(domain: Domain, tiles: int) -> list[tuple[tuple[int, ...], Domain]]:
+    """The tiles as ``(grid index, Domain)`` pairs, in C order of the grid index. A tile with index ``i``
+    covers ``u_a`` in ``[i_a / k_a, (i_a + 1) / k_a]`` of the parent's parameter cube."""
+    counts = tile_grid(domain, tiles)
+    span = 1.0 / np.asarray(counts, np.float64)
+    out = []
+    for idx in np.ndindex(*counts):
+        lo = np.asarray(idx, np.float64) * span
+        origin = domain.origin + lo @ domain.axes
+        if domain.kind == "box":  # keep a box a box (diagonal axes, exact corners)
+            full_lo, full_hi = domain.origin, domain.origin + np.diag(domain.axes)
+            a_lo = np.asarray(idx, np.float64) / counts
+            a_hi = (np.asarray(idx, np.float64) + 1) / counts
+            t_lo = full_lo + a_lo * (full_hi - full_lo)
+            t_hi = np.where(np.asarray(idx) + 1 == np.asarray(counts), full_hi, full_lo + a_hi * (full_hi - full_lo))
+            out.append((idx, Domain("box", t_lo, np.diag(t_hi - t_lo))))
+        else:
+            out.append((idx, Domain(domain.kind, origin, span[:, None] * domain.axes)))
+    return out
+
+
+# -- one tile (runs on a worker) -----------------------------------------------------------------------
+def _tile_task(item, shared):
+    """Enumerate one tile; return its packed patterns and, for linear regions, per-cell labels and the
+    cells on the tile's faces. ``item = (grid index, tile domain, linear, max_cells)``,
+    ``shared = (net, params)``."""
+    from . import enumerate_cells
+
+    idx, tdom, linear, max_cells = item
+    net, params = shared
+    t0 = time.perf_counter()
+    cx = enumerate_cells(net, params, tdom, progress=False, max_cells=max_cells)
+    out = {"index": tuple(idx), "patterns": np.ascontiguousarray(cx.patterns, np.uint32),
+           "measure": float(cx.to_json()["measure_total"]), "seconds": time.perf_counter() - t0}
+    if linear:
+        n_lab, labels = cx.linear_regions()
+        out["n_labels"] = int(n_lab)
+        out["labels"] = np.asarray(labels, np.int32)
+        out["faces"] = _faces(cx, tdom)
+    return out
+
+
+def _faces(cx, tdom: Domain) -> dict:
+    """Cells with a facet on each face ``(axis, side)`` of the tile's parameter cube: their indices, the
+    facet in the face's coordinates (an interval (lo, hi) in 2-D; vertices in n-D; nothing in 1-D) and the
+    cell's affine map in tile coordinates (J (d, n_out), c (n_out,))."""
+    d = tdom.dim
+    pinv = np.linalg.pinv(tdom.axes)  # x = origin + u @ axes  =>  u = (x - origin) @ pinv
+    J = np.asarray(cx.jacobian_u, np.float64)
+    c = np.asarray(cx.offset, np.float64)
+    acc = {(a, s): ([], []) for a in range(d) for s in (0, 1)}
+    for i in range(cx.regions):
+        U = (np.asarray(cx.cell_vertices(i), np.float64) - tdom.origin) @ pinv  # (n_v, d)
+        for a in range(d):
+            for s in (0, 1):
+                on = np.abs(U[:, a] - s) <= BORDER_TOL
+                if d == 1:
+                    if on.any():
+                        acc[(a, s)][0].append(i)
+                        acc[(a, s)][1].append(None)
+                    continue
+                if on.sum() < d:
+                    continue
+                P = np.delete(U[on], a, axis=1)  # the facet's vertices in the face's coordinates
+                if d == 2:
+                    lo, hi = P[:, 0].min(), P[:, 0].max()
+                    if hi - lo > BORDER_TOL:
+                        acc[(a, s)][0].append(i)
+                        acc[(a, s)][1].append((lo, hi))
+                else:
+                    Q = P - P.mean(0)
+                    if np.linalg.matrix_rank(Q, tol=BORDER_TOL) == d - 1:
+                        acc[(a, s)][0].append(i)
+                        acc[(a, s)][1].append(P)
+    faces = {}
+    for key, (cells, geo) in acc.items():
+        cells = np.asarray(cells, np.int64)
+        if d == 2:
+            geo = np.asarray(geo, np.float64).reshape(-1, 2)
+        faces[key] = {"cells": cells, "geometry": geo, "J": J[cells], "c": c[cells]}
+    return faces
+
+
+# -- merging (driver) ----------------------------------------------------------------------------------
+def _same_map(JA, cA, JB, cB, uA, uB) -> np.ndarray:
+    """Pairs of affine maps y = u @ J + c (tile coordinates of two neighbouring tiles of equal size) that are
+    the same map of the parent domain: equal J (same tile spans) and equal values at corresponding points
+    ``uA`` / ``uB`` (one shared border point per pair). Relative tolerance AFFINE_RTOL."""
+    yA = np.einsum("pd,pdo->po", uA, JA) + cA
+    yB = np.einsum("pd,pdo->po", uB, JB) + cB
+    scale = np.maximum.reduce([np.abs(JA).max((1, 2), initial=0), np.abs(JB).max((1, 2), initial=0),
+                               np.abs(yA).max(1, initial=0), np.abs(yB).max(1, initial=0)])
+    tol = AFFINE_RTOL * np.maximum(scale, 1e-300)
+    return (np.abs(JA - JB).max((1, 2), initial=0) <= tol) & (np.abs(yA - yB).max(1, initial=0) <= tol)
+
+
+def _polys_overlap(P, Q) -> bool:
+    """Whether two convex polytopes of dimension m >= 2 (vertex arrays (n, m)) overlap with positive measure:
+    the largest ball inside both has a positive radius (one LP, scipy HiGHS)."""
+    from scipy.optimize import linprog
+    from scipy.spatial import ConvexHull
+
+    H = np.vstack([ConvexHull(P).equations, ConvexHull(Q).equations])  # rows (a, b): a.x + b <= 0 inside
+    A, b = H[:, :-1], -H[:, -1]
+    m = A.shape[1]
+    res = linprog(np.r_[np.zeros(m), -1.0], A_ub=np.c_[A, np.linalg.norm(A, axis=1)], b_ub=b,
+                  bounds=[(None, None)] * m + [(0, 1.0)], method="highs")
+    return bool(res.status == 0 and -res.fun > BORDER_TOL)
+
+
+def _border_pairs(fa: dict, fb: dict, axis: int, d: int) -> np.ndarray:
+    """Cell pairs (i in tile A, j in tile B) that share a border facet piece and the same affine map, where
+    face ``fa`` is A's side 1 and ``fb`` B's side 0 of ``axis``."""
+    ca, cb = fa["cells"], fb["cells"]
+    if not len(ca) or not len(cb):
+        return np.zeros((0, 2), np.int64)
+    rest = [k for k in range(d) if k != axis]
+    if d == 1:
+        ia, jb = np.zeros(1, np.int64), np.zeros(1, np.int64)
+        pt = np.zeros((1, 0))
+    elif d == 2:
+        ga, gb = fa["geometry"], fb["geometry"]
+        ia_l, jb_l, mid_l = [], [], []
+        for s in range(0, len(ca), 1024):
+            lo = np.maximum(ga[s:s + 1024, None, 0], gb[None, :, 0])
+            hi = np.minimum(ga[s:s + 1024, None, 1], gb[None, :, 1])
+            i, j = np.nonzero(hi - lo > BORDER_TOL)
+            ia_l.append(i + s)
+            jb_l.append(j)
+            mid_l.append(0.5 * (lo[i, j] + hi[i, j]))
+        ia, jb = np.concatenate(ia_l), np.concatenate(jb_l)
+        pt = np.concatenate(mid_l)[:, None]
+    else:
+        ga, gb = fa["geometry"], fb["geometry"]
+        lo_a = np.stack([g.min(0) for g in ga]); hi_a = np.stack([g.max(0) for g in ga])  # noqa: E702
+        lo_b = np.stack([g.min(0) for g in gb]); hi_b = np.stack([g.max(0) for g in gb])  # noqa: E702
+        ia_l, jb_l, pt_l = [], [], []
+        for i in range(len(ca)):
+            cand = np.nonzero(np.all((lo_a[i] < hi_b - BORDER_TOL) & (lo_b < hi_a[i] - BORDER_TOL), 1))[0]
+            for j in cand:
+                if _polys_overlap(ga[i], gb[j]):
+                    ia_l.append(i)
+                    jb_l.append(j)
+                    pt_l.append(ga[i].mean(0))  # any point of the shared hyperplane works: maps are affine
+        ia, jb = np.asarray(ia_l, np.int64), np.asarray(jb_l, np.int64)
+        pt = np.asarray(pt_l, np.float64).reshape(-1, d - 1)
+    if not len(ia):
+        return np.zeros((0, 2), np.int64)
+    uA = np.empty((len(ia), d))
+    uB = np.empty((len(ia), d))
+    uA[:, axis], uB[:, axis] = 1.0, 0.0
+    if rest:
+        uA[:, rest] = pt
+        uB[:, rest] = pt
+    ok = _same_map(fa["J"][ia], fa["c"][ia], fb["J"][jb], fb["c"][jb], uA, uB)
+    return np.stack([ca[ia[ok]], cb[jb[ok]]], 1)
+
+
+def _unique_rows(words: np.ndarray) -> tuple[int, np.ndarray]:
+    words = np.ascontiguousarray(words, np.uint32)
+    if words.shape[0] == 0:
+        return 0, np.zeros(0, np.int64)
+    v = words.view(np.dtype((np.void, 4 * words.shape[1]))).ravel()
+    uniq, inv = np.unique(v, return_inverse=True)
+    return len(uniq), inv.ravel()
+
+
+def merge_tiles(parts: list[dict], counts: tuple[int, ...], linear: bool) -> tuple[int, int | None]:
+    """(activation regions, linear regions or None) of the parent domain from the tiles' task results."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    parts = sorted(parts, key=lambda p: p["index"])
+    n_regions, region_of = _unique_rows(np.concatenate([p["patterns"] for p in parts]))
+    if not linear:
+        return n_regions, None
+    d = len(counts)
+    off = np.cumsum([0] + [p["n_labels"] for p in parts])
+    n_lab = int(off[-1])
+    node = np.concatenate([off[t] + p["labels"] for t, p in enumerate(parts)])  # per cell, all tiles
+    rows = [node]
+    cols = [n_lab + region_of]  # every cell joins its activation region's node
+    where = {p["index"]: t for t, p in enumerate(parts)}
+    for t, p in enumerate(parts):
+        for a in range(d):
+            nb = list(p["index"])
+            nb[a] += 1
+            u = where.get(tuple(nb))
+            if u is None:
+                continue
+            q = parts[u]
+            pairs = _border_pairs(p["faces"][(a, 1)], q["faces"][(a, 0)], a, d)
+            if len(pairs):
+                rows.append(off[t] + p["labels"][pairs[:, 0]])
+                cols.append(off[u] + q["labels"][pairs[:, 1]])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    n = n_lab + n_regions
+    graph = coo_matrix((np.ones(len(r), np.int8), (r, c)), shape=(n, n)).tocsr()
+    n_comp, _ = connected_components(graph, directed=False)
+    return n_regions, int(n_comp)
+
+
+def _work_order(net, params, tiles: list) -> list[int]:
+    """Tile indices, most work first (for Dask: the longest tasks start first, so no worker is left with a
+    big tile at the end). Work is estimated by the distinct sign patterns of all pre-activations on a small
+    grid of points inside each tile (64 per tile)."""
+    d = tiles[0][1].dim
+    s = max(2, int(round(64 ** (1.0 / d))))
+    g = (np.stack(np.meshgrid(*[(np.arange(s) + 0.5) / s] * d, indexing="ij"), -1)).reshape(-1, d)
+    h = np.concatenate([t.points(g) for _, t in tiles])
+    act = net.activation
+    bits = []
+    for W, b in params[:-1]:  # a NumPy forward pass (no JAX compilation for an estimate)
+        z = np.einsum("pi,ij...->pj...", h, W) + b
+        bits.append((z > 0).reshape(len(z), -1))
+        if act.name == "maxout":
+            h = z.max(-1)
+        elif act.name == "leaky_relu":
+            h = np.where(z > 0, z, act.slope * z)
+        elif act.name == "abs":
+            h = np.abs(z)
+        elif act.name == "hardtanh":
+            h = np.clip(z, -1.0, 1.0)
+        else:
+            h = np.maximum(z, 0.0)
+    bits = np.concatenate(bits, 1)
+    packed = np.ascontiguousarray(np.packbits(bits, axis=1).reshape(len(tiles), len(g), -1))
+    work = [len(np.unique(p.view(np.dtype((np.void, p.shape[1]))))) for p in packed]
+    return sorted(range(len(tiles)), key=lambda i: -work[i])
+
+
+# -- the public entry point ----------------------------------------------------------------------------
+def _validate(net, params, domain):
+    if not net.activation.piecewise_linear:
+        raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
+    check_params(net, params)
+    check_domain(domain, net.n_in)
+    P = tuple((np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params)
+    for i, (W, b) in enumerate(P):
+        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+            raise PiecewiseError(f"W{i} or b{i} contains NaN or inf")
+    return P
+
+
+def tiled_count(net, params, domain: Domain, tiles: int, *, linear: bool = False, workers: int | None = None,
+                scheduler=None, progress: bool | None = None, max_cells: int = 2_000_000) -> dict:
+    """Exact region counts of ``net`` on ``domain`` cut into ``tiles`` tiles, one task per tile.
+
+    Args:
+      net, params: any piecewise-linear MLP and its parameters.
+      domain: a segment, 2-D box / plane (``tiles`` a square number) or n-D box.
+      tiles: the number of tiles K.
+      linear: also count linear regions (merged across tile borders).
+      workers: run the tiles on a Dask LocalCluster of this many worker processes.
+      scheduler: ... or on an existing Dask cluster (``"tcp://HOST:PORT"`` or a ``Client``).
+      progress: tqdm bar over tiles (None: on when stderr is a terminal).
+      max_cells: per-tile cap passed to :func:`~piecewise.regions.enumerate_cells`.
+    Returns:
+      the JSON of an untiled exact count -- ``regions``, ``method`` ("exact"), ``seconds`` (wall time),
+      ``domain``, ``measure_total``, and ``linear_regions`` when ``linear`` -- plus ``tiles`` (K) and
+      ``tile_grid`` (tiles per domain axis).
+    Raises:
+      PiecewiseError: bad input; :class:`~piecewise.distributed.TasksFailed` (a PiecewiseError) naming the
+      tile whose task failed.
+    """
+    from ..distributed import check_mode, run_tasks
+
+    t0 = time.perf_counter()
+    P = _validate(net, params, domain)
+    counts = tile_grid(domain, tiles)
+    check_mode(workers, scheduler)
+    if isinstance(max_cells, bool) or not isinstance(max_cells, (int, np.integer)) or max_cells < 1:
+        raise PiecewiseError(f"max_cells must be a positive integer, got {max_cells!r}")
+    parts = tile_domains(domain, tiles)
+    if (workers is not None or scheduler is not None) and len(parts) > 2:
+        parts = [parts[i] for i in _work_order(net, P, parts)]
+    items = [(idx, tdom, bool(linear), int(max_cells)) for idx, tdom in parts]
+    parts = run_tasks(_tile_task, items, shared=(net, P), workers=workers, scheduler=scheduler,
+                      label=lambda it: f"tile {list(it[0])} of grid {list(counts)}", progress=progress,
+                      desc="tiles", unit="tile", fail_fast=True)
+    regions, lin = merge_tiles(parts, counts, linear)
+    out = {"regions": int(regions), "method": "exact", "seconds": round(time.perf_counter() - t0, 4),
+           "domain": domain.describe(), "measure_total": float(sum(p["measure"] for p in parts))}
+    if linear:
+        out["linear_regions"] = lin
+    out["tiles"] = int(np.prod(counts))
+    out["tile_grid"] = list(counts)
+    return out
+
+
+def add_tiles_arguments(parser) -> None:
+    """Add ``--tiles K [--workers N | --scheduler ADDRESS]`` to an argparse parser (the ``count`` command);
+    pass them on as ``tiled_count(..., args.tiles, workers=args.workers, scheduler=args.scheduler)``."""
+    parser.add_argument("--tiles", type=int, default=None, metavar="K",
+                        help="exact count in K tiles, one task each (a square number in 2-D)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--workers", type=int, default=None, metavar="N",
+                      help="run the tiles on a Dask LocalCluster with N worker processes")
+    mode.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                      help="run the tiles on an existing Dask cluster, e.g. tcp://127.0.0.1:8786")
