@@ -72,20 +72,28 @@ def save(fig, path) -> str:
     return path
 
 
+def _ccw(V):
+    """Vertices of a convex polygon in counter-clockwise order."""
+    c = V.mean(0)
+    return V[np.argsort(np.arctan2(V[:, 1] - c[1], V[:, 0] - c[0]))]
+
+
 def cell_map(cx, *, ax=None, title: str | None = None, linear: bool = False, boundary: bool = True):
-    """Draw the exact cells of a 2D :class:`~piecewise.regions.CellComplex`, each in its own colour, with
-    their edges; ``linear=True`` colours by linear region instead; ``boundary`` draws the decision
-    boundary (zero set of the first output) in red. Returns the figure."""
+    """Draw the exact cells of a 2-D :class:`~piecewise.regions.CellComplex`, each in its own colour, with
+    their edges; ``linear=True`` colours by linear region instead; ``boundary`` draws the classifier's
+    decision boundary in red: where the top two outputs (logits) tie, or the zero set of a single output
+    (computed exactly per cell, :func:`piecewise.regions.stats.decision_boundary`). Returns the figure."""
     from matplotlib.collections import LineCollection, PolyCollection
 
     from .regions.stats import decision_boundary
 
     plt = _plt()
     if cx.vertices.shape[-1] != 2:
-        raise ValueError("cell_map draws 2D complexes")
+        raise ValueError(f"cell_map draws 2-D complexes (boxes of 2 inputs, plane slices); this one is {cx.vertices.shape[-1]}-D")
     box = cx.domain.kind == "box"
     to_xy = (lambda u: cx.domain.points(u)) if box else (lambda u: u)
-    polys = [to_xy(cx.vertices[i, : cx.n_vertices[i]]) for i in range(cx.regions)]
+    order = (lambda V: V) if cx.kind == "polygon" else _ccw
+    polys = [to_xy(order(cx.vertices[i, : cx.n_vertices[i]])) for i in range(cx.regions)]
     if linear:
         n, labels = cx.linear_regions()
         colors = region_colors(n)[labels]
@@ -98,10 +106,13 @@ def cell_map(cx, *, ax=None, title: str | None = None, linear: bool = False, bou
         fig = ax.figure
     lw = 0.6 if cx.regions < 2000 else 0.15
     ax.add_collection(PolyCollection(polys, facecolors=colors, edgecolors="k", linewidths=lw))
+    what_b = ""
     if boundary:
-        segs = decision_boundary(cx)
+        segs = decision_boundary(cx) if cx.kind == "polygon" else []
         if len(segs):
             ax.add_collection(LineCollection([to_xy(s) for s in segs], colors="red", linewidths=1.5))
+        n_out = cx.jacobian_u.shape[-1]
+        what_b = ", red: decision boundary" + (" (top two logits tie)" if n_out > 1 else " (output = 0)")
     lo = to_xy(np.zeros(2)) if box else np.zeros(2)
     hi = to_xy(np.ones(2)) if box else np.ones(2)
     ax.set_xlim(lo[0], hi[0])
@@ -109,7 +120,7 @@ def cell_map(cx, *, ax=None, title: str | None = None, linear: bool = False, bou
     ax.set_xlabel("x1" if box else "s")
     ax.set_ylabel("x2" if box else "t")
     what = f"linear regions: {n}" if linear else f"activation regions: {n}"
-    ax.set_title(title or f"exact cells, {what}" + (", red: decision boundary" if boundary else ""), fontsize=10)
+    ax.set_title(title or f"exact cells, {what}\n{what_b.lstrip(', ')}".rstrip(), fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -332,3 +332,325 @@ def test_degenerate_integer_networks_two_engines_and_lp_agree(seed):
     if act == "relu":
         assert a.regions == lp_region_count([W0, W1], [b0, b1], -1.0, 1.0)
     assert pw.count_grid(net, params, pw.box(-1, 1, 2), 129, dtype=np.float64).regions <= a.regions
+
+
+# -- linear regions at any output scale (issue 11 item 1) ---------------------------------------------------
+def _out_scaled(params, w=1.0, b=0.0):
+    *hidden, (W, c) = params
+    return (*hidden, (W * w, c + b))
+
+
+@pytest.mark.parametrize("w,b", [(1.0, 1e9), (1e-12, 0.0), (1e12, 0.0), (1e-12, 1e9), (-7.0, -3e5)])
+@pytest.mark.parametrize("n_out", [1, 3])
+def test_shallow_linear_regions_closed_form_at_extreme_scales(w, b, n_out):
+    # one hidden layer: line j bends the output iff unit j has a nonzero output weight in some output, so
+    # the linear regions are the regions of the arrangement of those lines (closed form, general position)
+    net = pw.mlp(2, (9,), n_out)
+    (W0, b0), (W1, b1) = random_params(net, 8, bias_std=0.5)
+    W1 = W1.copy()
+    W1[[1, 4]] = 0.0  # dead output weights
+    if n_out > 1:
+        W1[6, 1:] = 0.0  # unit 6 feeds output 0 only: it still bends the map
+    alive = np.abs(W1).max(1) > 0
+    lines = lines_of_shallow(W0[:, alive], b0[alive])
+    expect = regions_in_box(lines, (-1, -1), (1, 1))
+    cx = pw.enumerate_cells(net, _out_scaled(((W0, b0), (W1, b1)), w, b), pw.box(-1, 1, 2))
+    assert cx.regions == regions_in_box(lines_of_shallow(W0, b0), (-1, -1), (1, 1))
+    assert cx.linear_regions()[0] == expect
+
+
+@pytest.mark.parametrize("w,b", [(1.0, 1e9), (1e-12, 0.0), (1e12, 0.0), (-1e-9, 1e6)])
+@pytest.mark.parametrize("act", ["relu", "hardtanh", "maxout:2", "abs"])
+def test_deep_linear_regions_do_not_depend_on_output_scale(w, b, act):
+    # scaling the output by a nonzero constant or shifting it cannot change the linear regions
+    net = pw.mlp(2, (10, 8), 2, act)
+    params = random_params(net, 13, bias_std=0.3)
+    ref = pw.enumerate_cells(net, params, pw.box(-1, 1, 2)).linear_regions()[0]
+    cx = pw.enumerate_cells(net, _out_scaled(params, w, b), pw.box(-1, 1, 2))
+    assert cx.linear_regions()[0] == ref
+    assert 1 < ref <= cx.regions
+
+
+def test_linear_regions_cancelling_and_dead_outputs():
+    # output = relu(z) - relu(z) from two duplicate units plus a small third unit: only its line bends
+    W0 = np.array([[1.0, 1.0, 0.3], [0.5, 0.5, -1.0]])
+    b0 = np.array([0.1, 0.1, 0.2])
+    layers = ((W0, b0), (np.array([[2.5], [-2.5], [1e-6]]), np.array([1e9])))
+    cx = pw.enumerate_cells(pw.mlp(2, (3,), 1), layers, pw.box(-1, 1, 2))
+    assert cx.regions == 4 and cx.linear_regions()[0] == 2
+    # every output dead: one linear region, whatever the cells
+    dead = ((W0, b0), (np.zeros((3, 2)), np.array([1.0, -4.0])))
+    cx = pw.enumerate_cells(pw.mlp(2, (3,), 2), dead, pw.box(-1, 1, 2))
+    assert cx.linear_regions()[0] == 1 and (cx.linear_regions()[1] == 0).all()
+
+
+def test_nd_linear_regions_closed_form_and_scale():
+    net = pw.mlp(3, (7,), 1)
+    (W0, b0), (W1, b1) = random_params(net, 2, bias_std=0.4)
+    W1 = W1.copy()
+    W1[[0, 3]] = 0.0
+    alive = W1[:, 0] != 0
+    expect = flats_meeting_box(W0[:, alive], b0[alive], -1.0, 1.0)
+    for w, b in [(1.0, 0.0), (1e-12, 1e9), (1e12, 0.0)]:
+        cx = pw.enumerate_cells(net, ((W0, b0), (W1 * w, b1 + b)), pw.box(-1, 1, 3))
+        assert cx.regions == flats_meeting_box(W0, b0, -1.0, 1.0)
+        assert cx.linear_regions()[0] == expect
+
+
+def test_linear_regions_of_segment_are_breakpoint_pieces():
+    # along a segment, a shallow net's linear pieces: the breakpoints of units with nonzero output weight
+    net = pw.mlp(4, (12,), 1)
+    (W0, b0), (W1, b1) = random_params(net, 3, bias_std=0.5)
+    W1 = W1.copy()
+    W1[[2, 7, 9]] = 0.0
+    p0, p1 = np.array([-1.0, 0.3, 0.2, -0.5]), np.array([1.0, -0.7, 0.1, 0.9])
+    alive = W1[:, 0] != 0
+    cx = pw.enumerate_cells(net, ((W0, b0), (W1 * 1e-12, b1 + 1e9)), pw.segment(p0, p1))
+    assert cx.linear_regions()[0] == 1 + len(breakpoints_on_segment(W0[:, alive], b0[alive], p0, p1))
+
+
+# -- one complex type in every dimension (issue 11 item 7) -------------------------------------------------
+@pytest.mark.parametrize("dom", [pw.segment([-1.0, -1.0, 0.0], [1.0, 0.5, 0.2]), pw.plane(np.eye(3)), pw.box(-1, 1, 3)])
+def test_one_complex_type_every_dimension(dom):
+    from piecewise.regions import stats
+
+    net = pw.mlp(3, (6, 5), 2)
+    params = random_params(net, 1, bias_std=0.3)
+    cx = pw.enumerate_cells(net, params, dom)
+    assert type(cx) is pw.regions.CellComplex
+    d = dom.dim
+    assert cx.vertices.shape[0] == cx.regions and cx.vertices.shape[2] == d
+    assert cx.jacobian_u.shape == (cx.regions, d, 2) and cx.offset.shape == (cx.regions, 2)
+    assert cx.measure.sum() == pytest.approx(dom.measure(), rel=1e-9)
+    s = stats.summary(cx)
+    assert s["regions"] == cx.regions and s["measure_total"] == pytest.approx(dom.measure(), rel=1e-9)
+    # the affine maps agree with the network at interior points, which lie in their own cells
+    x = cx.interior_points()
+    y = np.asarray(net.apply(params, x.astype(np.float32)))
+    u = np.linalg.lstsq(dom.axes.T, (x - dom.origin).T, rcond=None)[0].T
+    np.testing.assert_allclose(np.einsum("cd,cdo->co", u, cx.jacobian_u) + cx.offset, y, rtol=1e-4, atol=1e-4)
+    assert cx.contains(np.arange(cx.regions), u).all()
+    assert cx.cell_vertices(0).shape[1] == 3
+    a = cx.adjacency
+    assert (a[:, 0] < a[:, 1]).all() and len(a) >= cx.regions - 1  # connected domain
+    assert cx.to_json(linear=True)["regions"] == cx.regions
+
+
+# -- StagedNet: residual and max-pool networks (issue 9's engine side) -------------------------------------
+def _lp_count_staged(stages, out_dim_unused, domain):
+    """Independent brute force (plain NumPy + SciPy, no piecewise code): the number of state tuples of a
+    staged network whose region has an interior point in ``domain`` (x = origin + u @ axes, u in the unit
+    cube). ``stages``: list of (kind, weights {source: A}, bias, extra) with kind "relu" (extra = per-unit
+    negative slopes or None) or "max" (extra = groups). One margin LP per candidate tuple."""
+    from itertools import product
+
+    from scipy.optimize import linprog
+
+    origin, axes = domain.origin, domain.axes
+    d = axes.shape[0]
+    choices = []
+    for kind, W, b, extra in stages:
+        width = len(b) if kind == "relu" else len(extra)
+        k = 2 if kind == "relu" else extra.shape[1]
+        choices += [range(k)] * width
+    count = 0
+    for states in product(*choices):
+        maps = [(axes, origin)]  # h_j = u @ M + m
+        rows, rhs, bad, off = [], [], False, 0
+        for kind, W, b, extra in stages:
+            G = sum(maps[j][0] @ A for j, A in W.items())
+            E = b + sum(maps[j][1] @ A for j, A in W.items())
+            if kind == "relu":
+                s = np.array(states[off:off + len(b)])
+                off += len(b)
+                for j in range(len(b)):
+                    if np.abs(G[:, j]).max() <= 1e-12:  # constant on the region: its state is fixed (0 at 0)
+                        bad |= (s[j] == 1) != (E[j] > 1e-12)
+                        continue
+                    sg = 1.0 if s[j] else -1.0  # sg * z >= t |g|
+                    rows.append(np.r_[-sg * G[:, j], np.linalg.norm(G[:, j])])
+                    rhs.append(sg * E[j])
+                slope = np.where(s == 1, 1.0, 0.0 if extra is None else extra)
+                maps.append((G * slope, E * slope))
+            else:
+                grp = extra
+                s = np.array(states[off:off + len(grp)])
+                off += len(grp)
+                for i, win in enumerate(grp):
+                    r = win[s[i]]
+                    for q, r2 in enumerate(win):
+                        if q == s[i]:
+                            continue
+                        g, e = G[:, r] - G[:, r2], E[r] - E[r2]
+                        if np.abs(g).max() <= 1e-12 and abs(e) <= 1e-12:  # identical pieces: lowest index wins
+                            bad |= q < s[i]
+                            continue
+                        if np.abs(g).max() <= 1e-12:
+                            bad |= not (e > 1e-12)
+                            continue
+                        rows.append(np.r_[-g, np.linalg.norm(g)])
+                        rhs.append(e)
+                idx = np.array([win[si] for win, si in zip(grp, s)])
+                maps.append((G[:, idx], E[idx]))
+        if bad:
+            continue
+        if not rows:
+            count += 1
+            continue
+        res = linprog(np.r_[np.zeros(d), -1.0], A_ub=np.array(rows), b_ub=np.array(rhs),
+                      bounds=[(0.0, 1.0)] * d + [(None, 1.0)], method="highs")
+        if res.status == 0 and -res.fun > 1e-9:
+            count += 1
+    return count
+
+
+def _staged(n_in, spec, out):
+    from piecewise.activations import get_activation
+    from piecewise.staged import Stage, StagedNet
+
+    stages = []
+    for kind, W, b, extra in spec:
+        if kind == "relu":
+            act = get_activation("leaky_relu:0.1" if extra is not None else "relu")
+            stages.append(Stage(act, W, b, slopes=extra))
+        else:
+            stages.append(Stage(get_activation(f"maxout:{extra.shape[1]}"), W, b, groups=np.asarray(extra, np.int64)))
+    Wo, bo = out
+    return StagedNet(n_in, tuple(stages), Wo, bo)
+
+
+def _residual_spec(r, n_in):
+    # stage 1 reads x; stage 2 reads x and stage 1 (a skip connection); stage 3 (PReLU, per-unit slopes)
+    # reads stages 1 and 2; the output reads x, 2 and 3
+    return [("relu", {0: r.normal(size=(n_in, 4))}, r.normal(size=4) * 0.3, None),
+            ("relu", {0: r.normal(size=(n_in, 3)), 1: r.normal(size=(4, 3))}, r.normal(size=3) * 0.3, None),
+            ("relu", {1: r.normal(size=(4, 3)), 2: r.normal(size=(3, 3))}, r.normal(size=3) * 0.3,
+             np.array([0.1, -0.5, 0.3]))]
+
+
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("dom", ["box2", "plane", "box3"])
+def test_staged_residual_net_against_lp(seed, dom):
+    r = np.random.default_rng(seed)
+    n_in = {"box2": 2, "plane": 4, "box3": 3}[dom]
+    spec = _residual_spec(r, n_in)
+    net = _staged(n_in, spec, ({0: r.normal(size=(n_in, 2)), 2: r.normal(size=(3, 2)), 3: r.normal(size=(3, 2))},
+                               np.zeros(2)))
+    domain = {"box2": pw.box(-1, 1, 2), "plane": pw.plane(r.normal(size=(3, 4))), "box3": pw.box(-1, 1, 3)}[dom]
+    cx = pw.enumerate_cells(net, None, domain)
+    assert cx.regions == _lp_count_staged(spec, 2, domain)
+    # the affine maps agree with the network's forward pass inside every cell (StagedNet.forward evaluates
+    # relu through JAX, float32 unless x64 is on: a float32 tolerance)
+    x = cx.interior_points()
+    u = np.linalg.lstsq(domain.axes.T, (x - domain.origin).T, rcond=None)[0].T
+    np.testing.assert_allclose(np.einsum("cd,cdo->co", u, cx.jacobian_u) + cx.offset, net(x), rtol=1e-5, atol=1e-5)
+    # one state tuple per cell
+    st = np.concatenate(net.states(x), 1)
+    assert len({row.tobytes() for row in st}) == cx.regions
+
+
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow),
+                                  pytest.param(3, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n_in", [2, 3])
+def test_staged_max_pool_with_overlapping_windows_against_lp(seed, n_in):
+    # relu units, then a max over overlapping windows of their outputs (max-pool): dead units make whole-
+    # cell ties (several zero pieces) common; a window with fewer entries repeats one of them
+    r = np.random.default_rng(seed)
+    groups = np.array([[0, 1, 2], [1, 2, 3], [3, 4, 4]])
+    spec = [("relu", {0: r.normal(size=(n_in, 5))}, r.normal(size=5) * 0.5, None),
+            ("max", {1: np.eye(5)}, np.zeros(5), groups),
+            ("relu", {2: r.normal(size=(3, 3)), 0: r.normal(size=(n_in, 3))}, r.normal(size=3) * 0.3, None)]
+    net = _staged(n_in, spec, ({3: r.normal(size=(3, 1))}, np.zeros(1)))
+    domain = pw.box(-1, 1, n_in)
+    cx = pw.enumerate_cells(net, None, domain)
+    assert cx.regions == _lp_count_staged(spec, 1, domain)
+    x = cx.interior_points()
+    st = np.concatenate(net.states(x), 1)
+    assert len({row.tobytes() for row in st}) == cx.regions
+
+
+def test_staged_from_mlp_gives_the_mlp_result():
+    from piecewise.staged import from_mlp
+
+    for act, n_in in [("relu", 2), ("hardtanh", 2), ("maxout:3", 2), ("leaky_relu:0.2", 3)]:
+        net = pw.mlp(n_in, (6, 5), 2, act)
+        params = random_params(net, 4, bias_std=0.3)
+        a = pw.enumerate_cells(net, params, pw.box(-1, 1, n_in))
+        b = pw.enumerate_cells(from_mlp(net, params), None, pw.box(-1, 1, n_in))
+        assert {r.tobytes() for r in a.patterns} == {r.tobytes() for r in b.patterns}
+        np.testing.assert_array_equal(a.jacobian_u, b.jacobian_u)
+    with pytest.raises(pw.PiecewiseError, match="params=None"):
+        pw.enumerate_cells(from_mlp(net, params), params, pw.box(-1, 1, n_in))
+
+
+def test_packed_patterns_match_pack_states():
+    from piecewise.patterns import pack_states, unpack_states
+
+    for act in ["relu", "hardtanh", "maxout:3"]:
+        net = pw.mlp(2, (20, 19), 1, act)
+        params = random_params(net, 2, bias_std=0.3)
+        cx = pw.enumerate_cells(net, params, pw.box(-1, 1, 2))
+        np.testing.assert_array_equal(pack_states(net, unpack_states(net, cx.patterns), np), cx.patterns)
+        words, valid = pw.classify(net, params, cx.interior_points(), np.eye(2))
+        assert valid.all()
+        np.testing.assert_array_equal(words, cx.patterns)
+
+
+# -- the vectorised n-D engine against the previous (recursive, SVD/LP) engine and the LP brute force --------
+@pytest.mark.parametrize("seed", range(24))
+def test_nd_degenerate_integer_networks_new_engine_equals_reference(seed):
+    """Integer weights in 3-D and 4-D: planes through vertices and box corners, duplicates, dead and flat
+    units, maxout ties. The batched polytope engine and the previous engine (independent geometry: SVD rank
+    tests, halfspaces) find the same patterns; for ReLU also the LP brute force."""
+    from piecewise.regions.exact_nd_reference import enumerate_cells_reference
+
+    r = np.random.default_rng(1000 + seed)
+    n_in = 3 + seed % 2
+    w1, w2 = int(r.integers(1, 5)), int(r.integers(1, 4))
+    act = ["relu", "leaky_relu:0.5", "abs", "hardtanh", "maxout:3", "relu"][seed % 6]
+    k = (3,) if act.startswith("maxout") else ()
+    W0 = r.integers(-2, 3, size=(n_in, w1, *k)).astype(float)
+    b0 = r.integers(-2, 3, size=(w1, *k)).astype(float) / 2
+    W1 = r.integers(-2, 3, size=(w1, w2, *k)).astype(float)
+    b1 = r.integers(-2, 3, size=(w2, *k)).astype(float) / 2
+    params = ((W0, b0), (W1, b1), (np.ones((w2, 1)), np.zeros(1)))
+    net = pw.mlp(n_in, (w1, w2), 1, act)
+    a = pw.enumerate_cells(net, params, pw.box(-1, 1, n_in))
+    b = enumerate_cells_reference(net, params, pw.box(-1, 1, n_in))
+    assert {x.tobytes() for x in a.patterns} == {x.tobytes() for x in b.patterns}
+    assert a.measure.sum() == pytest.approx(2.0**n_in, rel=1e-9)
+    if act == "relu":
+        assert a.regions == lp_region_count([W0, W1], [b0, b1], -1.0, 1.0)
+
+
+@pytest.mark.parametrize("n_in,widths,act,seed", [(3, (8, 6, 5), "relu", 0), (4, (6, 5), "relu", 1),
+                                                  (3, (6, 6), "hardtanh", 2), (3, (5, 4), "maxout:2", 3),
+                                                  (5, (6, 4), "leaky_relu:0.2", 4),
+                                                  pytest.param(6, (7, 4), "abs", 5, marks=pytest.mark.slow)])
+def test_nd_random_networks_new_engine_equals_reference(n_in, widths, act, seed):
+    from piecewise.regions.exact_nd_reference import enumerate_cells_reference
+
+    net = pw.mlp(n_in, widths, 1, act)
+    params = random_params(net, seed, bias_std=0.3)
+    a = pw.enumerate_cells(net, params, pw.box(-1, 1, n_in))
+    if n_in < 6:  # the reference's volumes (Qhull) fail on thin 6-D cells; there the grid bound and
+        b = enumerate_cells_reference(net, params, pw.box(-1, 1, n_in))  # classification below check it
+        assert {x.tobytes() for x in a.patterns} == {x.tobytes() for x in b.patterns}
+    else:
+        g = pw.count_grid(net, params, pw.box(-1, 1, n_in), 9, dtype=np.float64)
+        assert {x.tobytes() for x in g.patterns} <= {x.tobytes() for x in a.patterns}
+    words, valid = pw.classify(net, params, a.interior_points(), np.eye(n_in))
+    assert valid.all()
+    np.testing.assert_array_equal(words, a.patterns)
+
+
+def test_guard_refuses_before_memory_runs_out():
+    net = pw.mlp(2, (64, 64, 64), 1)
+    params = random_params(net, 0, bias_std=0.1)
+    # refused (the growth of the first stages predicts the next one, or the buffers would pass max_cells)
+    # before memory runs out, with an estimate and the way out
+    with pytest.raises(pw.PiecewiseError, match=r"max_cells=3,000.*grid method"):
+        pw.enumerate_cells(net, params, pw.box(-1, 1, 2), max_cells=3000, progress=False)
+    # with a progress bar, a grid pass first: at least this many regions (a lower bound) -> refused at once
+    with pytest.raises(pw.PiecewiseError, match=r"at least [\d,]+ activation regions.*grid"):
+        pw.enumerate_cells(net, params, pw.box(-1, 1, 2), max_cells=100, progress=True)

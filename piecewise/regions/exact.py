@@ -1,325 +1,255 @@
-"""Exact enumeration of activation regions on segments (1D) and 2D boxes / plane slices.
+"""Exact enumeration of activation regions: the public entry point, and the 1-D / 2-D polygon backend.
 
-The domain is parametrised by ``u`` in [0, 1]^d (see :mod:`.domain`). Cells are convex polygons
-(intervals in 1D) in ``u``. Starting from the whole domain, layer by layer and unit by unit, every cell
-that a unit's boundary crosses is split along it, exactly, in float64:
-
-* relu, leaky_relu, abs: the line ``z = 0``; hardtanh: the lines ``z = -1`` and ``z = 1``;
-* maxout (rank k): for each piece ``i`` the part of the cell where ``z_i >= z_j`` for all ``j``
-  (clipping by the k - 1 half-planes; a tie that holds on the whole cell goes to the lowest index).
-
-Inside a cell every pre-activation is affine in ``u``, so the values at the cell's vertices decide
-everything. **A unit splits a cell only if some vertex is strictly on each side**: beyond
-``rtol(float64) * (|g|_1 + |e|)`` for the cell's affine function ``u -> u.g + e`` (a bound on its size over
-the unit parameter cube; :mod:`piecewise.numerics`). A boundary
-through a vertex, along an edge, along the box's edge, several boundaries through one point, dead units,
-duplicate or parallel units, and pre-activations that are identically on a breakpoint over a whole cell
-(then the state *at* the breakpoint is taken) are therefore counted right without special cases.
-
-After the last layer each cell carries its activation pattern, its vertices, its area and the network's
-affine map on it. Activation regions are convex, so one cell = one region; the engine checks that no
-two cells share a pattern.
+:func:`enumerate_cells` takes an MLP (``net, params``) or any :class:`~piecewise.staged.StagedNet`
+(``staged, None``) and a domain: a segment, a 2-D box, a 2-D plane slice through any input dimension, or a
+box of 3 or more inputs. The stage-by-stage driver and its rules (the one tolerance, whole-cell ties) are in
+:mod:`._engine`; this module holds the backend for 1-D and 2-D domains, where cells are intervals and convex
+polygons in ``u`` (counter-clockwise vertices, padded arrays ``V (C, K, 2)`` with counts ``n``), split by
+vectorised clipping of all crossed cells at once. Each polygon edge ``k`` (vertex k to k+1) carries the
+label of the split event that created it (:mod:`._engine`); adjacency across edges is found by sweeping each
+label's edges along their line (:func:`adjacency_2d`). Boxes of 3 or more inputs go to the polytope backend
+of :mod:`.exact_nd`.
 """
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
 
 from ..errors import PiecewiseError
-from ..nets import MLP, Params
-from ..numerics import rtol
-from ..patterns import pack_states
+from ..numerics import U_ATOL
+from . import _engine
 from .cells import CellComplex, prepare_exact
 from .domain import Domain
 
+NOLAB = np.int32(-(2**30))  # padding of edge labels
 
-def _clip2d(V, n, f, tol):
-    """Split convex polygons by the zero set of f: the part where f >= 0 and the part where f <= 0
-    (|f| <= tol counts as 0). V (B, K, 2) counter-clockwise vertices, n (B,) vertex counts, f (B, K) values
-    at the vertices, tol (B, 1). Returns ((V+, n+), (V-, n-)), counter-clockwise, at most n + 2 vertices."""
-    B, K = f.shape
+
+def ring_next(n, K):
+    """Index of the next vertex of each polygon slot, cyclically: n (B,) counts -> (B, K). The one place the
+    polygon's next-vertex rule is written."""
     k = np.arange(K)
-    valid = k[None, :] < n[:, None]
+    return np.where(k[None, :] + 1 < n[:, None], k[None, :] + 1, 0)
+
+
+def polygon_area(V, n):
+    """Signed areas (counter-clockwise > 0) of padded polygons V (C, K, 2), n (C,)."""
+    Vn = np.take_along_axis(V, ring_next(n, V.shape[1])[..., None], 1)
+    valid = np.arange(V.shape[1])[None, :] < n[:, None]
+    return 0.5 * np.sum(np.where(valid, V[..., 0] * Vn[..., 1] - Vn[..., 0] * V[..., 1], 0.0), 1)
+
+
+def edge_crossings(V, n, f, tol):
+    """Where the zero set of an affine function meets the edges of polygons: V (B, K, 2), f (B, K) values
+    at the vertices, tol (B, 1). Returns (fz, cross, X): values with |f| <= tol set to 0, whether edge k
+    crosses zero strictly, and the crossing points (B, K, 2)."""
+    K = f.shape[1]
+    valid = np.arange(K)[None, :] < n[:, None]
     fz = np.where(np.abs(f) <= tol, 0.0, f)
-    nxt = np.where(k[None, :] + 1 < n[:, None], k[None, :] + 1, 0)
+    nxt = ring_next(n, K)
     fn = np.take_along_axis(fz, nxt, 1)
     cross = valid & (fz * fn < 0)
     t = np.where(cross, fz / np.where(cross, fz - fn, 1.0), 0.0)
     Vn = np.take_along_axis(V, nxt[..., None], 1)
-    pts = np.stack([V, V + t[..., None] * (Vn - V)], 2).reshape(B, 2 * K, 2)
-    out = []
-    for keep in (valid & (fz >= 0), valid & (fz <= 0)):
-        mask = np.stack([keep, cross], -1).reshape(B, 2 * K)
-        pos = np.cumsum(mask, 1) - 1
-        n2 = mask.sum(1)
-        Vo = np.zeros((B, max(int(n2.max()) if B else 0, 1), 2))
-        bi, si = np.nonzero(mask)
-        Vo[bi, pos[bi, si]] = pts[bi, si]
-        out.append((Vo, n2))
-    return out
+    return fz, cross, V + t[..., None] * (Vn - V)
 
 
-def _clip1d(V, n, f, tol):
-    """Split intervals [V0, V1] (V (B, 2, 1)) where f changes sign: ((V+, n), (V-, n))."""
-    fz = np.where(np.abs(f) <= tol, 0.0, f)
-    f0, f1 = fz[:, 0], fz[:, 1]
-    cross = f0 * f1 < 0
-    t = np.where(cross, f0 / np.where(cross, f0 - f1, 1.0), 0.0)
-    x = V[:, 0, 0] + t * (V[:, 1, 0] - V[:, 0, 0])
-    out = []
-    for g0, g1 in ((f0, f1), (-f0, -f1)):
-        lo = np.where(cross & (g0 < 0), x, V[:, 0, 0])
-        hi = np.where(cross & (g1 < 0), x, V[:, 1, 0])
-        out.append((np.stack([lo, hi], 1)[..., None], n.copy()))
-    return out
+class _Poly2D:
+    """Backend: convex polygons. geo = [V (B, K, 2), n (B,), L (B, K) int32 edge labels]."""
+
+    KAXIS = (True, False, True)
+    PAD = (0.0, 0, NOLAB)
+
+    @staticmethod
+    def bytes_per_cell(d):
+        return 16 * 32 + 8 * 4 + 200
+
+    @staticmethod
+    def init(d):
+        V = np.array([[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]])
+        L = np.array([[-2, -3, -4, -1]], np.int32)  # u1 = 0, u0 = 1, u1 = 1, u0 = 0 (see _engine.Events)
+        return [V, np.array([4]), L]
+
+    @staticmethod
+    def clip(geo, f, tol, ids):
+        """Split polygons by the zero set of f: the part where f >= 0 and the part where f <= 0 (|f| <= tol
+        counts as 0). Returns (plus geo, minus geo), counter-clockwise, at most n + 2 vertices; the new
+        edge along the cut carries the label ``ids`` (B,), the others keep their edge's label."""
+        V, n, L = geo
+        B, K = f.shape
+        tol = np.reshape(tol, (B, 1))
+        valid = np.arange(K)[None, :] < n[:, None]
+        fz, cross, X = edge_crossings(V, n, f, tol)
+        pts = np.stack([V, X], 2).reshape(B, 2 * K, 2)
+        src = np.repeat(np.arange(K), 2)
+        on_cut = np.stack([fz == 0, np.ones_like(cross)], -1).reshape(B, 2 * K)
+        out = []
+        for keep in (valid & (fz >= 0), valid & (fz <= 0)):
+            mask = np.stack([keep, cross], -1).reshape(B, 2 * K)
+            pos = np.cumsum(mask, 1) - 1
+            n2 = mask.sum(1)
+            K2 = max(int(n2.max()) if B else 0, 1)
+            Vo = np.zeros((B, K2, 2))
+            oc = np.zeros((B, K2), bool)
+            so = np.zeros((B, K2), np.intp)
+            bi, si = np.nonzero(mask)
+            Vo[bi, pos[bi, si]] = pts[bi, si]
+            oc[bi, pos[bi, si]] = on_cut[bi, si]
+            so[bi, pos[bi, si]] = src[si]
+            ocn = np.take_along_axis(oc, ring_next(n2, K2), 1)
+            Lo = np.where(oc & ocn, ids[:, None].astype(np.int32), np.take_along_axis(L, so, 1))
+            Lo[np.arange(K2)[None, :] >= n2[:, None]] = NOLAB
+            out.append([Vo, n2, Lo])
+        return out
 
 
-class _State:
-    """Cells during enumeration, in buffers with spare capacity (grown by doubling, outside any loop over
-    cells): vertices V (cap, K, d), counts n, ``parent`` (the cell at the start of the current layer, whose
-    affine maps the cell shares), ``side`` (per unit and breakpoint of the current layer: the side fixed by
-    a split, or -1) and ``lab`` (maxout labels). Rows ``[:size]`` are live."""
+class _Seg1D:
+    """Backend: intervals. geo = [V (B, 2, 1), n (B,)] with n = 2."""
 
-    def __init__(self, V, n, max_cells: int):
-        self.max_cells = max_cells
-        self.reset(V, n, np.arange(len(n)), np.zeros((len(n), 0), np.int32))
+    KAXIS = (False, False)
+    PAD = (0.0, 0)
 
-    def reset(self, V, n, parent, lab):
-        self.V, self.n, self.parent, self.lab = V, n, parent, lab
-        self.side = np.zeros((len(n), 0), np.int8)
-        self.size = len(n)
+    @staticmethod
+    def bytes_per_cell(d):
+        return 200
 
-    def live(self):
-        s = self.size
-        return self.V[:s], self.n[:s], self.parent[:s]
+    @staticmethod
+    def init(d):
+        return [np.array([[[0.0], [1.0]]]), np.array([2])]
 
-    def new_layer(self, n_side_cols: int):
-        s = self.size
-        self.reset(self.V[:s], self.n[:s], np.arange(s), np.zeros((s, 0), np.int32))
-        self.side = np.full((s, n_side_cols), -1, np.int8)
-
-    def _reserve(self, extra: int, K: int):
-        cap, Kc = len(self.n), self.V.shape[1]
-        need = self.size + extra
-        if need <= cap and K <= Kc:
-            return
-        if need > self.max_cells:
-            raise PiecewiseError(f"more than max_cells={self.max_cells:,} cells (about 3.4 kB each): count on a smaller "
-                                 f"domain, raise max_cells, or use the grid method")
-        cap2, K2 = (max(need, 2 * cap) if need > cap else cap), max(K, Kc)
-        V = np.zeros((cap2, K2, self.V.shape[2]))
-        V[: self.size, :Kc] = self.V[: self.size]
-        grow = lambda a: np.concatenate([a[: self.size], np.zeros((cap2 - self.size, *a.shape[1:]), a.dtype)])
-        self.V, self.n, self.parent, self.side, self.lab = V, grow(self.n), grow(self.parent), grow(self.side), grow(self.lab)
-
-    def split(self, idx, Vp, n_p, Vm, n_m, col: int):
-        """Cells ``idx`` become their + pieces (Vp, n_p); their - pieces (Vm, n_m) are appended."""
-        self._reserve(len(idx), max(Vp.shape[1], Vm.shape[1]))
-        a = np.arange(self.size, self.size + len(idx))
-        self.V[idx] = 0.0
-        self.V[idx, : Vp.shape[1]] = Vp
-        self.V[a, : Vm.shape[1]] = Vm
-        self.n[idx], self.n[a] = n_p, n_m
-        self.parent[a] = self.parent[idx]
-        self.side[a] = self.side[idx]
-        self.lab[a] = self.lab[idx]
-        self.side[idx, col], self.side[a, col] = 1, 0
-        self.size += len(idx)
+    @staticmethod
+    def clip(geo, f, tol, ids):
+        V, n = geo
+        tol = np.reshape(tol, -1)
+        fz = np.where(np.abs(f) <= tol[:, None], 0.0, f)
+        f0, f1 = fz[:, 0], fz[:, 1]
+        cross = f0 * f1 < 0
+        t = np.where(cross, f0 / np.where(cross, f0 - f1, 1.0), 0.0)
+        x = V[:, 0, 0] + t * (V[:, 1, 0] - V[:, 0, 0])
+        out = []
+        for g0, g1 in ((f0, f1), (-f0, -f1)):
+            lo = np.where(cross & (g0 < 0), x, V[:, 0, 0])
+            hi = np.where(cross & (g1 < 0), x, V[:, 1, 0])
+            out.append([np.stack([lo, hi], 1)[..., None], n.copy()])
+        return out
 
 
-def _values(V, g, e):
-    """Values at the vertices V (c, K, d) of u -> u.g + e: g (c, d), e (c,) -> (c, K)."""
-    f = e[:, None] + V[..., 0] * g[:, 0, None]
-    for i in range(1, V.shape[-1]):
-        f = f + V[..., i] * g[:, i, None]
-    return f
+def adjacency_1d(V) -> np.ndarray:
+    """Pairs of intervals sharing an end point (the intervals tile the segment): (P, 2), i < j."""
+    order = np.argsort(V[:, 0, 0], kind="stable")
+    pairs = np.stack([order[:-1], order[1:]], 1)
+    return np.sort(pairs, 1)
 
 
-def _split_unit(st: _State, clip, cand, g, e, tol_r, col):
-    """Split the cells ``cand`` that the zero set of u -> u.g + e crosses (g (c, d), e (c,) per candidate)."""
-    V, n = st.V[cand], st.n[cand]
-    f = _values(V, g, e)
-    tol = (tol_r * (np.abs(g).sum(-1) + np.abs(e)))[:, None]
-    valid = np.arange(f.shape[1])[None, :] < n[:, None]
-    crossed = np.any(valid & (f > tol), 1) & np.any(valid & (f < -tol), 1)
-    if not crossed.any():
-        return
-    k = np.nonzero(crossed)[0]
-    (Vp, n_p), (Vm, n_m) = clip(V[k], n[k], f[k], tol[k])
-    st.split(cand[k], Vp, n_p, Vm, n_m, col)
+def edge_overlaps(V, n, L, events):
+    """Pieces of boundary shared by two polygons: ``(cells (P, 2), lo (P,), hi (P,), label (P,))`` with the
+    shared segment ``[lo, hi]`` along the label's line (parameter of :func:`line_point`).
+
+    Edges with the same label lie on one line (the event's, from ``events``); along it the edges of the
+    cells on each side tile the event's segment, so every edge overlaps the other side's edge that is
+    active at its start (the last one starting at or before it) or one that starts inside it -- which finds
+    the first. One sort, no pairwise search."""
+    K = V.shape[1]
+    has = (np.arange(K)[None, :] < n[:, None]) & (L >= 0)
+    ci, ki = np.nonzero(has)
+    empty = (np.zeros((0, 2), np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
+    if not len(ci):
+        return empty
+    lab = L[ci, ki].astype(np.int64)
+    a = V[ci, ki]
+    b = V[ci, ring_next(n, K)[ci, ki]]
+    direc = _line_dir(events, lab)
+    t0 = np.einsum("ij,ij->i", a, direc)
+    t1 = np.einsum("ij,ij->i", b, direc)
+    side = t1 > t0
+    lo, hi = np.minimum(t0, t1), np.maximum(t0, t1)
+    keep = hi - lo > U_ATOL
+    ci, lab, side, lo, hi = ci[keep], lab[keep], side[keep], lo[keep], hi[keep]
+    order = np.lexsort((lo, lab))
+    ci, lab, side, lo, hi = ci[order], lab[order], side[order], lo[order], hi[order]
+    idx = np.arange(len(ci))
+    start = np.maximum.accumulate(np.where(np.r_[True, lab[1:] != lab[:-1]], idx, 0))
+    last_a = np.maximum.accumulate(np.where(side, idx, -1))
+    last_b = np.maximum.accumulate(np.where(~side, idx, -1))
+    other = np.where(side, last_b, last_a)
+    ok = other >= start
+    i, o = idx[ok], other[ok]
+    slo, shi = np.maximum(lo[i], lo[o]), np.minimum(hi[i], hi[o])
+    good = (shi - slo > U_ATOL) & (ci[i] != ci[o])
+    i, o = i[good], o[good]
+    return np.sort(np.stack([ci[i], ci[o]], 1), 1), slo[good], shi[good], lab[i]
 
 
-def _extremes(V, n, G, E, block: int = 4096):
-    """Max and min over each cell's vertices of every unit: V (P, K, d), G (P, d, w), E (P, w) -> (P, w) x 2.
-
-    Cells are taken in order of vertex count, each block padded only to its own largest count."""
-    hi = np.empty(E.shape)
-    lo = np.empty(E.shape)
-    order = np.argsort(n, kind="stable")
-    for s in range(0, len(n), block):
-        idx = order[s:s + block]
-        K = int(n[idx].max())
-        Vb = V[idx, :K]
-        Vb = np.where((np.arange(K)[None, :] < n[idx, None])[..., None], Vb, Vb[:, :1])  # pad with vertex 0
-        f = V_dot(Vb, G[idx])
-        f += E[idx, None, :]
-        hi[idx] = f.max(1)
-        lo[idx] = f.min(1)
-    return hi, lo
+def _line_dir(events, lab):
+    g, _ = events.plane(lab)
+    direc = np.stack([-g[:, 1], g[:, 0]], 1)
+    return direc / np.maximum(np.linalg.norm(direc, axis=1, keepdims=True), 1e-300)
 
 
-def V_dot(V, G):
-    """(P, K, d) x (P, d, w) -> (P, K, w) for small d, without numpy's per-matrix matmul overhead."""
-    f = V[:, :, 0, None] * G[:, None, 0, :]
-    for i in range(1, V.shape[-1]):
-        f += V[:, :, i, None] * G[:, None, i, :]
-    return f
+def line_point(events, lab, t):
+    """Points at parameter t (P,) along the lines of labels lab (P,) (as in :func:`edge_overlaps`): (P, 2)."""
+    g, e = events.plane(lab)
+    foot = -(e / np.maximum(np.einsum("ij,ij->i", g, g), 1e-300))[:, None] * g
+    return foot + t[:, None] * _line_dir(events, lab)
 
 
-def _elementwise_layer(st: _State, clip, act, G, E, tol_r, bar):
-    """Split by every unit of an elementwise PL layer; returns the states (C, w) of the cells afterwards.
-
-    A unit can only cross a cell whose layer-start ancestor it crosses, so each unit looks only at the
-    descendants of the ancestors it crosses (found with one batched product at the layer start)."""
-    bps = act.breakpoints
-    nb, w = len(bps), G.shape[-1]
-    st.new_layer(w * nb)
-    V0, n0, _ = st.live()
-    hi0, lo0 = _extremes(V0, n0, G, E)
-    gsum = np.abs(G).sum(1)
-    tol0 = [tol_r * (gsum + np.abs(E - bp)) for bp in bps]
-    cross0 = [(hi0 - bp > t) & (lo0 - bp < -t) for bp, t in zip(bps, tol0)]
-    for j in range(w):
-        for q, bp in enumerate(bps):
-            cand = np.nonzero(cross0[q][st.parent[: st.size], j])[0]
-            if len(cand):
-                p = st.parent[cand]
-                _split_unit(st, clip, cand, G[p, :, j], E[p, j] - bp, tol_r, j * nb + q)
-        bar.update(1)
-    V, n, p = st.live()
-    s = np.zeros((len(n), w), np.int32)
-    for q, bp in enumerate(bps):
-        # a side fixed by a split is kept; a cell whose ancestor the unit does not cross inherits the
-        # ancestor's side; the rest (ancestor crossed, this piece not) lie on one side: look at their vertices.
-        # On the breakpoint itself (a flat unit) the state at the breakpoint is taken (above -1, not above 0, 1).
-        flat_side = 1 if bp < 0 else 0
-        side = st.side[: st.size, q::nb].astype(np.int32)
-        anc = np.where(hi0 - bp > tol0[q], 1, np.where(lo0 - bp < -tol0[q], 0, flat_side))
-        todo = side < 0
-        side = np.where(todo & ~cross0[q][p], anc[p], side)
-        ci, uj = np.nonzero(todo & cross0[q][p])
-        if len(ci):
-            pc = p[ci]
-            f = _values(V[ci], G[pc, :, uj], E[pc, uj] - bp)
-            t = (tol_r * (np.abs(G[pc, :, uj]).sum(-1) + np.abs(E[pc, uj] - bp)))[:, None]
-            valid = np.arange(f.shape[1])[None, :] < n[ci, None]
-            up = np.any(valid & (f > t), 1)
-            down = np.any(valid & (f < -t), 1)
-            side[ci, uj] = np.where(up, 1, np.where(down, 0, flat_side))
-        s += side
-    return s
+def adjacency_2d(V, n, L, events) -> np.ndarray:
+    """Pairs (i, j), i < j, of polygons sharing a boundary segment of positive length (:func:`edge_overlaps`)."""
+    pairs = edge_overlaps(V, n, L, events)[0]
+    return np.unique(pairs, axis=0) if len(pairs) else np.zeros((0, 2), np.int64)
 
 
-def _maxout_unit(st: _State, clip, G, E, tol_r):
-    """Split cells by the argmax of one maxout unit: G (P, d, k), E (P, k); appends its label to st.lab."""
-    V0, n0, p = st.live()
-    lab0 = st.lab[: st.size]
-    k = G.shape[-1]
-    Vs, ns, parents, labels = [], [], [], []
-    for i in range(k):
-        V, n, alive = V0, n0, np.ones(len(p), bool)
-        for j in range(k):
-            if j == i:
-                continue
-            g = G[p, :, i] - G[p, :, j]
-            e = E[p, i] - E[p, j]
-            tol = (tol_r * (np.abs(g).sum(-1) + np.abs(e)))[:, None]
-            f = np.einsum("ckd,cd->ck", V, g) + e[:, None]
-            vmask = np.arange(V.shape[1])[None, :] < n[:, None]
-            big = np.any(vmask & (f > tol), 1)
-            small = np.any(vmask & (f < -tol), 1)
-            flat = ~big & ~small
-            alive &= big | (flat & (j > i))  # a tie on the whole cell goes to the lowest index
-            cut = alive & big & small
-            if cut.any():
-                idx = np.nonzero(cut)[0]
-                Vc, nc = clip(V[idx], n[idx], f[idx], tol[idx])[0]
-                Kn = max(V.shape[1], Vc.shape[1])
-                V = np.pad(V, ((0, 0), (0, Kn - V.shape[1]), (0, 0)))
-                V[idx] = np.pad(Vc, ((0, 0), (0, Kn - Vc.shape[1]), (0, 0)))
-                n = n.copy()
-                n[idx] = nc
-        a = np.nonzero(alive)[0]
-        Vs.append(V[a])
-        ns.append(n[a])
-        parents.append(p[a])
-        labels.append(np.c_[lab0[a], np.full(len(a), i, np.int32)])
-    Kn = max(v.shape[1] for v in Vs)
-    st.reset(np.concatenate([np.pad(v, ((0, 0), (0, Kn - v.shape[1]), (0, 0))) for v in Vs]),
-             np.concatenate(ns), np.concatenate(parents), np.concatenate(labels))
-
-
-def enumerate_cells(net: MLP, params: Params, domain: Domain, *, progress: bool | None = None,
+def enumerate_cells(net, params, domain: Domain, *, progress: bool | None = None,
                     max_cells: int = 2_000_000) -> CellComplex:
-    """Exact activation regions of ``net`` on ``domain`` (float64).
+    """Exact activation regions of a piecewise-linear network on ``domain`` (float64).
 
     Args:
-      net, params: any piecewise-linear activation (relu, leaky_relu, abs, hardtanh, maxout).
-      domain: :func:`~piecewise.regions.segment`, a 2D :func:`~piecewise.regions.box` of a 2-input net,
+      net, params: an :class:`~piecewise.nets.MLP` and its params (relu, leaky_relu, abs, hardtanh, maxout),
+        or a :class:`~piecewise.staged.StagedNet` (any PL network as nonlinear stages: residual adds,
+        max-pool windows, per-unit leaky slopes) with ``params=None``.
+      domain: :func:`~piecewise.regions.segment`, a 2-D :func:`~piecewise.regions.box` of a 2-input net,
         a :func:`~piecewise.regions.plane` slice of any input dimension, or a box of 3 or more inputs
-        (handed to :func:`~piecewise.regions.exact_nd.enumerate_cells_nd`; meant for 3-4 inputs and small
-        nets).
+        (the polytope backend of :mod:`~piecewise.regions.exact_nd`).
+      progress: a progress bar over the network's units (None: only for larger nets on a terminal).
       max_cells: refuse (PiecewiseError) rather than exhaust memory past this many cells.
     Returns:
-      :class:`~piecewise.regions.cells.CellComplex` (1D, 2D) or
-      :class:`~piecewise.regions.exact_nd.PolytopeComplex` (3D and up).
+      :class:`~piecewise.regions.cells.CellComplex` (the same type in every dimension). Patterns of an
+      MLP are packed as :func:`piecewise.patterns.pack_states` packs them; of a StagedNet, stage after stage
+      in the same layout (the state of a max unit is the index of its largest piece, lowest on ties).
     """
-    t0 = time.perf_counter()
     d = domain.dim
-    if d > 2:
-        from .exact_nd import enumerate_cells_nd
+    if d >= 3:
+        from .exact_nd import Polytopes
 
-        return enumerate_cells_nd(net, params, domain, progress=progress, max_cells=max_cells)
-    P = prepare_exact(net, params, domain)
-    act = net.activation
-    clip = _clip2d if d == 2 else _clip1d
-    tol_r = rtol(np.float64)
-    unit = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]) if d == 2 else np.array([[0.0], [1.0]])
-    st = _State(unit[None].copy(), np.array([len(unit)]), max_cells)
-    # the input representation on each layer-start cell: h = u @ M + m
-    M, m = domain.axes[None], domain.origin[None]
-    layer_states = []
+        return _enumerate(net, params, domain, Polytopes, "polytope", progress, max_cells)
+    return _enumerate(net, params, domain, _Poly2D if d == 2 else _Seg1D, "polygon" if d == 2 else "interval",
+                      progress, max_cells)
+
+
+def _enumerate(net, params, domain, backend, kind, progress, max_cells):
+    t0 = time.perf_counter()
+    staged, P = prepare_exact(net, params, domain)
+    d = domain.dim
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=net.n_neurons, desc="exact cells", unit="unit", leave=False,
-               disable=(not progress) if progress is not None else (True if net.n_neurons < 64 else None))
-    for W, b in P[:-1]:
-        if W.ndim == 3:  # maxout: (n, w, k)
-            G = np.einsum("cdn,nwk->cdwk", M, W)
-            E = np.einsum("cn,nwk->cwk", m, W) + b
-            st.new_layer(0)
-            for j in range(W.shape[1]):
-                _maxout_unit(st, clip, G[:, :, j], E[:, j], tol_r)
-                bar.update(1)
-            s, p = st.lab[: st.size], st.parent[: st.size]
-            M = np.take_along_axis(G[p], s[:, None, :, None], -1)[..., 0]
-            m = np.take_along_axis(E[p], s[..., None], -1)[..., 0]
-        else:
-            G = (M.reshape(-1, M.shape[-1]) @ W).reshape(M.shape[0], d, -1)  # (C, d, w), one GEMM
-            E = m @ W + b
-            s = _elementwise_layer(st, clip, act, G, E, tol_r, bar)
-            p = st.parent[: st.size]
-            slope = np.asarray(act.slopes)[s]
-            const = np.asarray((-1.0, 0.0, 1.0) if act.name == "hardtanh" else (0.0, 0.0))[s]
-            M = G[p] * slope[:, None, :]
-            m = E[p] * slope + const
-        layer_states = [ls[p] for ls in layer_states] + [s]
-    bar.close()
-    Wo, bo = P[-1]
-    J = M @ Wo  # (C, d, n_out): output = u @ J + c
-    c = m @ Wo + bo
-    V, n, _ = st.live()
-    words = pack_states(net, layer_states, np) if layer_states else np.zeros((len(n), 1), np.uint32)
-    cx = CellComplex.build(net, domain, V, n, words, J, c, time.perf_counter() - t0, tuple(P))
-    return cx
+    n_units = sum(st.width for st in staged.stages)
+    big = n_units >= 64
+    show = progress if progress is not None else (big and sys.stderr.isatty())
+    desc = f"exact cells ({d}-D)"
+    if big and show:  # interactive: a cheap grid estimate first, to refuse early and say what to expect
+        lower, est = _engine.estimate_cells(staged, domain)
+        bpc = backend.bytes_per_cell(d)
+        if lower > max_cells:
+            raise PiecewiseError(
+                f"this domain has at least {lower:,} activation regions (about {est:,} estimated, "
+                f"~{est * bpc / 1e9:.1f} GB), more than max_cells={max_cells:,}: use the grid method "
+                f"(--method grid), a smaller box, or raise max_cells")
+        desc = f"exact cells ({d}-D, ~{est:,} expected)"
+    bar = tqdm(total=n_units, desc=desc, unit="unit", leave=False, disable=not show)
+    try:
+        geo, words, J, c, S, events = _engine.run(staged, domain, backend, max_cells=max_cells, bar=bar)
+    finally:
+        bar.close()
+    return CellComplex.build(net if params is not None else staged, domain, geo, words, J, c, S, events,
+                             time.perf_counter() - t0, P, kind)

@@ -1,84 +1,131 @@
-"""Statistics of an exact cell complex: sizes, vertices per cell, density, distances to boundaries,
-local complexity, decision boundaries."""
+"""Statistics of an exact cell complex (any :class:`~piecewise.regions.cells.CellComplex`): sizes, vertices per
+cell, density, distances to boundaries, local complexity, and the classifier's decision boundary.
+
+Decision boundary. For a network with several outputs (logits) the decision is the argmax; the boundary is
+where the top two logits tie. For one output it is the zero set (the decision is its sign: logits (y, 0)).
+Inside a cell the logits are affine, so each cell is split exactly into the pieces where each class wins
+(the same clipping as a max unit of the engine, :func:`piecewise.regions._engine.max_unit`, ties on a whole
+piece to the lowest class); the boundary is every piece of edge shared by two pieces of different classes
+-- inside cells and along cell edges alike. 1-D and 2-D domains.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from ..numerics import rtol
+
+def _pieces_by_class(cx):
+    """Split every cell by the argmax of its logits: (geo, parent cell, class, events) of the pieces."""
+    from ._engine import Cells, Events, max_unit
+    from .exact import _Poly2D, _Seg1D
+
+    if cx.kind not in ("polygon", "interval"):
+        raise ValueError("the decision boundary is computed on 1-D and 2-D complexes (segments, boxes, plane slices)")
+    J, c = cx.jacobian_u, cx.offset
+    if J.shape[-1] == 1:  # one logit: the decision is its sign
+        J = np.concatenate([J, np.zeros_like(J)], -1)
+        c = np.concatenate([c, np.zeros_like(c)], -1)
+    backend = _Poly2D if cx.kind == "polygon" else _Seg1D
+    ev = Events(cx.dim)
+    if cx.events is not None:
+        src = cx.events.finish()
+        ev.g, ev.e, ev.n = src.g.copy(), src.e.copy(), len(src.e)
+    geo = [cx.vertices, cx.n_vertices, *cx.facets]
+    cells = Cells(geo, backend.KAXIS, backend.PAD, np.iinfo(np.int64).max, 0.0)
+    cells.new_stage(0)
+    max_unit(cells, backend.clip, J, c, ev, backend.KAXIS, backend.PAD)
+    s = cells.size
+    return [a[:s] for a in cells.geo], cells.parent[:s], cells.lab[:s, 0].astype(np.int64), ev.finish()
 
 
-def decision_boundary(cx, output: int = 0) -> list[np.ndarray]:
-    """Pieces of the zero set of network output ``output`` in a 2D complex: a list of (2, 2) segments in the
-    domain's u coordinates (one per cell the zero set crosses). In 1D: the points, as (1, 1) arrays."""
-    V, n = cx.vertices, cx.n_vertices
-    f = np.einsum("ckd,cd->ck", V, cx.jacobian_u[:, :, output]) + cx.offset[:, output][:, None]
-    K = V.shape[1]
-    k = np.arange(K)
-    valid = k[None] < n[:, None]
-    scale = np.abs(cx.jacobian_u[:, :, output]).sum(1) + np.abs(cx.offset[:, output])
-    tol = rtol(np.float64) * scale[:, None]
-    fz = np.where(np.abs(f) <= tol, 0.0, f)
-    nxt = np.where(k[None] + 1 < n[:, None], k[None] + 1, 0)
-    fn = np.take_along_axis(fz, nxt, 1)
-    Vn = np.take_along_axis(V, nxt[..., None], 1)
-    cross = valid & (fz * fn < 0)
-    t = np.where(cross, fz / np.where(cross, fz - fn, 1.0), 0.0)
-    pts = V + t[..., None] * (Vn - V)
-    on = valid & (fz == 0)
-    segs = []
-    for c in np.nonzero((cross | on).any(1))[0]:
-        p = np.concatenate([pts[c][cross[c]], V[c][on[c]]])
-        if V.shape[-1] == 1:
-            segs.extend(q[None] for q in p)
-        elif len(p) >= 2:
-            # the zero set of an affine function in a convex cell is a segment: take its two extreme points
-            d = p - p[0]
-            far = p[np.argmax(np.linalg.norm(d, axis=1))]
-            q = p[np.argmax(np.linalg.norm(p - far, axis=1))]
-            if np.linalg.norm(q - far) > 0:
-                segs.append(np.stack([far, q]))
-    return segs
+def decision_boundary(cx, detail: bool = False):
+    """The decision boundary of the network on a 1-D or 2-D complex (module docstring).
+
+    Returns a list of (2, 2) segments in the domain's u coordinates (2-D) or of (1, 1) points (1-D). With
+    ``detail=True``: a dict with ``segments`` (S, 2, d) in u, ``cells`` (S, 2): the cells on each side of
+    every segment (equal when the segment crosses a cell's interior), and ``classes`` (S, 2): the winning
+    output on each side."""
+    from .exact import adjacency_1d, edge_overlaps, line_point
+
+    geo, parent, cls, ev = _pieces_by_class(cx)
+    if cx.kind == "interval":
+        pairs = adjacency_1d(geo[0])
+        a, b = pairs[:, 0], pairs[:, 1]
+        diff = cls[a] != cls[b]
+        a, b = a[diff], b[diff]
+        x = np.where(geo[0][a, 1, 0] <= geo[0][b, 0, 0] + 1e-12, geo[0][a, 1, 0], geo[0][a, 0, 0])
+        seg = np.stack([x, x], 1)[..., None]
+    else:
+        pairs, lo, hi, lab = edge_overlaps(*geo, ev)
+        a, b = pairs[:, 0], pairs[:, 1]
+        diff = cls[a] != cls[b]
+        a, b, lo, hi, lab = a[diff], b[diff], lo[diff], hi[diff], lab[diff]
+        seg = np.stack([line_point(ev, lab, lo), line_point(ev, lab, hi)], 1)
+    if not detail:
+        return [s[:1] if cx.kind == "interval" else s for s in seg]
+    return {"segments": seg, "cells": np.stack([parent[a], parent[b]], 1), "classes": np.stack([cls[a], cls[b]], 1)}
+
+
+def decision_summary(cx) -> dict:
+    """The decision boundary in numbers: ``length`` (input coordinates, within the slice; in 1-D the number
+    of points), ``cells`` (cells that meet it), ``crossing_cells`` (cells whose interior it crosses) and
+    ``segments``. JSON-ready."""
+    db = decision_boundary(cx, detail=True)
+    seg, cells = db["segments"], db["cells"]
+    if cx.kind == "interval":
+        length = float(len(seg))
+    else:
+        length = float(np.linalg.norm((seg[:, 1] - seg[:, 0]) @ cx.domain.axes, axis=1).sum())
+    inside = cells[:, 0] == cells[:, 1]
+    return {"length": length, "cells": int(len(np.unique(cells))), "crossing_cells": int(len(np.unique(cells[inside, 0]))),
+            "segments": int(len(seg))}
 
 
 def summary(cx) -> dict:
     """Counts and size statistics of a complex: regions, total measure, regions per unit measure, the
-    distribution of cell measures (length/area) and of vertices per cell. JSON-ready."""
+    distribution of cell measures (length/area/volume) and of vertices per cell; for 1-D and 2-D complexes
+    also the decision boundary (:func:`decision_summary`). JSON-ready."""
     m = np.asarray(cx.measure, float)
     nv = np.asarray(cx.n_vertices)
     q = np.quantile(m, [0.0, 0.1, 0.5, 0.9, 1.0]) if len(m) else np.zeros(5)
-    return {"regions": cx.regions, "measure_total": float(m.sum()),
-            "regions_per_unit_measure": float(cx.regions / m.sum()) if m.sum() > 0 else None,
-            "measure_quantiles": dict(zip(["min", "q10", "median", "q90", "max"], map(float, q))),
-            "vertices_per_cell": {int(k): int(v) for k, v in zip(*np.unique(nv, return_counts=True))}}
+    out = {"regions": cx.regions, "measure_total": float(m.sum()),
+           "regions_per_measure": float(cx.regions / m.sum()) if m.sum() > 0 else None,
+           "measure_quantiles": dict(zip(["min", "q10", "median", "q90", "max"], map(float, q))),
+           "vertices_per_cell": {int(k): int(v) for k, v in zip(*np.unique(nv, return_counts=True))}}
+    if cx.kind in ("polygon", "interval"):
+        out["decision_boundary"] = decision_summary(cx)
+    return out
 
 
-def _segments_x(cx, i):
-    """Edges of cell i in input coordinates, excluding edges on the domain's boundary: (E, 2, n_in)."""
-    u = cx.vertices[i, : cx.n_vertices[i]]
-    un = np.roll(u, -1, axis=0)
-    if u.shape[1] == 1:  # 1D: the end points, except those on the domain's ends
-        keep = (np.abs(u[:, 0]) > 1e-12) & (np.abs(u[:, 0] - 1) > 1e-12)
-        p = cx.domain.points(u[keep])
-        return np.stack([p, p], 1)
-    on_edge = np.zeros(len(u), bool)
-    for ax in range(u.shape[1]):
-        for v in (0.0, 1.0):
-            on_edge |= (np.abs(u[:, ax] - v) <= 1e-12) & (np.abs(un[:, ax] - v) <= 1e-12)
-    return np.stack([cx.domain.points(u[~on_edge]), cx.domain.points(un[~on_edge])], 1)
+def _interior_edges(cx):
+    """Boundary pieces between cells (the domain's own edges excluded), in input coordinates: (E, 2, n_in)
+    segments and (E, 2) the two cells of each (1-D: degenerate segments at the end points)."""
+    if cx.kind == "interval":
+        pairs = cx.adjacency
+        x = cx.vertices[pairs[:, 0], 1, 0]
+        x = np.where(np.abs(x - cx.vertices[pairs[:, 1], 0, 0]) <= 1e-12, x, cx.vertices[pairs[:, 0], 0, 0])
+        p = cx.domain.points(x[:, None])
+        return np.stack([p, p], 1), pairs
+    if cx.kind != "polygon":
+        raise ValueError("distances and local complexity are computed on 1-D and 2-D complexes")
+    from .exact import edge_overlaps, line_point
+
+    pairs, lo, hi, lab = edge_overlaps(cx.vertices, cx.n_vertices, cx.facets[0], cx.events)
+    seg = np.stack([line_point(cx.events, lab, lo), line_point(cx.events, lab, hi)], 1)
+    return cx.domain.points(seg), pairs
 
 
 def _point_segment_distance(x, seg):
-    """Distances from x (n,) to segments seg (E, 2, n)."""
+    """Distances from points x (P, n) to segments seg (E, 2, n): (P, E)."""
     a, b = seg[:, 0], seg[:, 1]
     ab = b - a
     L2 = np.einsum("en,en->e", ab, ab)
-    t = np.clip(np.einsum("en,en->e", x - a, ab) / np.where(L2 > 0, L2, 1.0), 0.0, 1.0)
-    return np.linalg.norm(a + t[:, None] * ab - x, axis=1)
+    t = np.clip(np.einsum("pen,en->pe", x[:, None, :] - a[None], ab) / np.where(L2 > 0, L2, 1.0), 0.0, 1.0)
+    return np.linalg.norm(a[None] + t[..., None] * ab[None] - x[:, None, :], axis=-1)
 
 
 def locate(cx, points) -> np.ndarray:
     """Index of the cell containing each point (input coordinates, on the domain), -1 on a boundary or
-    outside every cell. Uses the float64 activation pattern of the point."""
+    outside every cell. Uses the float64 activation pattern of the point (MLP complexes)."""
     from ..patterns import classify
 
     words, valid = classify(cx.net, _params_of(cx), np.asarray(points, float), cx.domain.axes)
@@ -88,38 +135,56 @@ def locate(cx, points) -> np.ndarray:
 
 def _params_of(cx):
     if cx.params is None:
-        raise ValueError("this complex was built without its parameters")
+        raise ValueError("this complex was built without MLP parameters")
     return cx.params
 
 
-def distance_to_boundary(cx, points) -> np.ndarray:
+def distance_to_boundary(cx, points, block: int = 256) -> np.ndarray:
     """Distance (input coordinates, within the slice) from each point to the nearest region boundary inside
-    the domain (the domain's own edges do not count). 0 for points on a boundary."""
+    the domain (the domain's own edges do not count). 0 for points on a boundary; inf if there is none."""
     pts = np.asarray(points, float)
     cells = locate(cx, pts)
+    seg, pairs = _interior_edges(cx)
     out = np.zeros(len(pts))
-    for k, (x, c) in enumerate(zip(pts, cells)):
-        if c < 0:
-            continue
-        seg = _segments_x(cx, c)
-        out[k] = _point_segment_distance(x, seg).min() if len(seg) else np.inf
+    for s in range(0, len(pts), block):
+        sl = slice(s, s + block)
+        c = cells[sl]
+        D = _point_segment_distance(pts[sl], seg) if len(seg) else np.full((len(c), 0), np.inf)
+        mine = (pairs[None, :, 0] == c[:, None]) | (pairs[None, :, 1] == c[:, None])
+        d = np.where(mine, D, np.inf).min(1, initial=np.inf)
+        out[sl] = np.where(c < 0, 0.0, d)
     return out
 
 
 def local_complexity(cx, points, radius: float) -> np.ndarray:
-    """Number of regions meeting the ball of ``radius`` (within the slice) around each point."""
+    """Number of regions meeting the ball of ``radius`` (within the slice) around each point, exactly: a cell
+    meets the ball iff the point lies in it or one of the cell's edges comes within ``radius``."""
     pts = np.asarray(points, float)
     cells = locate(cx, pts)
+    seg, pairs = _all_edges(cx)
     counts = np.zeros(len(pts), int)
     for k, (x, c0) in enumerate(zip(pts, cells)):
-        n = 0
-        for i in range(cx.regions):
-            if i == c0:
-                n += 1
-                continue
-            u = cx.vertices[i, : cx.n_vertices[i]]
-            seg = np.stack([cx.domain.points(u), cx.domain.points(np.roll(u, -1, axis=0))], 1)
-            if _point_segment_distance(x, seg).min() <= radius:
-                n += 1
-        counts[k] = n
+        near = _point_segment_distance(x[None], seg)[0] <= radius
+        hit = set(pairs[near].tolist())
+        if c0 >= 0:
+            hit.add(int(c0))
+        counts[k] = len(hit)
     return counts
+
+
+def _all_edges(cx):
+    """Every edge of every cell in input coordinates, (E, 2, n_in), and its cell (E,)."""
+    if cx.kind == "interval":
+        V = cx.vertices
+        p = cx.domain.points(V[:, :, 0:1].reshape(-1, 1))
+        return np.stack([p, p], 1), np.repeat(np.arange(cx.regions), 2)
+    if cx.kind != "polygon":
+        raise ValueError("distances and local complexity are computed on 1-D and 2-D complexes")
+    from .exact import ring_next
+
+    V, n = cx.vertices, cx.n_vertices
+    K = V.shape[1]
+    ci, ki = np.nonzero(np.arange(K)[None, :] < n[:, None])
+    a = V[ci, ki]
+    b = V[ci, ring_next(n, K)[ci, ki]]
+    return np.stack([cx.domain.points(a), cx.domain.points(b)], 1), ci
