@@ -93,3 +93,14 @@ def test_montufar_construction(scale):
     ref = linear_regions_2d(params, 0.0, 1.0)
     assert ref[0] == 1782  # SCIENCE.md: 3^2 * 3^2 * 22
     assert _engine(net, params, 0.0, 1.0) == ref
+
+
+@pytest.mark.parametrize("w, b", [(1e-12, 1e9), (1e12, 0.0)])
+def test_tiled_linear_regions_at_extreme_scales(w, b):
+    # tiles merge across their borders by the same gradient rule: the output's scale and offset change nothing
+    from piecewise.regions.tiles import tiled_count
+
+    net, params = _net((12, 12), 1, "relu", 3, bias_std=0.2)
+    ref = linear_regions_2d(params, -1, 1)
+    out = tiled_count(net, _scaled(params, w, b), pw.box(-1, 1, 2), 9, linear=True, progress=False)
+    assert (out["regions"], out["linear_regions"]) == ref

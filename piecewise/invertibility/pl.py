@@ -63,32 +63,21 @@ def _cell_contains(cx, cells, U, tol=1e-10):
         return _cell_contains_2d(cx, cells, U, tol)
     if cx.domain.dim == 1:
         return (U[:, 0] >= cx.vertices[cells, 0, 0] - tol) & (U[:, 0] <= cx.vertices[cells, 1, 0] + tol)
-    out = np.empty(len(cells), bool)
-    for i, (c, u) in enumerate(zip(cells, U)):
-        A, b = cx.halfspaces[c]
-        out[i] = np.all(A @ u <= b + tol * (1 + np.abs(b)))
-    return out
+    return cx.contains(cells, U, tol)
 
 
-def _targets(cx, per_cell: int = 6, seed: int = 0) -> np.ndarray:
-    """Parameter points inside every cell, close to its boundary (near vertices and edge midpoints) and at
-    its centre: a fold or a second sheet shows up as a second preimage of their images."""
-    rng = np.random.default_rng(seed)
+def _targets(cx) -> np.ndarray:
+    """Parameter points inside every cell, close to its boundary (near its vertices and near the midpoints of
+    consecutive vertices: edge midpoints of a polygon) and at its centre: a fold or a second sheet shows up as
+    a second preimage of their images."""
     pts = []
-    if hasattr(cx, "n_vertices"):
-        for i in range(cx.regions):
-            V = cx.vertices[i, : cx.n_vertices[i]]
-            c = V.mean(0)
-            mids = (V + np.roll(V, -1, axis=0)) / 2
-            for P in (V, mids):
-                pts.append(c + (1 - 1e-3) * (P - c))
-            pts.append(c[None])
-    else:
-        for X in cx.vertices_u:
-            c = X.mean(0)
-            pick = X[rng.choice(len(X), size=min(per_cell, len(X)), replace=False)]
-            pts.append(c + (1 - 1e-3) * (pick - c))
-            pts.append(c[None])
+    for i in range(cx.regions):
+        V = cx.vertices[i, : cx.n_vertices[i]]
+        c = V.mean(0)
+        mids = (V + np.roll(V, -1, axis=0)) / 2
+        for P in (V, mids):
+            pts.append(c + (1 - 1e-3) * (P - c))
+        pts.append(c[None])
     return np.concatenate(pts)
 
 

@@ -18,7 +18,9 @@ nodes are the tiles' linear-region labels, and whose edges are
 * *same pattern*: pieces of one activation region cut by tile borders are one region, and
 * *border facets*: a cell of one tile and a cell of the neighbouring tile that share a piece of positive
   (d-1)-measure of the common border (an interval in 2-D, an end point in 1-D, a polygon overlap tested
-  by a linear program in n-D) and whose affine maps agree to ``AFFINE_RTOL`` (as within a complex).
+  by a linear program in n-D) and whose gradients agree (:func:`piecewise.numerics.gradients_equal`, the
+  rule used within a complex: the network is continuous, so equal gradients across a shared facet mean
+  one affine map).
 
 Two activation regions are adjacent in the whole domain iff some tile sees them adjacent or they meet
 across a tile border, so the components are exactly the untiled linear regions.
@@ -34,9 +36,9 @@ import numpy as np
 
 from ..errors import PiecewiseError
 from ..nets import check_params
+from ..numerics import gradients_equal
 from .domain import Domain, check_domain
 
-AFFINE_RTOL = 1e-8  # two affine maps are equal when they agree to this relative tolerance (as in cells.py)
 BORDER_TOL = 1e-9  # a vertex lies on a tile face when its tile coordinate is within this of 0 or 1
 
 
@@ -118,11 +120,11 @@ def _tile_task(item, shared):
 def _faces(cx, tdom: Domain) -> dict:
     """Cells with a facet on each face ``(axis, side)`` of the tile's parameter cube: their indices, the
     facet in the face's coordinates (an interval (lo, hi) in 2-D; vertices in n-D; nothing in 1-D) and the
-    cell's affine map in tile coordinates (J (d, n_out), c (n_out,))."""
+    cell's gradient in tile coordinates (J (d, n_out)) with its term bound S (for the rounding allowance)."""
     d = tdom.dim
     pinv = np.linalg.pinv(tdom.axes)  # x = origin + u @ axes  =>  u = (x - origin) @ pinv
     J = np.asarray(cx.jacobian_u, np.float64)
-    c = np.asarray(cx.offset, np.float64)
+    S = None if cx.jacobian_scale is None else np.asarray(cx.jacobian_scale, np.float64)
     acc = {(a, s): ([], []) for a in range(d) for s in (0, 1)}
     for i in range(cx.regions):
         U = (np.asarray(cx.cell_vertices(i), np.float64) - tdom.origin) @ pinv  # (n_v, d)
@@ -152,23 +154,11 @@ def _faces(cx, tdom: Domain) -> dict:
         cells = np.asarray(cells, np.int64)
         if d == 2:
             geo = np.asarray(geo, np.float64).reshape(-1, 2)
-        faces[key] = {"cells": cells, "geometry": geo, "J": J[cells], "c": c[cells]}
+        faces[key] = {"cells": cells, "geometry": geo, "J": J[cells], "S": None if S is None else S[cells]}
     return faces
 
 
 # -- merging (driver) ----------------------------------------------------------------------------------
-def _same_map(JA, cA, JB, cB, uA, uB) -> np.ndarray:
-    """Pairs of affine maps y = u @ J + c (tile coordinates of two neighbouring tiles of equal size) that are
-    the same map of the parent domain: equal J (same tile spans) and equal values at corresponding points
-    ``uA`` / ``uB`` (one shared border point per pair). Relative tolerance AFFINE_RTOL."""
-    yA = np.einsum("pd,pdo->po", uA, JA) + cA
-    yB = np.einsum("pd,pdo->po", uB, JB) + cB
-    scale = np.maximum.reduce([np.abs(JA).max((1, 2), initial=0), np.abs(JB).max((1, 2), initial=0),
-                               np.abs(yA).max(1, initial=0), np.abs(yB).max(1, initial=0)])
-    tol = AFFINE_RTOL * np.maximum(scale, 1e-300)
-    return (np.abs(JA - JB).max((1, 2), initial=0) <= tol) & (np.abs(yA - yB).max(1, initial=0) <= tol)
-
-
 def _polys_overlap(P, Q) -> bool:
     """Whether two convex polytopes of dimension m >= 2 (vertex arrays (n, m)) overlap with positive measure:
     the largest ball inside both has a positive radius (one LP, scipy HiGHS)."""
@@ -189,45 +179,35 @@ def _border_pairs(fa: dict, fb: dict, axis: int, d: int) -> np.ndarray:
     ca, cb = fa["cells"], fb["cells"]
     if not len(ca) or not len(cb):
         return np.zeros((0, 2), np.int64)
-    rest = [k for k in range(d) if k != axis]
     if d == 1:
         ia, jb = np.zeros(1, np.int64), np.zeros(1, np.int64)
-        pt = np.zeros((1, 0))
     elif d == 2:
         ga, gb = fa["geometry"], fb["geometry"]
-        ia_l, jb_l, mid_l = [], [], []
+        ia_l, jb_l = [], []
         for s in range(0, len(ca), 1024):
             lo = np.maximum(ga[s:s + 1024, None, 0], gb[None, :, 0])
             hi = np.minimum(ga[s:s + 1024, None, 1], gb[None, :, 1])
             i, j = np.nonzero(hi - lo > BORDER_TOL)
             ia_l.append(i + s)
             jb_l.append(j)
-            mid_l.append(0.5 * (lo[i, j] + hi[i, j]))
         ia, jb = np.concatenate(ia_l), np.concatenate(jb_l)
-        pt = np.concatenate(mid_l)[:, None]
     else:
         ga, gb = fa["geometry"], fb["geometry"]
         lo_a = np.stack([g.min(0) for g in ga]); hi_a = np.stack([g.max(0) for g in ga])  # noqa: E702
         lo_b = np.stack([g.min(0) for g in gb]); hi_b = np.stack([g.max(0) for g in gb])  # noqa: E702
-        ia_l, jb_l, pt_l = [], [], []
+        ia_l, jb_l = [], []
         for i in range(len(ca)):
             cand = np.nonzero(np.all((lo_a[i] < hi_b - BORDER_TOL) & (lo_b < hi_a[i] - BORDER_TOL), 1))[0]
             for j in cand:
                 if _polys_overlap(ga[i], gb[j]):
                     ia_l.append(i)
                     jb_l.append(j)
-                    pt_l.append(ga[i].mean(0))  # any point of the shared hyperplane works: maps are affine
         ia, jb = np.asarray(ia_l, np.int64), np.asarray(jb_l, np.int64)
-        pt = np.asarray(pt_l, np.float64).reshape(-1, d - 1)
     if not len(ia):
         return np.zeros((0, 2), np.int64)
-    uA = np.empty((len(ia), d))
-    uB = np.empty((len(ia), d))
-    uA[:, axis], uB[:, axis] = 1.0, 0.0
-    if rest:
-        uA[:, rest] = pt
-        uB[:, rest] = pt
-    ok = _same_map(fa["J"][ia], fa["c"][ia], fb["J"][jb], fb["c"][jb], uA, uB)
+    # tiles of one size: tile coordinates have the same spans, so the gradients compare directly
+    SA, SB = (None, None) if fa["S"] is None or fb["S"] is None else (fa["S"][ia], fb["S"][jb])
+    ok = gradients_equal(fa["J"][ia], fb["J"][jb], SA, SB)
     return np.stack([ca[ia[ok]], cb[jb[ok]]], 1)
 
 
