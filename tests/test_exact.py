@@ -549,8 +549,7 @@ def test_staged_residual_net_against_lp(seed, dom):
     assert len({row.tobytes() for row in st}) == cx.regions
 
 
-@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow),
-                                  pytest.param(3, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])  # 6912 LPs each
 @pytest.mark.parametrize("n_in", [2, 3])
 def test_staged_max_pool_with_overlapping_windows_against_lp(seed, n_in):
     # relu units, then a max over overlapping windows of their outputs (max-pool): dead units make whole-
