@@ -398,3 +398,17 @@ def test_cli_homeo_on_onnx(tmp_path, capsys):
         y = fold.double()(torch.tensor([d["witness"]["x1"], d["witness"]["x2"]], dtype=torch.float64)).numpy()
     assert np.abs(np.array(d["witness"]["x1"]) - d["witness"]["x2"]).max() > 1e-6
     np.testing.assert_allclose(y[0], y[1], atol=1e-9)
+
+
+def test_cli_tiles_an_onnx_graph(tmp_path, capsys):
+    from piecewise.cli import main
+
+    make, shape = MODELS["res_mlp"]
+    path = export(make(0), shape, tmp_path / "m.onnx")
+    g = load_onnx(path)
+    dom = _plane_through_inputs(g.n_in, 0, 1.0)
+    np.save(tmp_path / "p.npy", np.stack([dom.origin, dom.origin + dom.axes[0], dom.origin + dom.axes[1]]))
+    expected, _ = count_plane(TorchRef(make(0), shape), dom.origin, dom.axes, seeds=16)
+    assert main(["count", "--weights", str(path), "--plane", str(tmp_path / "p.npy"), "--tiles", "4", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["tiles"] == 4 and d["regions"] == expected

@@ -35,9 +35,9 @@ import time
 import numpy as np
 
 from ..errors import PiecewiseError
-from ..nets import check_params
 from ..numerics import gradients_equal
-from .domain import Domain, check_domain
+from .cells import prepare_exact
+from .domain import Domain
 
 BORDER_TOL = 1e-9  # a vertex lies on a tile face when its tile coordinate is within this of 0 or 1
 
@@ -255,29 +255,15 @@ def merge_tiles(parts: list[dict], counts: tuple[int, ...], linear: bool) -> tup
     return n_regions, int(n_comp)
 
 
-def _work_order(net, params, tiles: list) -> list[int]:
+def _work_order(staged, tiles: list) -> list[int]:
     """Tile indices, most work first (for Dask: the longest tasks start first, so no worker is left with a
     big tile at the end). Work is estimated by the distinct sign patterns of all pre-activations on a small
-    grid of points inside each tile (64 per tile)."""
+    grid of points inside each tile (64 per tile), from a float64 NumPy forward pass (no JAX compilation)."""
     d = tiles[0][1].dim
     s = max(2, int(round(64 ** (1.0 / d))))
     g = (np.stack(np.meshgrid(*[(np.arange(s) + 0.5) / s] * d, indexing="ij"), -1)).reshape(-1, d)
     h = np.concatenate([t.points(g) for _, t in tiles])
-    act = net.activation
-    bits = []
-    for W, b in params[:-1]:  # a NumPy forward pass (no JAX compilation for an estimate)
-        z = np.einsum("pi,ij...->pj...", h, W) + b
-        bits.append((z > 0).reshape(len(z), -1))
-        if act.name == "maxout":
-            h = z.max(-1)
-        elif act.name == "leaky_relu":
-            h = np.where(z > 0, z, act.slope * z)
-        elif act.name == "abs":
-            h = np.abs(z)
-        elif act.name == "hardtanh":
-            h = np.clip(z, -1.0, 1.0)
-        else:
-            h = np.maximum(z, 0.0)
+    bits = [(z > 0).reshape(len(z), -1) for z in staged.forward(h)[1]]
     bits = np.concatenate(bits, 1)
     packed = np.ascontiguousarray(np.packbits(bits, axis=1).reshape(len(tiles), len(g), -1))
     work = [len(np.unique(p.view(np.dtype((np.void, p.shape[1]))))) for p in packed]
@@ -285,24 +271,12 @@ def _work_order(net, params, tiles: list) -> list[int]:
 
 
 # -- the public entry point ----------------------------------------------------------------------------
-def _validate(net, params, domain):
-    if not net.activation.piecewise_linear:
-        raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
-    check_params(net, params)
-    check_domain(domain, net.n_in)
-    P = tuple((np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params)
-    for i, (W, b) in enumerate(P):
-        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
-            raise PiecewiseError(f"W{i} or b{i} contains NaN or inf")
-    return P
-
-
 def tiled_count(net, params, domain: Domain, tiles: int, *, linear: bool = False, workers: int | None = None,
                 scheduler=None, progress: bool | None = None, max_cells: int = 2_000_000) -> dict:
     """Exact region counts of ``net`` on ``domain`` cut into ``tiles`` tiles, one task per tile.
 
     Args:
-      net, params: any piecewise-linear MLP and its parameters.
+      net, params: any piecewise-linear MLP and its parameters, or a StagedNet (a graph's stages) and None.
       domain: a segment, 2-D box / plane (``tiles`` a square number) or n-D box.
       tiles: the number of tiles K.
       linear: also count linear regions (merged across tile borders).
@@ -321,14 +295,16 @@ def tiled_count(net, params, domain: Domain, tiles: int, *, linear: bool = False
     from ..distributed import check_mode, run_tasks
 
     t0 = time.perf_counter()
-    P = _validate(net, params, domain)
+    staged, P = prepare_exact(net, params, domain)
+    if P is None:
+        net = staged
     counts = tile_grid(domain, tiles)
     check_mode(workers, scheduler)
     if isinstance(max_cells, bool) or not isinstance(max_cells, (int, np.integer)) or max_cells < 1:
         raise PiecewiseError(f"max_cells must be a positive integer, got {max_cells!r}")
     parts = tile_domains(domain, tiles)
     if (workers is not None or scheduler is not None) and len(parts) > 2:
-        parts = [parts[i] for i in _work_order(net, P, parts)]
+        parts = [parts[i] for i in _work_order(staged, parts)]
     items = [(idx, tdom, bool(linear), int(max_cells)) for idx, tdom in parts]
     parts = run_tasks(_tile_task, items, shared=(net, P), workers=workers, scheduler=scheduler,
                       label=lambda it: f"tile {list(it[0])} of grid {list(counts)}", progress=progress,
