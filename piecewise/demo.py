@@ -17,7 +17,6 @@ folder and prints where.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -38,10 +37,9 @@ def _random_cells(widths, seed):
 
 
 def _save_json(path, obj):
-    with open(path + ".tmp", "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(path + ".tmp", path)
-    return path
+    from .files import write_json
+
+    return write_json(path, obj)
 
 
 def _homeo_cases():
