@@ -189,6 +189,35 @@ def hash_words(words):
 
 
 # -- float64 classification with flat-unit handling ---------------------------------------------------
+def _max_unit_states(z, dz, scale, dscale, tol):
+    """Max units (z (m, w, k), dz (m, w, k, d)): the winning piece, the lowest index among pieces tied with
+    the same derivative (a whole-cell tie), and whether the point sits on a boundary between pieces whose
+    derivatives differ. Returns (states, on_boundary (m,), h, dh)."""
+    top_i = jnp.argmax(z, axis=-1)
+    top = jnp.take_along_axis(z, top_i[..., None], -1)
+    dtop = jnp.take_along_axis(dz, top_i[..., None, None], -2)
+    close = (top - z) <= tol * scale[..., None]
+    same = jnp.max(jnp.abs(dz - dtop), axis=-1) <= tol * dscale[..., None]
+    tie = jnp.sum(close, axis=-1) >= 2
+    cut = tie & jnp.any(close & ~same, axis=-1)
+    s = jnp.where(tie, jnp.argmax(close, axis=-1), top_i).astype(jnp.int32)
+    return s, jnp.any(cut, axis=-1), top[..., 0], dtop[..., 0, :]
+
+
+def _elementwise_states(act, z, dz, scale, dscale, tol):
+    """Elementwise units: the state, with a flat unit (zero derivative along the domain) lying on a breakpoint
+    given the state at the breakpoint; and whether the point sits on a breakpoint of a non-flat unit.
+    Returns (states, on_boundary (m,))."""
+    flat = jnp.max(jnp.abs(dz), axis=-1) <= tol * dscale
+    s = act.states(z)
+    on_boundary = jnp.zeros(z.shape[:-1], bool)
+    for bp in act.breakpoints:
+        on = jnp.abs(z - bp) <= tol * scale
+        on_boundary = on_boundary | jnp.any(on & ~flat, axis=-1)
+        s = jnp.where(on & flat, act.states(jnp.full_like(z, bp)), s)
+    return s, on_boundary
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def _classify(net: MLP, params: Params, x, dx):
     act = net.activation
@@ -204,25 +233,11 @@ def _classify(net: MLP, params: Params, x, dx):
         scale = _scale(W, b, jnp.max(jnp.abs(h), axis=-1))
         dscale = jnp.sum(jnp.abs(W), axis=0) * jnp.max(jnp.abs(dh), axis=(-2, -1))[..., *([None] * (W.ndim - 1))]
         if W.ndim == 3:
-            dscale = jnp.max(dscale, axis=-1)
-            top_i = jnp.argmax(z, axis=-1)
-            top = jnp.take_along_axis(z, top_i[..., None], -1)
-            dtop = jnp.take_along_axis(dz, top_i[..., None, None], -2)
-            close = (top - z) <= tol * scale[..., None]
-            same = jnp.max(jnp.abs(dz - dtop), axis=-1) <= tol * dscale[..., None]
-            tie = jnp.sum(close, axis=-1) >= 2
-            cut = tie & jnp.any(close & ~same, axis=-1)
-            s = jnp.argmax(close, axis=-1).astype(jnp.int32)  # first piece among the (flat) tie
-            s = jnp.where(tie, s, top_i.astype(jnp.int32))
-            valid = valid & ~jnp.any(cut, axis=-1)
-            h, dh = top[..., 0], dtop[..., 0, :]
+            s, cut, h, dh = _max_unit_states(z, dz, scale, jnp.max(dscale, axis=-1), tol)
+            valid = valid & ~cut
         else:
-            flat = jnp.max(jnp.abs(dz), axis=-1) <= tol * dscale
-            s = act.states(z)
-            for bp in act.breakpoints:
-                on = jnp.abs(z - bp) <= tol * scale
-                valid = valid & ~jnp.any(on & ~flat, axis=-1)
-                s = jnp.where(on & flat, act.states(jnp.full_like(z, bp)), s)
+            s, cut = _elementwise_states(act, z, dz, scale, dscale, tol)
+            valid = valid & ~cut
             h = act(z)
             dh = act.derivative(z)[..., None] * dz
         states.append(s)
@@ -334,24 +349,12 @@ def _classify_staged(net: StagedNet, params, x, dx):
         if st.groups is not None:
             g = np.asarray(st.groups, np.int32)
             zg, dzg = z[..., g], dz[..., g, :]  # (m, w, k), (m, w, k, d)
-            sc, dsc = jnp.max(scale[..., g], axis=-1), jnp.max(dscale[..., g], axis=-1)
-            top_i = jnp.argmax(zg, axis=-1)
-            top = jnp.take_along_axis(zg, top_i[..., None], -1)
-            dtop = jnp.take_along_axis(dzg, top_i[..., None, None], -2)
-            close = (top - zg) <= tol * sc[..., None]
-            same = jnp.max(jnp.abs(dzg - dtop), axis=-1) <= tol * dsc[..., None]
-            tie = jnp.sum(close, axis=-1) >= 2
-            cut = tie & jnp.any(close & ~same, axis=-1)
-            s = jnp.where(tie, jnp.argmax(close, axis=-1), top_i).astype(jnp.int32)
-            valid = valid & ~jnp.any(cut, axis=-1)
-            h, dh = top[..., 0], dtop[..., 0, :]
+            s, cut, h, dh = _max_unit_states(zg, dzg, jnp.max(scale[..., g], axis=-1),
+                                             jnp.max(dscale[..., g], axis=-1), tol)
+            valid = valid & ~cut
         else:
-            flat = jnp.max(jnp.abs(dz), axis=-1) <= tol * dscale
-            s = act.states(z)
-            for bp in act.breakpoints:
-                on = jnp.abs(z - bp) <= tol * scale
-                valid = valid & ~jnp.any(on & ~flat, axis=-1)
-                s = jnp.where(on & flat, act.states(jnp.full_like(z, bp)), s)
+            s, cut = _elementwise_states(act, z, dz, scale, dscale, tol)
+            valid = valid & ~cut
             if sl is not None:
                 h, der = jnp.where(z > 0, z, sl * z), jnp.where(z > 0, 1.0, sl)
             else:
