@@ -53,6 +53,7 @@ from ..errors import PiecewiseError
 from ..numerics import affine_tol, sides
 
 BLOCK = 8192  # cells per block when evaluating lazy affine maps
+DIFF_MAX_OUT = 16  # maps by differences only into this many outputs (wider: the dense GEMM is faster here)
 
 
 # -- per-activation rules (one place) -------------------------------------------------------------------
@@ -101,6 +102,7 @@ class Cells:
         self.anc = np.arange(self.size)  # the cell at the last re-rooting within the stage
         self.side = np.zeros((self.size, 0), np.int8)
         self.lab = np.zeros((self.size, 0), np.int8)
+        self.start = None  # the rows of the stage's maps (G, E) of the cells at the start of a stage
 
     def live(self, i: int):
         return self.geo[i][: self.size]
@@ -112,7 +114,7 @@ class Cells:
     def new_stage(self, n_side_cols: int):
         s = self.size
         self.geo = [a[:s] for a in self.geo]
-        self.parent = np.arange(s)
+        self.parent = np.arange(s) if self.start is None else np.asarray(self.start)[:s].copy()
         self.anc = np.arange(s)
         self.side = np.full((s, n_side_cols), -1, np.int8)
         self.lab = np.zeros((s, 0), np.int8)
@@ -247,104 +249,160 @@ class _InputMap:
     def reindex(self, p):
         pass
 
-    def block(self, rows):
-        return np.broadcast_to(self.M, (len(rows), *self.M.shape)), np.broadcast_to(self.m, (len(rows), len(self.m)))
-
-    def abs_block(self, rows):
-        return np.abs(self.block(rows)[0])
+    def apply(self, A, n: int, want_scale: bool):
+        """The terms of ``h @ A`` on all ``n`` current cells: (g (n, d, m), e (n, m), scale or None)."""
+        g, e = self.M @ A, self.m @ A
+        s = np.abs(self.M) @ np.abs(A) if want_scale else None
+        b = lambda x: None if x is None else np.broadcast_to(x, (n, *x.shape))  # noqa: E731
+        return b(g), b(e), b(s)
 
 
 class _StageMap:
-    """A stage's output on every current cell, kept lazily: the stage-start maps G (P, d, m), E (P, m) of
+    """A stage's output on every current cell, kept lazily: the stage-start maps G (P, d, w), E (P, w) of
     its pre-activations (indexed by stage-start cell), for each stage-end cell its stage-start ancestor
-    ``anc`` and states ``state`` (int8), and ``cur``: the stage-end cell of every current cell."""
+    ``anc`` and states ``state`` (int8), and ``cur``: the stage-end cell of every current cell.
+
+    A later stage reads ``h @ A`` through :meth:`apply`, one of two ways (same values up to rounding):
+
+    * *dense*: per cell, the ancestor's map with the cell's slopes, times A (C d w m multiply-adds);
+    * *by differences*, into at most :data:`DIFF_MAX_OUT` outputs (the network's output) when few units
+      change state within a stage-start cell: the map of one reference cell per stage-start cell times A
+      (P d w m), plus for every cell the units whose state differs from its reference's (a sparse
+      product: pairs x m). A unit can only differ there if its boundary crosses the stage-start cell, so
+      the pairs are few. (Into wide stages the dense GEMM measured faster: the per-cell result, C d m, is
+      as large as the work saved.)"""
 
     def __init__(self, G, E, anc, state, slope=None, const=None, groups=None):
-        # G, E: arrays, or lists of parts (the stage-start cells split among threads, rows in part order)
-        if isinstance(G, list):
-            sizes = np.cumsum([0] + [len(g) for g in G])
-            self.part = (np.searchsorted(sizes, anc, side="right") - 1).astype(np.int8)
-            anc = anc - sizes[self.part]
-        else:
-            G, E, self.part = [G], [E], np.zeros(len(anc), np.int8)
         self.G, self.E, self.anc, self.state = G, E, anc, state
         self.slope, self.const, self.groups = slope, const, groups
-        self.cur = np.arange(len(anc))
+        self.cur = None  # None: the identity (no later stage has split the cells yet)
         self.width = state.shape[1]
+        self._diff = None
 
     def reindex(self, p):
-        self.cur = self.cur[p]
+        self.cur = p if self.cur is None else self.cur[p]
 
-    def _gather(self, c):
-        """G, E rows of the stage-start ancestors of stage-end cells c."""
-        part, a = self.part[c], self.anc[c]
-        if len(self.G) == 1:
-            return self.G[0][a], self.E[0][a]
-        Ga = np.empty((len(c), *self.G[0].shape[1:]))
-        Ea = np.empty((len(c), self.E[0].shape[1]))
-        for t, (g, e) in enumerate(zip(self.G, self.E)):
-            m = part == t
-            Ga[m], Ea[m] = g[a[m]], e[a[m]]
+    def _h(self, a, s):
+        """Gradient (n, d, w) and offset (n, w) of the stage's output for stage-start rows a and states s."""
+        cols = np.arange(self.width)[None, :]
+        Ga, Ea = self.G[a], self.E[a]
+        if self.groups is not None:  # max stage: the chosen piece's map
+            gi = self.groups[cols, s]
+            return np.take_along_axis(Ga, gi[:, None, :], 2), np.take_along_axis(Ea, gi, 1)
+        sl, k = self.slope[0], self.const[0]  # (w,): piece 0, then the pieces above each breakpoint
+        for q in range(1, len(self.slope)):
+            above = s >= q
+            sl, k = np.where(above, self.slope[q], sl), np.where(above, self.const[q], k)
+        Ga *= sl[:, None, :]
+        Ea *= sl
+        Ea += k
         return Ga, Ea
 
-    def _parts(self, rows):
-        c = self.cur[rows]
-        s = self.state[c].astype(np.intp)
-        Ga, Ea = self._gather(c)
-        cols = np.arange(self.width)
-        if self.groups is not None:  # max stage: the chosen piece's map
-            gi = self.groups[cols[None, :], s]
-            M = np.take_along_axis(Ga, gi[:, None, :], 2)
-            m = np.take_along_axis(Ea, gi, 1)
-            return M, m, None
-        sl = self.slope[s, cols[None, :]]
-        Ga *= sl[:, None, :]
-        return Ga, Ea * sl + self.const[s, cols[None, :]], sl
+    def _differences(self):
+        if self._diff is None:
+            C, P = len(self.anc), len(self.G)
+            ref = np.zeros(P, np.intp)
+            ref[self.anc[::-1]] = np.arange(C)[::-1]  # the first stage-end cell of each stage-start cell
+            rs = self.state[ref[self.anc]]
+            e_idx, j = np.nonzero(self.state != rs)
+            self._diff = (ref, e_idx, j, self.state[e_idx, j].astype(np.intp), rs[e_idx, j].astype(np.intp))
+        return self._diff
 
-    def block(self, rows):
-        M, m, _ = self._parts(rows)
-        return M, m
+    def apply(self, A, n: int, want_scale: bool):
+        """The terms of ``h @ A`` on the ``n`` current cells: (g (n, d, m), e (n, m), scale (n, d, m) or
+        None), the scale being ``|dh/du| @ |A|`` (for the rounding allowance of the output's map)."""
+        C, P = len(self.anc), len(self.G)
+        d, w, m = self.G.shape[1], self.width, A.shape[1]
+        if m > DIFF_MAX_OUT:
+            return self._dense(A, n, want_scale)
+        ref, e_idx, j, s_new, s_ref = self._differences()
+        if len(e_idx) * (d + 1) > 0.2 * max(C - P, 0) * d * w:
+            return self._dense(A, n, want_scale)
+        B, Be, Bs = self._blocked(ref, A, want_scale)
+        a = self.anc[e_idx]
+        if self.groups is not None:
+            gn, gr = self.groups[j, s_new], self.groups[j, s_ref]
+            Gn, Gr = self.G[a, :, gn], self.G[a, :, gr]
+            dG, dE = Gn - Gr, self.E[a, gn] - self.E[a, gr]
+            dS = np.abs(Gn) - np.abs(Gr) if want_scale else None
+            del Gn, Gr
+        else:
+            ds = self.slope[s_new, j] - self.slope[s_ref, j]
+            Gj = self.G[a, :, j]
+            dG = Gj * ds[:, None]
+            dE = self.E[a, j] * ds + (self.const[s_new, j] - self.const[s_ref, j])
+            dS = np.abs(Gj) * (np.abs(self.slope[s_new, j]) - np.abs(self.slope[s_ref, j]))[:, None] if want_scale else None
+            del Gj
+        from scipy.sparse import csr_matrix
 
-    def abs_block(self, rows):
-        return np.abs(self.block(rows)[0])
+        def correction(vals, AA):
+            X = csr_matrix((vals, (e_idx, j)), shape=(C, w))
+            if self.cur is not None:
+                X = X[self.cur]
+            return X @ AA
 
+        rows = self.anc if self.cur is None else self.anc[self.cur]
+        g = B[rows]
+        for k in range(d):
+            g[:, k] += correction(dG[:, k], A)
+        e = Be[rows]
+        e += correction(dE, A)
+        s = None
+        if want_scale:
+            s = Bs[rows]
+            aA = np.abs(A)
+            for k in range(d):
+                s[:, k] += correction(dS[:, k], aA)
+        return g, e, s
 
-def affine_of(weights: dict, bias, sources: dict, n_cells: int, want_scale: bool = False, cells=None):
-    """The affine maps ``z = u @ G + E`` on the current cells ``cells`` (default: all ``n_cells``) of
-    ``bias + sum_j h_j @ A_j``: G (C, d, m), E (C, m) (and the term scale ``sum |M_j| @ |A_j|`` (C, d, m) if
-    ``want_scale``), in blocks of cells."""
-    d = next(iter(sources.values())).block(np.arange(1))[0].shape[1]
-    m = len(bias)
-    cells = np.arange(n_cells) if cells is None else cells
-    n_cells = len(cells)
-    G = np.empty((n_cells, d, m))
-    E = np.empty((n_cells, m))
-    S = np.empty((n_cells, d, m)) if want_scale else None
+    def _dense(self, A, n: int, want_scale: bool):
+        return self._blocked(np.arange(n) if self.cur is None else self.cur, A, want_scale)
 
-    def one(s0):
-        rows = cells[s0:s0 + BLOCK]
-        g = G[s0:s0 + len(rows)].reshape(-1, m)
-        e = E[s0:s0 + len(rows)]
-        first = True
-        for j, A in weights.items():
-            M, mm = sources[j].block(rows)
-            M = np.ascontiguousarray(M).reshape(-1, M.shape[-1])
-            if first:
-                np.matmul(M, A, out=g)
-                np.matmul(mm, A, out=e)
-            else:
-                g += M @ A
-                e += mm @ A
+    def _blocked(self, c, A, want_scale: bool):
+        """``h @ A`` (and its scale) on the stage-end cells c, one block of cells at a time (the cells' own
+        maps are made block by block, in reused memory, on the engine's threads)."""
+        n, d, w, m = len(c), self.G.shape[1], self.width, A.shape[1]
+        g = np.empty((n, d, m))
+        e = np.empty((n, m))
+        s = np.empty((n, d, m)) if want_scale else None
+        aA = np.abs(A) if want_scale else None
+
+        def one(r0):
+            r1 = min(r0 + BLOCK, n)
+            cb = c[r0:r1]
+            M, mm = self._h(self.anc[cb], self.state[cb])
+            M = M.reshape(-1, w)
+            np.matmul(M, A, out=g[r0:r1].reshape(-1, m))
+            np.matmul(mm, A, out=e[r0:r1])
             if want_scale:
-                sc = (np.abs(M) @ np.abs(A)).reshape(len(rows), d, m)
-                if first:
-                    S[s0:s0 + len(rows)] = sc
-                else:
-                    S[s0:s0 + len(rows)] += sc
-            first = False
-        e += bias
+                np.abs(M, out=M)
+                np.matmul(M, aA, out=s[r0:r1].reshape(-1, m))
 
-    _pmap(one, range(0, n_cells, BLOCK))
+        _pmap(one, range(0, n, BLOCK))
+        return g, e, s
+
+
+def _own(x):
+    """x itself if it is a writable array of its own, else a copy (the input's terms are broadcast views)."""
+    if x is None or (x.flags.writeable and x.base is None):
+        return x
+    return np.array(x)
+
+
+def affine_of(weights: dict, bias, sources: dict, n_cells: int, want_scale: bool = False):
+    """The affine maps ``z = u @ G + E`` on the ``n_cells`` current cells of ``bias + sum_j h_j @ A_j``:
+    G (C, d, m), E (C, m), and the term scale ``sum |dh_j/du| @ |A_j|`` (C, d, m) if ``want_scale``."""
+    G = E = S = None
+    for j, A in weights.items():
+        g, e, s = sources[j].apply(np.asarray(A, np.float64), n_cells, want_scale)
+        if G is None:
+            G, E, S = _own(g), _own(e), _own(s)
+        else:
+            G += g
+            E += e
+            if want_scale:
+                S += s
+    E += bias
     return G, E, S
 
 
@@ -532,7 +590,8 @@ def max_unit(cells: Cells, clip, G, E, events: Events, kaxis, pad):
     """Split cells by the argmax of one max unit: G (P, d, k), E (P, k) of its pieces per stage-start cell;
     appends the unit's state to ``cells.lab``."""
     geo0 = cells.take(slice(0, cells.size))
-    p = cells.parent[: cells.size]
+    rows, p = np.unique(cells.parent[: cells.size], return_inverse=True)  # this part's stage-start cells
+    G, E = G[rows], E[rows]
     lab0 = cells.lab[: cells.size]
     k = G.shape[-1]
     pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
@@ -568,7 +627,7 @@ def max_unit(cells: Cells, clip, G, E, events: Events, kaxis, pad):
                     a[idx] = b
         a = np.nonzero(alive)[0]
         parts.append([x[a] for x in geo])
-        parents.append(p[a])
+        parents.append(rows[p[a]])
         labels.append(np.c_[lab0[a], np.full(len(a), i, np.int8)])
     cells.reset(concat_geo(parts, kaxis, pad), np.concatenate(parents), np.concatenate(labels))
 
@@ -594,40 +653,31 @@ def run(staged, domain, backend, *, max_cells: int, bar, mlp=None):
     words = np.zeros((1, packer.n_words), np.uint32)
     for s, st in enumerate(stages, 1):
         C0 = cells.size
-        n_parts = THREADS if C0 >= PARALLEL_MIN_CELLS else 1
-        if n_parts == 1:
-            G, E, _ = affine_of(st.weights, st.bias, sources, C0)
-        else:
-            subsets = [np.arange(t, C0, n_parts) for t in range(n_parts)]
-            Gs = [affine_of(st.weights, st.bias, sources, C0, cells=idx)[:2] for idx in subsets]
+        G, E, _ = affine_of(st.weights, st.bias, sources, C0)
         for j in [j for j in sources if last.get(j, 0) <= s and j != 0]:
             del sources[j]
+        n_parts = THREADS if C0 >= PARALLEL_MIN_CELLS else 1
         if n_parts == 1:
-            parts = [_stage(cells, st, G, E, events, backend, bar, 1.0)]
-            subsets = [np.arange(C0)]
+            parts = [_stage(cells, st, G, E, events, backend, bar, 1.0, np.arange(C0))]
         else:  # the stage-start cells' descendants are independent: split them among the threads
+            subsets = [np.arange(t, C0, n_parts) for t in range(n_parts)]
             subcells = [Cells([a[idx] for a in cells.geo], backend.KAXIS, backend.PAD, max_cells, cells.bpc)
                         for idx in subsets]
             cells.reset([a[:1] for a in cells.geo], np.zeros(1, np.intp), np.zeros((1, 0), np.int8))  # free
-            parts = _pmap(lambda t: _stage(subcells[t], st, Gs[t][0], Gs[t][1], events, backend, bar, 1.0 / n_parts),
+            parts = _pmap(lambda t: _stage(subcells[t], st, G, E, events, backend, bar, 1.0 / n_parts, subsets[t]),
                           range(n_parts))
             del subcells
-            G = [g for g, _ in Gs]  # stage-start cells now in subset order, kept in parts
-            E = [e for _, e in Gs]
-            del Gs
         total = sum(len(pa) for _, pa, _ in parts)
         cells._check(total)
-        offs = np.cumsum([0] + [len(x) for x in subsets])
-        anc = np.concatenate([offs[t] + pa for t, (_, pa, _) in enumerate(parts)])  # rows of G, E
-        p = np.concatenate([subsets[t][pa] for t, (_, pa, _) in enumerate(parts)])  # stage-start cell index
+        p = np.concatenate([pa for _, pa, _ in parts])  # stage-start cell (row of G, E) of every new cell
         state = np.concatenate([sa for _, _, sa in parts])
         cells.reset(concat_geo([g for g, _, _ in parts], backend.KAXIS, backend.PAD), p, np.zeros((total, 0), np.int8))
         del parts
         if st.groups is not None:
-            new = _StageMap(G, E, anc, state, groups=st.groups)
+            new = _StageMap(G, E, p, state, groups=st.groups)
         else:
             S_, K_ = piece_tables(st.activation, st.m, st.slopes)
-            new = _StageMap(G, E, anc, state, S_, K_)
+            new = _StageMap(G, E, p, state, S_, K_)
         for src in sources.values():
             src.reindex(p)
         words = packer.add(words[p], state)
@@ -678,9 +728,10 @@ class _Frac:
         self.bar.update(k * self.frac)
 
 
-def _stage(cells: Cells, st, G, E, events, backend, bar, frac):
-    """One stage on ``cells`` (G, E indexed like its cells): (geo, stage-start index, states int8)."""
+def _stage(cells: Cells, st, G, E, events, backend, bar, frac, start):
+    """One stage on ``cells``, whose rows of G, E are ``start``: (geo, stage-start index, states int8)."""
     bar = _Frac(bar, frac)
+    cells.start = start
     if st.groups is not None:
         cells.new_stage(0)
         for i in range(st.width):
