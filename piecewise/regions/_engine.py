@@ -249,7 +249,7 @@ class _InputMap:
     def reindex(self, p):
         pass
 
-    def apply(self, A, n: int, want_scale: bool):
+    def apply(self, A, n: int, want_scale: bool, threads: int = 1):
         """The terms of ``h @ A`` on all ``n`` current cells: (g (n, d, m), e (n, m), scale or None)."""
         g, e = self.M @ A, self.m @ A
         s = np.abs(self.M) @ np.abs(A) if want_scale else None
@@ -265,12 +265,14 @@ class _StageMap:
     A later stage reads ``h @ A`` through :meth:`apply`, one of two ways (same values up to rounding):
 
     * *dense*: per cell, the ancestor's map with the cell's slopes, times A (C d w m multiply-adds);
-    * *by differences*, into at most :data:`DIFF_MAX_OUT` outputs (the network's output) when few units
-      change state within a stage-start cell: the map of one reference cell per stage-start cell times A
-      (P d w m), plus for every cell the units whose state differs from its reference's (a sparse
-      product: pairs x m). A unit can only differ there if its boundary crosses the stage-start cell, so
-      the pairs are few. (Into wide stages the dense GEMM measured faster: the per-cell result, C d m, is
-      as large as the work saved.)"""
+    * *by differences*, for the network's output map only (at most :data:`DIFF_MAX_OUT` outputs), when
+      few units change state within a stage-start cell: the map of one reference cell per stage-start
+      cell times A (P d w m), plus for every cell the units whose state differs from its reference's (a
+      sparse product: pairs x m). A unit can only differ there if its boundary crosses the stage-start
+      cell, so the pairs are few. Not for the maps of later stages: there the dense product keeps exact
+      zeros (a cell whose units are all off has a gradient of exactly 0, where differences leave rounding
+      residues that later stages cannot tell from a real gradient); the output's map carries its term
+      scale, which covers such residues. (Into wide stages the dense GEMM also measured faster.)"""
 
     def __init__(self, G, E, anc, state, slope=None, const=None, groups=None):
         self.G, self.E, self.anc, self.state = G, E, anc, state
@@ -308,30 +310,33 @@ class _StageMap:
             self._diff = (ref, e_idx, j, self.state[e_idx, j].astype(np.intp), rs[e_idx, j].astype(np.intp))
         return self._diff
 
-    def apply(self, A, n: int, want_scale: bool):
+    def apply(self, A, n: int, want_scale: bool, threads: int = 1):
         """The terms of ``h @ A`` on the ``n`` current cells: (g (n, d, m), e (n, m), scale (n, d, m) or
-        None), the scale being ``|dh/du| @ |A|`` (for the rounding allowance of the output's map)."""
+        None). The scale bounds the magnitudes of the terms that were summed to get g (for the rounding
+        allowance of the output's map): ``|dh/du| @ |A|`` when dense; by differences, the reference's
+        scale plus the magnitudes of the corrections (they may cancel: a cell whose units are all off gets
+        a gradient of rounding size, not an exact 0, and its scale says how large that rounding can be)."""
         C, P = len(self.anc), len(self.G)
         d, w, m = self.G.shape[1], self.width, A.shape[1]
-        if m > DIFF_MAX_OUT:
-            return self._dense(A, n, want_scale)
+        if not want_scale or m > DIFF_MAX_OUT:  # differences only for the output's map (see the class)
+            return self._dense(A, n, want_scale, threads)
         ref, e_idx, j, s_new, s_ref = self._differences()
         if len(e_idx) * (d + 1) > 0.2 * max(C - P, 0) * d * w:
-            return self._dense(A, n, want_scale)
-        B, Be, Bs = self._blocked(ref, A, want_scale)
+            return self._dense(A, n, want_scale, threads)
+        B, Be, Bs = self._blocked(ref, A, want_scale, threads)
         a = self.anc[e_idx]
         if self.groups is not None:
             gn, gr = self.groups[j, s_new], self.groups[j, s_ref]
             Gn, Gr = self.G[a, :, gn], self.G[a, :, gr]
             dG, dE = Gn - Gr, self.E[a, gn] - self.E[a, gr]
-            dS = np.abs(Gn) - np.abs(Gr) if want_scale else None
+            dS = np.abs(Gn) + np.abs(Gr) if want_scale else None
             del Gn, Gr
         else:
             ds = self.slope[s_new, j] - self.slope[s_ref, j]
             Gj = self.G[a, :, j]
             dG = Gj * ds[:, None]
             dE = self.E[a, j] * ds + (self.const[s_new, j] - self.const[s_ref, j])
-            dS = np.abs(Gj) * (np.abs(self.slope[s_new, j]) - np.abs(self.slope[s_ref, j]))[:, None] if want_scale else None
+            dS = np.abs(Gj) * np.abs(ds)[:, None] if want_scale else None
             del Gj
         from scipy.sparse import csr_matrix
 
@@ -355,10 +360,10 @@ class _StageMap:
                 s[:, k] += correction(dS[:, k], aA)
         return g, e, s
 
-    def _dense(self, A, n: int, want_scale: bool):
-        return self._blocked(np.arange(n) if self.cur is None else self.cur, A, want_scale)
+    def _dense(self, A, n: int, want_scale: bool, threads: int):
+        return self._blocked(np.arange(n) if self.cur is None else self.cur, A, want_scale, threads)
 
-    def _blocked(self, c, A, want_scale: bool):
+    def _blocked(self, c, A, want_scale: bool, threads: int):
         """``h @ A`` (and its scale) on the stage-end cells c, one block of cells at a time (the cells' own
         maps are made block by block, in reused memory, on the engine's threads)."""
         n, d, w, m = len(c), self.G.shape[1], self.width, A.shape[1]
@@ -378,7 +383,7 @@ class _StageMap:
                 np.abs(M, out=M)
                 np.matmul(M, aA, out=s[r0:r1].reshape(-1, m))
 
-        _pmap(one, range(0, n, BLOCK))
+        _pmap(one, range(0, n, BLOCK), threads)
         return g, e, s
 
 
@@ -389,12 +394,12 @@ def _own(x):
     return np.array(x)
 
 
-def affine_of(weights: dict, bias, sources: dict, n_cells: int, want_scale: bool = False):
+def affine_of(weights: dict, bias, sources: dict, n_cells: int, want_scale: bool = False, threads: int = 1):
     """The affine maps ``z = u @ G + E`` on the ``n_cells`` current cells of ``bias + sum_j h_j @ A_j``:
     G (C, d, m), E (C, m), and the term scale ``sum |dh_j/du| @ |A_j|`` (C, d, m) if ``want_scale``."""
     G = E = S = None
     for j, A in weights.items():
-        g, e, s = sources[j].apply(np.asarray(A, np.float64), n_cells, want_scale)
+        g, e, s = sources[j].apply(np.asarray(A, np.float64), n_cells, want_scale, threads)
         if G is None:
             G, E, S = _own(g), _own(e), _own(s)
         else:
@@ -406,25 +411,24 @@ def affine_of(weights: dict, bias, sources: dict, n_cells: int, want_scale: bool
     return G, E, S
 
 
-def _pmap(fn, items):
-    """Run fn over items on the engine's worker threads (NumPy releases the GIL in its kernels)."""
+def _pmap(fn, items, threads: int):
+    """Run fn over items on ``threads`` of the engine's worker threads (NumPy releases the GIL in its kernels)."""
     items = list(items)
-    if THREADS <= 1 or len(items) <= 1:
+    if threads <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
-    return list(_pool().map(fn, items))
+    return list(_pool(threads).map(fn, items))
 
 
-THREADS = 2  # worker threads (the machine's cores); 1 turns threading off
-_POOL = None
+THREADS = 2  # default worker threads (the machine's cores); enumerate_cells(threads=1) turns threading off
+_POOLS: dict = {}
 
 
-def _pool():
-    global _POOL
-    if _POOL is None:
+def _pool(n: int):
+    if n not in _POOLS:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOL = ThreadPoolExecutor(max(THREADS, 1), thread_name_prefix="piecewise-exact")
-    return _POOL
+        _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="piecewise-exact")
+    return _POOLS[n]
 
 
 # -- pattern words -------------------------------------------------------------------------------------
@@ -632,11 +636,12 @@ def max_unit(cells: Cells, clip, G, E, events: Events, kaxis, pad):
     cells.reset(concat_geo(parts, kaxis, pad), np.concatenate(parents), np.concatenate(labels))
 
 
-def run(staged, domain, backend, *, max_cells: int, bar, mlp=None):
+def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = None):
     """Enumerate the cells of ``staged`` on ``domain`` with ``backend`` (module with ``init(d)``, ``clip``,
     ``KAXIS``, ``PAD``, ``BYTES_PER_CELL``). Returns (cells, words, J, c, S, events): the live geometry, packed
     patterns (C, n_words) uint32, the output's affine map ``y = u @ J + c`` (J (C, d, n_out)), its term
     scale S (C, d, n_out) and the event table."""
+    threads = max(1, int(THREADS if threads is None else threads))
     d = domain.dim
     events = Events(d)
     cells = Cells(backend.init(d), backend.KAXIS, backend.PAD, max_cells, backend.bytes_per_cell(d))
@@ -653,10 +658,10 @@ def run(staged, domain, backend, *, max_cells: int, bar, mlp=None):
     words = np.zeros((1, packer.n_words), np.uint32)
     for s, st in enumerate(stages, 1):
         C0 = cells.size
-        G, E, _ = affine_of(st.weights, st.bias, sources, C0)
+        G, E, _ = affine_of(st.weights, st.bias, sources, C0, threads=threads)
         for j in [j for j in sources if last.get(j, 0) <= s and j != 0]:
             del sources[j]
-        n_parts = THREADS if C0 >= PARALLEL_MIN_CELLS else 1
+        n_parts = threads if C0 >= PARALLEL_MIN_CELLS else 1
         if n_parts == 1:
             parts = [_stage(cells, st, G, E, events, backend, bar, 1.0, np.arange(C0))]
         else:  # the stage-start cells' descendants are independent: split them among the threads
@@ -665,7 +670,7 @@ def run(staged, domain, backend, *, max_cells: int, bar, mlp=None):
                         for idx in subsets]
             cells.reset([a[:1] for a in cells.geo], np.zeros(1, np.intp), np.zeros((1, 0), np.int8))  # free
             parts = _pmap(lambda t: _stage(subcells[t], st, G, E, events, backend, bar, 1.0 / n_parts, subsets[t]),
-                          range(n_parts))
+                          range(n_parts), n_parts)
             del subcells
         total = sum(len(pa) for _, pa, _ in parts)
         cells._check(total)
@@ -686,7 +691,7 @@ def run(staged, domain, backend, *, max_cells: int, bar, mlp=None):
         if last.get(s, 0) > s:
             sources[s] = new
         del G, E, new, state
-    J, c, S = affine_of(staged.out_weights, staged.out_bias, sources, cells.size, want_scale=True)
+    J, c, S = affine_of(staged.out_weights, staged.out_bias, sources, cells.size, want_scale=True, threads=threads)
     return [a[: cells.size] for a in cells.geo], words, J, c, S, events.finish()
 
 

@@ -201,7 +201,7 @@ def adjacency_2d(V, n, L, events) -> np.ndarray:
 
 
 def enumerate_cells(net, params, domain: Domain, *, progress: bool | None = None,
-                    max_cells: int = 2_000_000) -> CellComplex:
+                    max_cells: int = 2_000_000, threads: int | None = None) -> CellComplex:
     """Exact activation regions of a piecewise-linear network on ``domain`` (float64).
 
     Args:
@@ -213,6 +213,8 @@ def enumerate_cells(net, params, domain: Domain, *, progress: bool | None = None
         (the polytope backend of :mod:`~piecewise.regions.exact_nd`).
       progress: a progress bar over the network's units (None: only for larger nets on a terminal).
       max_cells: refuse (PiecewiseError) rather than exhaust memory past this many cells.
+      threads: worker threads of the engine (default 2, the cores of the reference machine; a Dask tile
+        task uses 1: each task has one core).
     Returns:
       :class:`~piecewise.regions.cells.CellComplex` (the same type in every dimension). Patterns of an
       MLP are packed as :func:`piecewise.patterns.pack_states` packs them; of a StagedNet, stage after stage
@@ -222,12 +224,14 @@ def enumerate_cells(net, params, domain: Domain, *, progress: bool | None = None
     if d >= 3:
         from .exact_nd import Polytopes
 
-        return _enumerate(net, params, domain, Polytopes, "polytope", progress, max_cells)
+        return _enumerate(net, params, domain, Polytopes, "polytope", progress, max_cells, threads)
     return _enumerate(net, params, domain, _Poly2D if d == 2 else _Seg1D, "polygon" if d == 2 else "interval",
-                      progress, max_cells)
+                      progress, max_cells, threads)
 
 
-def _enumerate(net, params, domain, backend, kind, progress, max_cells):
+def _enumerate(net, params, domain, backend, kind, progress, max_cells, threads=None):
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1):
+        raise PiecewiseError(f"threads must be a positive integer, got {threads!r}")
     t0 = time.perf_counter()
     staged, P = prepare_exact(net, params, domain)
     d = domain.dim
@@ -248,7 +252,7 @@ def _enumerate(net, params, domain, backend, kind, progress, max_cells):
         desc = f"exact cells ({d}-D, ~{est:,} expected)"
     bar = tqdm(total=n_units, desc=desc, unit="unit", leave=False, disable=not show)
     try:
-        geo, words, J, c, S, events = _engine.run(staged, domain, backend, max_cells=max_cells, bar=bar)
+        geo, words, J, c, S, events = _engine.run(staged, domain, backend, max_cells=max_cells, bar=bar, threads=threads)
     finally:
         bar.close()
     return CellComplex.build(net if params is not None else staged, domain, geo, words, J, c, S, events,
