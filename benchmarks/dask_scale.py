@@ -182,7 +182,7 @@ def _memory(args, report, net, params, domain):
         with dask_client(workers=2) as client:
             client.run(lambda: __import__("piecewise"))
             base = max(client.run(_maxrss_mb).values())
-            items = [(idx, tdom, False, 2_000_000) for idx, tdom in tile_domains(domain, K)]
+            items = [(idx, tdom, False, 2_000_000, 1) for idx, tdom in tile_domains(domain, K)]
             P = tuple((np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params)
             res = run_tasks(measured_tile, items, shared=(net, P), scheduler=client, progress=False)
             rss = max(client.run(_maxrss_mb).values())
