@@ -333,3 +333,24 @@ def test_worker_processes_give_the_in_process_numbers(tmp_path):
     spec = {**SPEC, "widths": [[5], [5, 5]]}
     rows = sw.run_sweep(spec, str(tmp_path), workers=2, progress=False)
     assert strip(rows) == strip(sw.run_sweep(spec, progress=False))
+
+
+def test_a_lost_worker_is_named_and_the_other_results_are_kept():
+    """A task that kills its worker process (not an exception: the process exits) on a real cluster of
+    worker processes: the failure names that task, the other tasks' results still arrive."""
+    import dask
+
+    def task(item, shared):  # local: Dask pickles it by value for the worker processes
+        import os
+
+        if item == 3:
+            os._exit(13)
+        return item * shared
+
+    got = {}
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # no retries: one death is final
+        with pytest.raises(dist.TasksFailed, match=r"^1 of 6 tasks failed; item 3: KilledWorker") as e:
+            dist.run_tasks(task, range(6), shared=10, workers=2, label=lambda i: f"item {i}",
+                           on_result=got.__setitem__, progress=False)
+    assert got == {0: 0, 1: 10, 2: 20, 4: 40, 5: 50}
+    assert [f.index for f in e.value.failures] == [3] and "\n" not in str(e.value)
