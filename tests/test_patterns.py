@@ -87,3 +87,21 @@ def test_float32_tolerance_covers_rounding(widths):
     assert ok.mean() > 0.9
     np.testing.assert_array_equal(w32[ok], w64[ok])
     assert valid.all()  # random points are never exactly on a boundary
+
+
+@pytest.mark.parametrize("widths, n_states", [((5, 7, 30, 3), 2), ((33, 31, 1, 64), 2), ((256, 256), 2),
+                                              ((5, 17, 12), 3), ((9, 8), 5)])
+def test_the_engines_packer_packs_as_pack_states(widths, n_states):
+    """The exact engine packs patterns stage by stage (a byte-packing fast path for two-state units); the
+    words must be those of patterns.pack_states, whatever the offsets of the stages within a word."""
+    from piecewise.regions._engine import Packer
+    from piecewise.patterns import pack_states
+    rng = np.random.default_rng(len(widths) + n_states)
+    states = [rng.integers(0, n_states, (50, w)).astype(np.int8) for w in widths]
+    net = pw.mlp(3, widths, 1, activation={2: "relu", 3: "hardtanh", 5: "maxout:5"}[n_states])
+    bits = max(1, (n_states - 1).bit_length())
+    p = Packer(sum(widths), bits)
+    words = np.zeros((50, p.n_words), np.uint32)
+    for s in states:
+        words = p.add(words, s)
+    np.testing.assert_array_equal(words, np.asarray(pack_states(net, states, np)))

@@ -447,6 +447,18 @@ class Packer:
     def add(self, words, states):
         """OR the states (C, w) of the next ``w`` units into words (C, n_words) in place."""
         w = states.shape[1]
+        if self.bits == 1 and w and len(states):  # unit u is bit u % 32 of word u // 32: pack bytes directly
+            o = self.offset
+            b = np.zeros((len(states), o % 32 + w), bool)
+            np.not_equal(states, 0, out=b[:, o % 32:])
+            packed = np.packbits(b, axis=1, bitorder="little")
+            nb = -(-packed.shape[1] // 4) * 4
+            if nb > packed.shape[1]:
+                packed = np.concatenate([packed, np.zeros((len(packed), nb - packed.shape[1]), np.uint8)], 1)
+            k0 = o // 32
+            words[:, k0:k0 + nb // 4] |= np.ascontiguousarray(packed).view("<u4").astype(np.uint32, copy=False)
+            self.offset += w
+            return words
         u = self.offset + np.arange(w)
         half, pos = np.divmod(u, self.ph)
         word, shift = np.divmod(half, 2)
