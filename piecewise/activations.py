@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .errors import PiecewiseError
 
@@ -121,9 +122,12 @@ class Activation:
         return max(1, (self.n_states - 1).bit_length())
 
     # -- evaluation ---------------------------------------------------------------------------------
-    def __call__(self, z):
-        """Apply to pre-activations. Elementwise on (..., width); maxout reduces (..., width, k) -> (..., width)."""
+    def __call__(self, z, xp=jnp):
+        """Apply to pre-activations. Elementwise on (..., width); maxout reduces (..., width, k) -> (..., width).
+        ``xp=numpy`` evaluates with NumPy (no JAX dispatch or compilation: the exact engine's path)."""
         n = self.name
+        if xp is np:
+            return _numpy_forms[n](np.asarray(z), self)
         if n == "relu":
             return jax.nn.relu(z)
         if n == "leaky_relu":
@@ -254,3 +258,15 @@ def get_activation(spec: "str | Activation", rank: int | None = None) -> Activat
     if param:
         raise PiecewiseError(f"activation {name} takes no parameter, got {spec!r}")
     return Activation(name)
+
+
+_numpy_forms = {
+    "relu": lambda z, a: np.maximum(z, 0.0),
+    "leaky_relu": lambda z, a: np.where(z > 0, z, a.slope * z),
+    "abs": lambda z, a: np.abs(z),
+    "hardtanh": lambda z, a: np.clip(z, -1.0, 1.0),
+    "maxout": lambda z, a: np.max(z, axis=-1),
+    "tanh": lambda z, a: np.tanh(z),
+    "sigmoid": lambda z, a: 0.5 * (1.0 + np.tanh(0.5 * z)),
+    "softplus": lambda z, a: np.logaddexp(0.0, z),
+}

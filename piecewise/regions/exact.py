@@ -16,6 +16,7 @@ import sys
 import time
 
 import numpy as np
+from tqdm.auto import tqdm  # at import time: a cold count's ``seconds`` measure the enumeration, not imports
 
 from ..errors import PiecewiseError
 from ..numerics import U_ATOL
@@ -235,7 +236,6 @@ def _enumerate(net, params, domain, backend, kind, progress, max_cells, threads=
     t0 = time.perf_counter()
     staged, P = prepare_exact(net, params, domain)
     d = domain.dim
-    from tqdm.auto import tqdm
 
     n_units = sum(st.width for st in staged.stages)
     big = n_units >= 64
