@@ -23,9 +23,10 @@ their vertices, and the split is combinatorial and vectorised over the whole bat
 Costs are whole-array operations over the batch: O(B K^2) for the candidate pairs, O(P K) for the third-
 vertex test of the P candidates, no SVD, no LP. Volumes (``measure``) are computed on first use, and facet
 adjacency between cells (for linear regions) uses the facet labels: two cells can share a facet only if
-they carry a facet with the same label on opposite sides; that the two facets overlap in dimension d - 1 is
-then decided by one small LP (SciPy HiGHS) per candidate pair, unless they share d affinely independent
-vertices.
+they carry a facet with the same label on opposite sides and the two facets' bounding boxes meet (pairs
+found in bounded memory: boxes once per facet, chunks, a sweep over labels cut into many pieces); that the
+two facets overlap in dimension d - 1 is then decided by one small LP (SciPy HiGHS) per candidate pair,
+unless they share d affinely independent vertices.
 """
 from __future__ import annotations
 
@@ -204,55 +205,196 @@ def volumes(X, n, inc) -> np.ndarray:
     return out
 
 
+_PAIR_CHUNK = 1 << 18  # candidate (-, +) pairs per box-test chunk: temporaries of a few MB each
+_ELEM_CHUNK = 1 << 21  # elements (rows x K x d, or x 64) per chunk of the per-cell / per-facet passes
+_SWEEP_ROWS = 32  # minus facets per block of the sweep over a large label group
+
+
+def _facet_entries(X, n, inc, flab):
+    """The facets of every cell: (ci, si) (cell, slot) of slots tight at >= d valid vertices with an event
+    label (box facets excluded), and the vertex centroids of the cells; computed in blocks of cells."""
+    C, K, d = X.shape
+    step = max(1, _ELEM_CHUNK // max(K * max(F, d), 1))
+    facet = np.empty((C, F), bool)
+    cen = np.empty((C, d))
+    for c0 in range(0, C, step):
+        sl = slice(c0, c0 + step)
+        valid = np.arange(K)[None, :] < n[sl, None]
+        facet[sl] = _bits(np.where(valid, inc[sl], np.uint64(0))).sum(1) >= d
+        cen[sl] = (X[sl] * valid[..., None]).sum(1) / n[sl, None]
+    facet &= flab >= 0
+    ci, si = np.nonzero(facet)
+    return ci, si, cen
+
+
+def _facet_mask(n, inc, c, s):
+    """Which valid vertices of cell c lie on its slot s: bool (K,) (rows of cells c and slots s if arrays)."""
+    K = inc.shape[1]
+    c, s = np.asarray(c), np.asarray(s)
+    on = ((inc[c] >> s.astype(np.uint64)[..., None]) & _ONE).astype(bool)
+    return on & (np.arange(K) < np.asarray(n[c])[..., None])
+
+
+def _facet_boxes(X, n, inc, ci, si):
+    """Bounding boxes (lo, hi), (E, d) each, of the facets (ci, si): over the facets' own vertices (every
+    facet has at least d of them), in blocks of facets."""
+    E = len(ci)
+    C, K, d = X.shape
+    lo, hi = np.empty((E, d)), np.empty((E, d))
+    step = max(1, _ELEM_CHUNK // max(K, 1))
+    for e0 in range(0, E, step):
+        sl = slice(e0, e0 + step)
+        r, k = np.nonzero(_facet_mask(n, inc, ci[sl], si[sl]))  # row-major: grouped by facet
+        V = X[ci[sl][r], k]
+        start = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+        if len(start) != len(ci[sl]):
+            raise RuntimeError("internal error: a facet without vertices")
+        lo[sl] = np.minimum.reduceat(V, start, axis=0)
+        hi[sl] = np.maximum.reduceat(V, start, axis=0)
+    return lo, hi
+
+
+def _boxes_meet(lo_a, hi_a, lo_b, hi_b):
+    """The bounding-box test of candidate pairs (rows of a against rows of b, broadcasting)."""
+    return np.all((np.minimum(hi_a, hi_b) - np.maximum(lo_a, lo_b)) > -U_ATOL, -1)
+
+
+def _small_groups_pairs(groups, lo, hi):
+    """All (-, +) pairs of several small label groups ``(s0, m, s1)`` (minus rows s0..m-1, plus rows
+    m..s1-1 of the sorted facet list), vectorised, keeping those whose boxes meet: (a, b) row indices."""
+    s0, m, s1 = (np.asarray(x, np.int64) for x in zip(*groups))
+    p = s1 - m
+    cnt = (m - s0) * p
+    g = np.repeat(np.arange(len(cnt)), cnt)
+    t = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    a = s0[g] + t // p[g]
+    b = m[g] + t % p[g]
+    ok = _boxes_meet(lo[a], hi[a], lo[b], hi[b])
+    return a[ok], b[ok]
+
+
+def _width_classes(rows, lo, hi, k):
+    """``rows`` split by the width of their boxes along axis k (factors of two around the median, at most
+    11 classes), each sorted by lo[:, k]: [(rows, lo[rows, k], largest width)]."""
+    w = hi[rows, k] - lo[rows, k]
+    med = max(float(np.median(w)), 1e-300)
+    cls = np.clip(np.floor(np.log2(np.maximum(w, med / 32)) - np.log2(med)), -4, 6)
+    out = []
+    for v in np.unique(cls):
+        r = rows[cls == v]
+        r = r[np.argsort(lo[r, k], kind="stable")]
+        out.append((r, lo[r, k], float((hi[r, k] - lo[r, k]).max())))
+    return out
+
+
+def _big_group_pairs(s0, m, s1, lo, hi):
+    """The (-, +) pairs of one large label group whose boxes meet, without forming all of them: a sweep
+    along the axis where the facets are narrowest. Both sides are split into classes of similar width
+    along it and sorted by their low end; blocks of minus rows are tested only against the window of each
+    plus class that can reach them along that axis (conservatively: the window is wider than the test's
+    tolerance and rounding), with the exact box test, in chunks of at most ``_PAIR_CHUNK`` pairs; yields
+    (a, b) row indices chunk by chunk."""
+    grp = slice(s0, s1)
+    span = np.maximum(hi[grp].max(0) - lo[grp].min(0), 0.0)
+    width = (hi[grp] - lo[grp]).mean(0)
+    k = int(np.argmax(span / np.maximum(width, 1e-9)))
+    scale = max(1.0, float(np.abs(lo[grp]).max()), float(np.abs(hi[grp]).max()))
+    margin = 4 * U_ATOL + 16 * np.finfo(float).eps * scale  # more than the test's tolerance and rounding
+    plus = _width_classes(np.arange(m, s1), lo, hi, k)
+    for A, _, _ in _width_classes(np.arange(s0, m), lo, hi, k):
+        for r0 in range(0, len(A), _SWEEP_ROWS):
+            ar = A[r0:r0 + _SWEEP_ROWS]
+            lo_min, hi_max = lo[ar, k].min() - margin, hi[ar, k].max() + margin
+            cols = max(1, _PAIR_CHUNK // len(ar))
+            for B, lob, W in plus:
+                # along k a plus box meets a row's only if lo_b <= hi_a and lo_a <= hi_b <= lo_b + W
+                w0 = int(np.searchsorted(lob, lo_min - W, side="left"))
+                w1 = int(np.searchsorted(lob, hi_max, side="right"))
+                for c0 in range(w0, w1, cols):
+                    bc = B[c0:min(c0 + cols, w1)]
+                    i, j = np.nonzero(_boxes_meet(lo[ar, None], hi[ar, None], lo[None, bc], hi[None, bc]))
+                    yield ar[i], bc[j]
+
+
+def _candidate_pairs(lab, side, lo, hi):
+    """Row pairs (a, b) of the facet list (sorted by label, then side) with the same label, a on the - side
+    and b on the + side, whose bounding boxes meet, yielded in chunks: small label groups several at a
+    time, all their pairs formed at once; large ones by :func:`_big_group_pairs`. Memory stays bounded
+    whatever the group sizes."""
+    bounds = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1], True])
+    s0, s1 = bounds[:-1], bounds[1:]
+    m = s0 + np.add.reduceat((~side).astype(np.int64), s0) if len(s0) else s0
+    both = (m > s0) & (m < s1)
+    s0, m, s1 = s0[both], m[both], s1[both]
+    cnt = (m - s0) * (s1 - m)
+    batch, total = [], 0
+    for g0, g1, g2, c in zip(s0.tolist(), m.tolist(), s1.tolist(), cnt.tolist()):
+        if c > _PAIR_CHUNK // 4:
+            yield from _big_group_pairs(g0, g1, g2, lo, hi)
+            continue
+        if batch and total + c > _PAIR_CHUNK:
+            yield _small_groups_pairs(batch, lo, hi)
+            batch, total = [], 0
+        batch.append((g0, g1, g2))
+        total += c
+    if batch:
+        yield _small_groups_pairs(batch, lo, hi)
+
+
 def adjacency_nd(X, n, inc, flab, events, keep=None) -> np.ndarray:
     """Pairs (i, j), i < j, of cells sharing a facet (a common face of dimension d - 1). Candidates carry a
-    facet with the same label on opposite sides; ``keep(pairs) -> bool`` filters them before the exact test
-    (linear regions pass the gradient test, so the LPs run only where they can matter)."""
-    C, K, d = X.shape
-    valid = np.arange(K)[None, :] < n[:, None]
-    bits = _bits(np.where(valid, inc, np.uint64(0)))  # (C, K, 64)
-    facet = (bits.sum(1) >= d) & (flab >= 0)
-    ci, si = np.nonzero(facet)
+    facet with the same label on opposite sides and the two facets' bounding boxes meet; ``keep(pairs) ->
+    bool`` filters them before the exact test (linear regions pass the gradient test, so the LPs run only
+    where they can matter).
+
+    Memory stays bounded however many pieces a label's facet was cut into: the boxes are computed once per
+    facet, the (-, +) pairs of a label are formed in chunks (large groups by a sweep along one axis), and
+    the vertex masks of the two facets only for the pairs that reach the exact test."""
+    ci, si, cen = _facet_entries(X, n, inc, flab)
     if not len(ci):
         return np.zeros((0, 2), np.int64)
     lab = flab[ci, si].astype(np.int64)
     g, e = events.plane(lab)
-    cen = (X * valid[..., None]).sum(1) / n[:, None]
     side = np.einsum("pd,pd->p", cen[ci], g) + e > 0
     order = np.lexsort((side, lab))
     ci, si, lab, side = ci[order], si[order], lab[order], side[order]
-    # all (-, +) pairs within a label
-    bounds = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1], True])
-    pa, pb, pl, sa, sb = [], [], [], [], []
-    for s0, s1 in zip(bounds[:-1], bounds[1:]):
-        sd = side[s0:s1]
-        m = s0 + int(np.count_nonzero(~sd))
-        if m == s0 or m == s1:
-            continue
-        a = np.repeat(np.arange(s0, m), s1 - m)
-        b = np.tile(np.arange(m, s1), m - s0)
-        pa.append(ci[a]); pb.append(ci[b]); pl.append(lab[a]); sa.append(si[a]); sb.append(si[b])
-    if not pa:
+    lo, hi = _facet_boxes(X, n, inc, ci, si)
+    # the candidates through keep, in chunks of about _PAIR_CHUNK pairs
+    kept, buf, nbuf = [], [], 0
+
+    def flush():
+        a = np.concatenate([x for x, _ in buf])
+        b = np.concatenate([y for _, y in buf])
+        if keep is not None and len(a):
+            k = np.asarray(keep(np.stack([ci[a], ci[b]], 1)), bool)
+            a, b = a[k], b[k]
+        kept.append((a, b))
+
+    for a, b in _candidate_pairs(lab, side, lo, hi):
+        buf.append((a, b))
+        nbuf += len(a)
+        if nbuf >= _PAIR_CHUNK:
+            flush()
+            buf, nbuf = [], 0
+    if buf:
+        flush()
+    if not kept:
         return np.zeros((0, 2), np.int64)
-    pa, pb, pl, sa, sb = map(np.concatenate, (pa, pb, pl, sa, sb))
-    # bounding boxes of the two facets must overlap
-    fa = bits[pa, :, sa] & valid[pa]
-    fb = bits[pb, :, sb] & valid[pb]
-    big = np.inf
-    lo_a = np.where(fa[..., None], X[pa], big).min(1)
-    hi_a = np.where(fa[..., None], X[pa], -big).max(1)
-    lo_b = np.where(fb[..., None], X[pb], big).min(1)
-    hi_b = np.where(fb[..., None], X[pb], -big).max(1)
-    ok = np.all((np.minimum(hi_a, hi_b) - np.maximum(lo_a, lo_b)) > -U_ATOL, 1)
-    pa, pb, pl, sa, sb, fa, fb = pa[ok], pb[ok], pl[ok], sa[ok], sb[ok], fa[ok], fb[ok]
-    pairs = np.stack([pa, pb], 1)
-    if keep is not None:
-        k = keep(pairs)
-        pairs, pl, sa, sb, fa, fb = pairs[k], pl[k], sa[k], sb[k], fa[k], fb[k]
-    share = np.array([_facets_overlap(X, n, inc, flab, events, a, b, L, fa_, fb_)
-                      for (a, b), L, fa_, fb_ in zip(pairs, pl, fa, fb)], bool)
-    pairs = np.sort(pairs[share], 1) if len(pairs) else pairs
-    return np.unique(pairs, axis=0) if len(pairs) else np.zeros((0, 2), np.int64)
+    a = np.concatenate([x for x, _ in kept])
+    b = np.concatenate([y for _, y in kept])
+    pairs = np.stack([ci[a], ci[b]], 1)
+    found = set()
+    for (ca, cb), ra, rb in zip(pairs.tolist(), a.tolist(), b.tolist()):
+        key = (ca, cb) if ca < cb else (cb, ca)
+        if key in found:  # already adjacent through another label: its answer cannot change
+            continue
+        fa = _facet_mask(n, inc, ca, si[ra])
+        fb = _facet_mask(n, inc, cb, si[rb])
+        if _facets_overlap(X, n, inc, flab, events, ca, cb, lab[ra], fa, fb):
+            found.add(key)
+    if not found:
+        return np.zeros((0, 2), np.int64)
+    return np.array(sorted(found), np.int64)
 
 
 def _facets_overlap(X, n, inc, flab, events, a, b, L, fa, fb) -> bool:
