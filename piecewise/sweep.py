@@ -268,9 +268,9 @@ def _init_params(cfg: dict, widths: tuple, seed: int):
     return tuple((np.asarray(W), np.asarray(b)) for W, b in params)
 
 
-def _count_cell(cfg: dict, domain: Domain, widths: tuple, seed: int, params=None) -> list[dict]:
+def _count_cell(cfg: dict, domain: Domain, widths: tuple, seed: int, params=None, threads=None) -> list[dict]:
     """Rows of one network: one per checkpoint (just step 0 without training). ``params``: its initial
-    parameters (default: made here with :func:`_init_params`)."""
+    parameters (default: made here with :func:`_init_params`); ``threads``: the exact engine's."""
     net = mlp(cfg["n_in"], widths, cfg["n_out"], cfg["activation"])
     if params is None:
         params = _init_params(cfg, widths, seed)
@@ -291,7 +291,8 @@ def _count_cell(cfg: dict, domain: Domain, widths: tuple, seed: int, params=None
         row = {"widths": list(widths), "depth": len(widths), "width": max(widths), "neurons": int(sum(widths)),
                "seed": seed, "step": rec["step"]}
         if cfg["method"] == "exact":
-            cx = enumerate_cells(net, rec["params"], domain, progress=False, max_cells=cfg["max_cells"])
+            cx = enumerate_cells(net, rec["params"], domain, progress=False, max_cells=cfg["max_cells"],
+                                 threads=threads)
             row["regions"] = int(cx.regions)
             if cfg["linear"]:
                 row["linear_regions"] = int(cx.linear_regions()[0])
@@ -310,10 +311,15 @@ def _count_cell(cfg: dict, domain: Domain, widths: tuple, seed: int, params=None
 
 
 def _spec_cell(item, shared):
-    """The task of one cell: ``item = (widths, seed, initial params)``, ``shared = (cfg, domain)``."""
-    cfg, domain = shared
+    """The task of one cell: ``item = (widths, seed, initial params)``, ``shared = (cfg, domain[, threads])``
+    (threads: the exact engine's; 1 on Dask, where a task has one core)."""
+    from .distributed import reuse_freed_memory
+
+    cfg, domain = shared[:2]
+    threads = shared[2] if len(shared) > 2 else None
     widths, seed, params = item
-    return _count_cell(cfg, domain, tuple(widths), seed, params)
+    with reuse_freed_memory():
+        return _count_cell(cfg, domain, tuple(widths), seed, params, **({} if threads is None else {"threads": threads}))
 
 
 def _prepare_cell(cfg, item):
@@ -382,7 +388,8 @@ def run_sweep(spec, out: str | None = None, *, workers: int | None = None, sched
 
     hint = f"; finished cells are saved in {results_path}: rerun with --resume to complete it" if out else ""
     try:
-        run_tasks(_spec_cell, todo, shared=(cfg, domain), workers=workers, scheduler=scheduler, on_result=finished,
+        on_dask = workers is not None or scheduler is not None
+        run_tasks(_spec_cell, todo, shared=(cfg, domain, 1 if on_dask else None), workers=workers, scheduler=scheduler, on_result=finished,
                   label=_cell_label, progress=progress, desc="sweep", unit="net", hint=hint,
                   prepare=functools.partial(_prepare_cell, cfg))
     finally:

@@ -30,10 +30,6 @@ its border (their border pieces and affine maps) -- never a whole complex.
 """
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import os
-import sys
 import time
 
 import numpy as np
@@ -101,35 +97,6 @@ def tile_domains(domain: Domain, tiles: int) -> list[tuple[tuple[int, ...], Doma
 
 
 # -- one tile (runs on a worker) -----------------------------------------------------------------------
-@contextlib.contextmanager
-def _reuse_freed_memory():
-    """While a task runs, let glibc keep freed memory for reuse. Dask starts its workers with
-    ``MALLOC_TRIM_THRESHOLD_=65536``; setting it also pins glibc's mmap threshold at 128 kB, so every large
-    NumPy temporary of the engine is a fresh mmap whose pages are faulted in again (a 2-256x3 tile count
-    spent a quarter of its time in the kernel). The worker's settings are restored afterwards and the
-    freed memory is handed back (``malloc_trim``). Only where that variable is set, on glibc."""
-    trim = os.environ.get("MALLOC_TRIM_THRESHOLD_")
-    libc = None
-    if trim is not None and sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL("libc.so.6")
-            libc.mallopt, libc.malloc_trim  # noqa: B018 - glibc only
-        except (OSError, AttributeError):
-            libc = None
-    if libc is None:
-        yield
-        return
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
-    libc.mallopt(M_TRIM_THRESHOLD, 256 << 20)
-    try:
-        yield
-    finally:
-        libc.mallopt(M_MMAP_THRESHOLD, int(os.environ.get("MALLOC_MMAP_THRESHOLD_", 128 << 10)))
-        libc.mallopt(M_TRIM_THRESHOLD, int(trim))
-        libc.malloc_trim(0)
-
-
 def _tile_task(item, shared):
     """Enumerate one tile; return its packed patterns and, for linear regions, per-cell labels and the
     cells on the tile's faces. ``item = (grid index, tile domain, linear, max_cells[, threads])`` (threads:
@@ -138,7 +105,9 @@ def _tile_task(item, shared):
     threads = item[4] if len(item) > 4 else None
     net, params = shared
     t0 = time.perf_counter()
-    with _reuse_freed_memory():
+    from ..distributed import reuse_freed_memory
+
+    with reuse_freed_memory():
         return _tile(idx, tdom, linear, max_cells, threads, net, params, t0)
 
 
