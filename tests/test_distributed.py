@@ -348,7 +348,9 @@ def test_a_lost_worker_is_named_and_the_other_results_are_kept():
         return item * shared
 
     got = {}
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # no retries: one death is final
+    # no retries (one death is final), and one task at a time per worker (Dask's default saturation hands a
+    # one-thread worker two tasks, and a dying worker takes both with it)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}):
         with pytest.raises(dist.TasksFailed, match=r"^1 of 6 tasks failed; item 3: KilledWorker") as e:
             dist.run_tasks(task, range(6), shared=10, workers=2, label=lambda i: f"item {i}",
                            on_result=got.__setitem__, progress=False)

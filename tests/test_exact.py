@@ -646,10 +646,25 @@ def test_nd_random_networks_new_engine_equals_reference(n_in, widths, act, seed)
 def test_guard_refuses_before_memory_runs_out():
     net = pw.mlp(2, (64, 64, 64), 1)
     params = random_params(net, 0, bias_std=0.1)
-    # refused (the growth of the first stages predicts the next one, or the buffers would pass max_cells)
+    # refused (a stage's first crossing test gives a lower bound, or the buffers would pass max_cells)
     # before memory runs out, with an estimate and the way out
     with pytest.raises(pw.PiecewiseError, match=r"max_cells=3,000.*grid method"):
         pw.enumerate_cells(net, params, pw.box(-1, 1, 2), max_cells=3000, progress=False)
     # with a progress bar, a grid pass first: at least this many regions (a lower bound) -> refused at once
     with pytest.raises(pw.PiecewiseError, match=r"at least [\d,]+ activation regions.*grid"):
         pw.enumerate_cells(net, params, pw.box(-1, 1, 2), max_cells=100, progress=True)
+
+
+def test_guard_does_not_refuse_a_count_that_fits():
+    """Narrow, wide, narrow: the wide stage multiplies the cells, the narrow one after it hardly does. The
+    guard used to predict the next stage from the last one's growth and refused such counts (2-12-384-4:
+    86 million cells predicted, 80,922 found). With max_cells equal to the count it must run; one less,
+    refuse."""
+    net = pw.mlp(2, (12, 96, 4), 1)
+    params = random_params(net, 0, bias_std=0.1)
+    box = pw.box(-1, 1, 2)
+    full = pw.enumerate_cells(net, params, box, progress=False)
+    assert full.regions > 1000
+    assert pw.enumerate_cells(net, params, box, max_cells=full.regions, progress=False).regions == full.regions
+    with pytest.raises(pw.PiecewiseError, match="max_cells"):
+        pw.enumerate_cells(net, params, box, max_cells=full.regions - 1, progress=False)

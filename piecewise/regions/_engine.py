@@ -552,6 +552,8 @@ def elementwise_stage(cells: Cells, clip, act: Activation, G, E, events: Events,
         # which ancestors each remaining unit crosses, in blocks of units to bound memory
         j1 = w
         cross0, anc = _crossings(cells.live(0), cells.live(1), G, E, root, slice(j0, j1), bps, flat)
+        if j0 == 0:
+            _refuse_if_too_many(cells, cross0)
         j = j0
         while j < j1:
             for q, bp in enumerate(bps):
@@ -683,7 +685,8 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
             subcells = [Cells([a[idx] for a in cells.geo], backend.KAXIS, backend.PAD, max_cells, cells.bpc)
                         for idx in subsets]
             cells.reset([a[:1] for a in cells.geo], np.zeros(1, np.intp), np.zeros((1, 0), np.int8))  # free
-            parts = _pmap(lambda t: _stage(subcells[t], st, G, E, events, backend, bar, 1.0 / n_parts, subsets[t]),
+            parts = _pmap(lambda t, G=G, E=E: _stage(subcells[t], st, G, E, events, backend, bar, 1.0 / n_parts,
+                                                     subsets[t]),
                           range(n_parts), n_parts)
             del subcells
         total = sum(len(pa) for _, pa, _ in parts)
@@ -701,7 +704,7 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
             src.reindex(p)
         words = packer.add(words[p], state)
         if s < len(stages):
-            _guard(C0, total, stages[s], d, cells, bar)
+            _guard(total, stages[s], d, cells, bar)
         if last.get(s, 0) > s:
             sources[s] = new
         del G, E, new, state
@@ -709,20 +712,32 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
     return [a[: cells.size] for a in cells.geo], words, J, c, S, events.finish()
 
 
-def _guard(before: int, after: int, nxt, d: int, cells: Cells, bar):
-    """Before the next stage: predict its cell count from this stage's growth and refuse (clear error, the
-    estimate of cells and memory) if it would pass ``max_cells`` or the free memory."""
-    growth = after / max(before, 1) if before >= 64 else 1.0  # a first stage's growth says nothing
-    pred = int(after * growth)
-    need = pred * cells.bpc + 4 * after * d * nxt.m * 8  # cells, and the next stage's transient maps
+def _guard(after: int, nxt, d: int, cells: Cells, bar):
+    """Before the next stage: refuse (clear error, with the figures) if its affine maps alone, which are
+    certain to be allocated (cells x d x width floats, and the geometry already held), would pass the free
+    memory. Cell counts are checked where they are known: a stage refuses as soon as the lower bound of its
+    first crossing test passes ``max_cells`` (:func:`_refuse_if_too_many`), and the buffers never grow past
+    it (:meth:`Cells._check`). (A prediction from the growth of the previous stage refused feasible counts:
+    a wide stage after a narrow one says nothing of the narrow stage after it.)"""
+    need = after * cells.bpc + 2 * after * (d + 1) * nxt.m * 8
     free = _free_memory()
     if hasattr(bar, "set_postfix_str"):
-        bar.set_postfix_str(f"{after:,} cells, next stage ~{pred:,}")
-    if pred > cells.max_cells or (free is not None and need > 0.8 * free):
+        bar.set_postfix_str(f"{after:,} cells")
+    if free is not None and need > 0.8 * free:
         raise PiecewiseError(
-            f"the next stage would give about {pred:,} cells (~{need / 1e9:.1f} GB; max_cells={cells.max_cells:,}"
-            + (f", {free / 1e9:.1f} GB free" if free is not None else "") + "): use the grid method "
-            "(--method grid), a smaller box, or raise max_cells")
+            f"{after:,} cells and the next stage's maps need ~{need / 1e9:.1f} GB, {free / 1e9:.1f} GB free: use "
+            "the grid method (--method grid), a smaller box, or fewer tiles' worth of domain per run (--tiles)")
+
+
+def _refuse_if_too_many(cells: Cells, cross0):
+    """At the start of an elementwise stage: each unit crossing a cell adds at least one cell, so the stage
+    ends with at least ``cells + crossings`` cells; refuse now if that passes ``max_cells``."""
+    low = cells.size + int(sum(int(np.count_nonzero(c)) for c in cross0))
+    if low > cells.max_cells:
+        raise PiecewiseError(
+            f"more than max_cells={cells.max_cells:,} cells: this stage gives at least {low:,} (about "
+            f"{cells.bpc / 1e3:.1f} kB each, {low * cells.bpc / 1e9:.2f} GB): use the grid method (--method grid), a "
+            "smaller domain, or raise max_cells")
 
 
 def _free_memory():
