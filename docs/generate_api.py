@@ -52,6 +52,7 @@ def _signature(name, obj) -> str:
 
 
 def render() -> str:
+    importlib.import_module("piecewise")  # fail loudly outside the project's environment (not an empty file)
     lines = ["# API reference", "",
              "Generated from the docstrings by `python docs/generate_api.py` (the tests check it is current). "
              "Shapes and dtypes are in each docstring: `help(piecewise.enumerate_cells)`.", ""]
