@@ -329,14 +329,14 @@ class _StageMap:
             gn, gr = self.groups[j, s_new], self.groups[j, s_ref]
             Gn, Gr = self.G[a, :, gn], self.G[a, :, gr]
             dG, dE = Gn - Gr, self.E[a, gn] - self.E[a, gr]
-            dS = np.abs(Gn) + np.abs(Gr) if want_scale else None
+            dS = np.abs(Gn) + np.abs(Gr)
             del Gn, Gr
         else:
             ds = self.slope[s_new, j] - self.slope[s_ref, j]
             Gj = self.G[a, :, j]
             dG = Gj * ds[:, None]
             dE = self.E[a, j] * ds + (self.const[s_new, j] - self.const[s_ref, j])
-            dS = np.abs(Gj) * np.abs(ds)[:, None] if want_scale else None
+            dS = np.abs(Gj) * np.abs(ds)[:, None]
             del Gj
         starts = np.flatnonzero(np.r_[True, e_idx[1:] != e_idx[:-1]]) if len(e_idx) else np.zeros(0, np.intp)
 
@@ -354,12 +354,10 @@ class _StageMap:
             g[:, k] += correction(dG[:, k], A)
         e = Be[rows]
         e += correction(dE, A)
-        s = None
-        if want_scale:
-            s = Bs[rows]
-            aA = np.abs(A)
-            for k in range(d):
-                s[:, k] += correction(dS[:, k], aA)
+        s = Bs[rows]
+        aA = np.abs(A)
+        for k in range(d):
+            s[:, k] += correction(dS[:, k], aA)
         return g, e, s
 
     def _dense(self, A, n: int, want_scale: bool, threads: int):
