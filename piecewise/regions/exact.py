@@ -85,24 +85,26 @@ class _Poly2D:
         pts = np.stack([V, X], 2).reshape(B, 2 * K, 2)
         src = np.repeat(np.arange(K), 2)
         on_cut = np.stack([fz == 0, np.ones_like(cross)], -1).reshape(B, 2 * K)
-        out = []
-        for keep in (valid & (fz >= 0), valid & (fz <= 0)):
-            mask = np.stack([keep, cross], -1).reshape(B, 2 * K)
-            pos = np.cumsum(mask, 1) - 1
-            n2 = mask.sum(1)
-            K2 = max(int(n2.max()) if B else 0, 1)
-            Vo = np.zeros((B, K2, 2))
-            oc = np.zeros((B, K2), bool)
-            so = np.zeros((B, K2), np.intp)
-            bi, si = np.nonzero(mask)
-            Vo[bi, pos[bi, si]] = pts[bi, si]
-            oc[bi, pos[bi, si]] = on_cut[bi, si]
-            so[bi, pos[bi, si]] = src[si]
-            ocn = np.take_along_axis(oc, ring_next(n2, K2), 1)
-            Lo = np.where(oc & ocn, ids[:, None].astype(np.int32), np.take_along_axis(L, so, 1))
-            Lo[np.arange(K2)[None, :] >= n2[:, None]] = NOLAB
-            out.append([Vo, n2, Lo])
-        return out
+        # both pieces in one pass: rows [0, B) are the + pieces, [B, 2B) the - pieces
+        keep = np.concatenate([valid & (fz >= 0), valid & (fz <= 0)])
+        mask = np.stack([keep, np.concatenate([cross, cross])], -1).reshape(2 * B, 2 * K)
+        pos = np.cumsum(mask, 1) - 1
+        n2 = mask.sum(1)
+        K2 = max(int(n2.max()) if B else 0, 1)
+        Vo = np.zeros((2 * B, K2, 2))
+        oc = np.zeros((2 * B, K2), bool)
+        so = np.zeros((2 * B, K2), np.intp)
+        bi, si = np.nonzero(mask)
+        pi = pos[bi, si]
+        b0 = bi % B if B else bi
+        Vo[bi, pi] = pts[b0, si]
+        oc[bi, pi] = on_cut[b0, si]
+        so[bi, pi] = src[si]
+        ocn = np.take_along_axis(oc, ring_next(n2, K2), 1)
+        L2 = np.concatenate([L, L])
+        Lo = np.where(oc & ocn, np.concatenate([ids, ids])[:, None].astype(np.int32), np.take_along_axis(L2, so, 1))
+        Lo[np.arange(K2)[None, :] >= n2[:, None]] = NOLAB
+        return [[Vo[:B], n2[:B], Lo[:B]], [Vo[B:], n2[B:], Lo[B:]]]
 
 
 class _Seg1D:
