@@ -311,15 +311,14 @@ def _count_cell(cfg: dict, domain: Domain, widths: tuple, seed: int, params=None
 
 
 def _spec_cell(item, shared):
-    """The task of one cell: ``item = (widths, seed, initial params)``, ``shared = (cfg, domain[, threads])``
-    (threads: the exact engine's; 1 on Dask, where a task has one core)."""
+    """The task of one cell: ``item = (widths, seed, initial params)``, ``shared = (cfg, domain, threads)``
+    (threads: the exact engine's; 1 on Dask, where a task has one core; None: its default)."""
     from .distributed import reuse_freed_memory
 
-    cfg, domain = shared[:2]
-    threads = shared[2] if len(shared) > 2 else None
+    cfg, domain, threads = shared
     widths, seed, params = item
     with reuse_freed_memory():
-        return _count_cell(cfg, domain, tuple(widths), seed, params, **({} if threads is None else {"threads": threads}))
+        return _count_cell(cfg, domain, tuple(widths), seed, params, threads)
 
 
 def _prepare_cell(cfg, item):

@@ -199,11 +199,11 @@ def test_sweep_resumes_after_a_killed_run(tmp_path, monkeypatch):
     calls = []
     real = sw._count_cell
 
-    def dies_on_third(cfg, domain, widths, seed, params):
+    def dies_on_third(cfg, domain, widths, seed, params, threads=None):
         calls.append((widths, seed))
         if len(calls) == 3:
             raise KeyboardInterrupt  # the run is killed while the third cell is computed
-        return real(cfg, domain, widths, seed, params)
+        return real(cfg, domain, widths, seed, params, threads)
 
     monkeypatch.setattr(sw, "_count_cell", dies_on_third)
     with pytest.raises(KeyboardInterrupt):

@@ -102,7 +102,6 @@ class Cells:
         self.anc = np.arange(self.size)  # the cell at the last re-rooting within the stage
         self.side = np.zeros((self.size, 0), np.int8)
         self.lab = np.zeros((self.size, 0), np.int8)
-        self.start = None  # the rows of the stage's maps (G, E) of the cells at the start of a stage
 
     def live(self, i: int):
         return self.geo[i][: self.size]
@@ -111,10 +110,12 @@ class Cells:
         """The geometry of cells ``idx``; vertex axes cut to K (the largest count among them) if given."""
         return [a[idx, :K] if (K is not None and ka) else a[idx] for a, ka in zip(self.geo, self.kaxis)]
 
-    def new_stage(self, n_side_cols: int):
+    def new_stage(self, n_side_cols: int, start=None):
+        """Start a stage; ``start``: the rows of the stage's maps (G, E) of the current cells (default:
+        their own indices)."""
         s = self.size
         self.geo = [a[:s] for a in self.geo]
-        self.parent = np.arange(s) if self.start is None else np.asarray(self.start)[:s].copy()
+        self.parent = np.arange(s) if start is None else np.array(start[:s], np.intp)
         self.anc = np.arange(s)
         self.side = np.full((s, n_side_cols), -1, np.int8)
         self.lab = np.zeros((s, 0), np.int8)
@@ -533,7 +534,8 @@ def _split_unit(cells: Cells, clip, cand, g, e, col, events: Events):
 def elementwise_stage(cells: Cells, clip, act: Activation, G, E, events: Events, bar, regrow: float = 2.0):
     """Split by every unit of an elementwise PL stage; returns the states (C, w) int8 of the cells afterwards.
 
-    G (P, d, w), E (P, w): the units' pre-activation maps on the stage-start cells (``cells.parent``). The
+    Call :meth:`Cells.new_stage` first (``w * len(breakpoints)`` side columns). G (P, d, w), E (P, w): the
+    units' pre-activation maps on the stage-start cells (``cells.parent``). The
     units are taken in chunks: at the start of a chunk, one batched product over the current cells (the
     chunk's *ancestors*, ``cells.anc``) finds which ancestors each unit of the chunk crosses, so a unit looks
     only at the descendants of those; a new chunk starts once the cells have grown ``regrow`` times. At the
@@ -541,7 +543,6 @@ def elementwise_stage(cells: Cells, clip, act: Activation, G, E, events: Events,
     bps = act.breakpoints
     nb, w = len(bps), G.shape[-1]
     flat = flat_sides(act)
-    cells.new_stage(w * nb)
     j0 = 0
     while j0 < w:
         cells.anc = np.arange(len(cells.parent))
@@ -763,15 +764,15 @@ class _Frac:
 def _stage(cells: Cells, st, G, E, events, backend, bar, frac, start):
     """One stage on ``cells``, whose rows of G, E are ``start``: (geo, stage-start index, states int8)."""
     bar = _Frac(bar, frac)
-    cells.start = start
     if st.groups is not None:
-        cells.new_stage(0)
+        cells.new_stage(0, start)
         for i in range(st.width):
             gi = st.groups[i]
             max_unit(cells, backend.clip, G[:, :, gi], E[:, gi], events, backend.KAXIS, backend.PAD)
             bar.update(1)
         state = cells.lab[: cells.size].astype(np.int8)
     else:
+        cells.new_stage(st.width * len(st.activation.breakpoints), start)
         state = elementwise_stage(cells, backend.clip, st.activation, G, E, events, bar)
     return [a[: cells.size] for a in cells.geo], cells.parent[: cells.size].copy(), state
 

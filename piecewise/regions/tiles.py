@@ -99,10 +99,9 @@ def tile_domains(domain: Domain, tiles: int) -> list[tuple[tuple[int, ...], Doma
 # -- one tile (runs on a worker) -----------------------------------------------------------------------
 def _tile_task(item, shared):
     """Enumerate one tile; return its packed patterns and, for linear regions, per-cell labels and the
-    cells on the tile's faces. ``item = (grid index, tile domain, linear, max_cells[, threads])`` (threads:
-    the engine's threads; 1 on Dask, where a task has one core), ``shared = (net, params)``."""
-    idx, tdom, linear, max_cells = item[:4]
-    threads = item[4] if len(item) > 4 else None
+    cells on the tile's faces. ``item = (grid index, tile domain, linear, max_cells, threads)`` (threads:
+    the engine's; 1 on Dask, where a task has one core; None: its default), ``shared = (net, params)``."""
+    idx, tdom, linear, max_cells, threads = item
     net, params = shared
     t0 = time.perf_counter()
     from ..distributed import reuse_freed_memory
