@@ -51,6 +51,7 @@ import numpy as np
 from ..activations import Activation
 from ..errors import PiecewiseError
 from ..numerics import affine_tol, sides
+from . import _ckernel
 
 BLOCK = 8192  # cells per block when evaluating lazy affine maps
 DIFF_MAX_OUT = 16  # maps by differences only into this many outputs (wider: the dense GEMM is faster here)
@@ -97,11 +98,16 @@ class Cells:
     def __init__(self, geo, kaxis, pad, max_cells: int, bytes_per_cell: float):
         self.kaxis, self.pad, self.max_cells, self.bpc = kaxis, pad, max_cells, bytes_per_cell
         self.geo = list(geo)
+        self.rag = None
         self.size = len(geo[1])
         self.parent = np.arange(self.size)
         self.anc = np.arange(self.size)  # the cell at the last re-rooting within the stage
         self.side = np.zeros((self.size, 0), np.int8)
         self.lab = np.zeros((self.size, 0), np.int8)
+
+    def unrag(self, backend):
+        """The kernel's ragged cells as the backend's padded geometry."""
+        self.geo, self.rag = self.rag.padded(backend), None
 
     def live(self, i: int):
         return self.geo[i][: self.size]
@@ -120,9 +126,13 @@ class Cells:
         self.side = np.full((s, n_side_cols), -1, np.int8)
         self.lab = np.zeros((s, 0), np.int8)
 
-    def reset(self, geo, parent, lab):
+    def reset(self, geo, parent, lab, rag=None):
+        """The cells of the next stage: padded geometry ``geo``, or (geo None) the compiled kernel's ragged
+        cells ``rag`` (:class:`._ckernel.Ragged`), kept so until :meth:`unrag`."""
         self._check(len(parent))
-        self.geo, self.parent, self.lab = list(geo), parent, lab
+        self.geo = None if geo is None else list(geo)
+        self.rag = rag
+        self.parent, self.lab = parent, lab
         self.anc = np.arange(len(parent))
         self.side = np.zeros((len(parent), 0), np.int8)
         self.size = len(parent)
@@ -677,7 +687,16 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
         for j in [j for j in sources if last.get(j, 0) <= s and j != 0]:
             del sources[j]
         n_parts = threads if C0 >= PARALLEL_MIN_CELLS else 1
-        if n_parts == 1:
+        kernel = st.groups is None and getattr(backend, "KERNEL", None) and _ckernel.available()
+        if not kernel and cells.rag is not None:
+            cells.unrag(backend)
+        if kernel:
+            rag = cells.rag if cells.rag is not None else _ckernel.Ragged.from_padded(cells.geo, C0)
+            cells.rag = None
+            rag, p, state = _ckernel.stage(backend, rag, G, E, st.activation, flat_sides(st.activation), events, bar,
+                                           threads, max_cells, _pmap, cells._check)
+            parts = None
+        elif n_parts == 1:
             parts = [_stage(cells, st, G, E, events, backend, bar, 1.0, np.arange(C0))]
         else:  # the stage-start cells' descendants are independent: split them among the threads
             subsets = [np.arange(t, C0, n_parts) for t in range(n_parts)]
@@ -688,11 +707,17 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
                                                      subsets[t]),
                           range(n_parts), n_parts)
             del subcells
-        total = sum(len(pa) for _, pa, _ in parts)
-        cells._check(total)
-        p = np.concatenate([pa for _, pa, _ in parts])  # stage-start cell (row of G, E) of every new cell
-        state = np.concatenate([sa for _, _, sa in parts])
-        cells.reset(concat_geo([g for g, _, _ in parts], backend.KAXIS, backend.PAD), p, np.zeros((total, 0), np.int8))
+        if parts is None:  # the kernel's cells stay ragged until a NumPy stage or the end needs them padded
+            total = len(p)
+            cells.reset(None, p, np.zeros((total, 0), np.int8), rag=rag)
+            del rag
+        else:
+            total = sum(len(pa) for _, pa, _ in parts)
+            cells._check(total)
+            p = np.concatenate([pa for _, pa, _ in parts])  # stage-start cell (row of G, E) of every new cell
+            state = np.concatenate([sa for _, _, sa in parts])
+            geo = parts[0][0] if len(parts) == 1 else concat_geo([g for g, _, _ in parts], backend.KAXIS, backend.PAD)
+            cells.reset(geo, p, np.zeros((total, 0), np.int8))
         del parts
         if st.groups is not None:
             new = _StageMap(G, E, p, state, groups=st.groups)
@@ -708,6 +733,8 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
             sources[s] = new
         del G, E, new, state
     J, c, S = affine_of(staged.out_weights, staged.out_bias, sources, cells.size, want_scale=True, threads=threads)
+    if cells.rag is not None:
+        cells.unrag(backend)
     return [a[: cells.size] for a in cells.geo], words, J, c, S, events.finish()
 
 

@@ -61,6 +61,7 @@ class _Poly2D:
 
     KAXIS = (True, False, True)
     PAD = (0.0, 0, NOLAB)
+    KERNEL = "polygon"  # elementwise stages run in the compiled kernel when it is built (_ckernel)
 
     @staticmethod
     def bytes_per_cell(d):

@@ -72,6 +72,7 @@ class Polytopes:
 
     KAXIS = (True, False, True, False)
     PAD = (0.0, 0, np.uint64(0), NOLAB)
+    KERNEL = "polytope"  # elementwise stages run in the compiled kernel when it is built (_ckernel)
 
     @staticmethod
     def bytes_per_cell(d):

@@ -1,0 +1,187 @@
+"""The compiled kernel of an elementwise stage (``_kernel.c``, built at install time when a C compiler is
+there), loaded with ctypes, and its driver.
+
+The kernel is optional: without it (no compiler at install, or ``PIECEWISE_KERNEL=numpy`` in the
+environment) the engine runs its NumPy path, which gives the same cells (tests compare the two on random
+and degenerate nets). :func:`available` says which path a count takes; ``PIECEWISE_KERNEL=c`` makes a
+missing kernel an error instead of a fallback (CI sets it, so a broken build cannot pass unnoticed).
+
+The C side keeps no state between calls. A stage's stage-start cells are cut into chunks; each chunk is one
+call (ctypes releases the GIL, so the engine's threads run chunks side by side), whose pieces are copied
+into padded NumPy arrays; the split events are then registered in chunk order, so labels and results do
+not depend on the threads.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import importlib.machinery
+import os
+
+import numpy as np
+
+from ..errors import PiecewiseError
+
+NEWBASE = 1 << 30  # labels of new facets in a call's output: NEWBASE + the event's index in that call
+F = 64
+_LIB = None
+_TRIED = False
+
+
+def _find():
+    here = os.path.dirname(os.path.abspath(__file__))
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        hits = glob.glob(os.path.join(here, "_pwkernel" + suffix))
+        if hits:
+            return hits[0]
+    return None
+
+
+def _load():
+    global _LIB, _TRIED
+    if _TRIED:
+        return _LIB
+    _TRIED = True
+    path = _find()
+    if path is None:
+        return None
+    lib = ctypes.CDLL(path)
+    p = ctypes.c_void_p
+    i64, i32 = ctypes.c_int64, ctypes.c_int
+    lib.pw_stage.restype = p
+    lib.pw_stage.argtypes = [i32, i64, p, p, i32, p, p, p, p, p, p, i32, p, p, i32, p, p, p, i64]
+    lib.pw_sizes.restype = None
+    lib.pw_sizes.argtypes = [p, p]
+    lib.pw_fetch.restype = None
+    lib.pw_fetch.argtypes = [p, i32, i32, p, p, p, p, p, p, p, p, p, p]
+    lib.pw_free.restype = None
+    lib.pw_free.argtypes = [p]
+    _LIB = lib
+    return lib
+
+
+def available() -> bool:
+    """Whether counts use the compiled kernel (built, and not turned off by ``PIECEWISE_KERNEL=numpy``)."""
+    return _lib() is not None
+
+
+def _lib():
+    mode = os.environ.get("PIECEWISE_KERNEL", "").strip().lower()
+    if mode in ("numpy", "off", "0"):
+        return None
+    lib = _load()
+    if lib is None and mode in ("c", "require", "1"):
+        raise PiecewiseError("PIECEWISE_KERNEL=c but the compiled kernel piecewise/regions/_pwkernel was not built "
+                             "(reinstall with a C compiler: pip install -e .)")
+    return lib
+
+
+def _ptr(a):
+    return a.ctypes.data_as(ctypes.c_void_p) if a is not None and a.size else None
+
+
+class Ragged:
+    """Cells in the kernel's ragged form, kept between kernel stages instead of padded arrays (a few cells
+    with many vertices would pad all the others): vertices ``x (V, d)`` cell after cell, counts ``n (C,)``,
+    per vertex ``lab`` (2-D edge labels) or ``inc`` (n-D incidences), and ``flab (C, 64)`` (n-D)."""
+
+    def __init__(self, x, n, per_vertex, flab=None):
+        self.x, self.n, self.pv, self.flab = x, n, per_vertex, flab
+        self.voff = np.zeros(len(n), np.int64)
+        np.cumsum(n[:-1], out=self.voff[1:])
+
+    @property
+    def size(self) -> int:
+        return len(self.n)
+
+    @classmethod
+    def from_padded(cls, geo, size: int):
+        X, n = geo[0][:size], np.ascontiguousarray(geo[1][:size], np.int64)
+        valid = np.arange(X.shape[1])[None, :] < n[:, None]
+        flab = np.ascontiguousarray(geo[3][:size], np.int32) if len(geo) > 3 else None
+        pv = geo[2][:size][valid]
+        return cls(np.ascontiguousarray(X[valid], np.float64), n, pv, flab)
+
+    def padded(self, backend):
+        """The backend's padded geometry list (vertex axes padded to the largest count)."""
+        C, d = len(self.n), self.x.shape[1]
+        K = max(int(self.n.max()) if C else 1, 1)
+        valid = np.arange(K)[None, :] < self.n[:, None]
+        X = np.zeros((C, K, d))
+        X[valid] = self.x
+        P = np.full((C, K), backend.PAD[2], self.pv.dtype)
+        P[valid] = self.pv
+        return [X, self.n, P] + ([self.flab] if self.flab is not None else [])
+
+
+def stage(backend, rag: Ragged, G, E, act, flat, events, bar, threads: int, max_cells: int, pmap, check):
+    """One elementwise stage on the cells ``rag`` (rows of G, E = their indices): returns (cells after it
+    (Ragged), their stage-start rows, states (C, w) int8), as the NumPy path does. ``check(n)`` raises the
+    engine's max_cells error; ``pmap`` runs the chunks on the engine's threads."""
+    lib = _lib()
+    nd = 1 if backend.KERNEL == "polytope" else 0
+    C0 = rag.size
+    d, w = G.shape[1], G.shape[2]
+    if rag.pv.size and np.issubdtype(rag.pv.dtype, np.signedinteger) and rag.pv.max() >= NEWBASE:
+        raise PiecewiseError("too many split events for the kernel's int32 labels")
+    if nd and rag.flab.size and rag.flab.max() >= NEWBASE:
+        raise PiecewiseError("too many split events for the kernel's int32 labels")
+    G = np.ascontiguousarray(G, np.float64)
+    E = np.ascontiguousarray(E, np.float64)
+    rows = np.arange(C0, dtype=np.int64)
+    bps = np.ascontiguousarray(act.breakpoints, np.float64)
+    flat = np.ascontiguousarray(flat, np.int8)
+    counter = np.array([C0], np.int64)
+    n_chunks = 1 if C0 < 64 else min(C0, 16 * max(1, threads))
+    bounds = np.linspace(0, C0, n_chunks + 1).astype(np.int64)
+    chunks = [np.arange(bounds[i], bounds[i + 1], dtype=np.int64) for i in range(n_chunks)]
+    lab, inc = (None, rag.pv) if nd else (rag.pv, None)
+
+    def one(idx):
+        h = lib.pw_stage(nd, len(idx), _ptr(idx), _ptr(rag.voff), d, _ptr(rag.x), _ptr(rag.n), _ptr(lab), _ptr(inc),
+                         _ptr(rag.flab), _ptr(rows), w, _ptr(G), _ptr(E), len(bps), _ptr(bps), _ptr(flat),
+                         counter.ctypes.data_as(ctypes.c_void_p), int(max_cells))
+        if not h:
+            raise MemoryError("the exact kernel could not allocate its buffers")
+        sizes = np.zeros(5, np.int64)
+        lib.pw_sizes(h, _ptr(sizes))
+        bar.update(w * len(idx) / C0)
+        return h, sizes
+
+    results = pmap(one, chunks, threads)
+    errs = [int(s[3]) for _, s in results]
+    if any(errs):
+        for h, _ in results:
+            lib.pw_free(h)
+        if 1 in errs:
+            check(max_cells + 1)
+        if 2 in errs:
+            raise PiecewiseError(f"a cell has more than {F} facets: the exact n-D engine cannot represent it; use "
+                                 "the grid method or a smaller box")
+        raise MemoryError("the exact kernel ran out of memory")
+    N = sum(int(s[0]) for _, s in results)
+    NV = sum(int(s[4]) for _, s in results)
+    NE = sum(int(s[2]) for _, s in results)
+    check(N)
+    x = np.empty((NV, d))
+    n = np.empty(N, np.int64)
+    pv = np.empty(NV, np.uint64 if nd else np.int32)
+    flab = np.empty((N, F), np.int32) if nd else None
+    row = np.empty(N, np.int64)
+    state = np.empty((N, w), np.int8)
+    ev_row, ev_unit, ev_q = np.empty(NE, np.int64), np.empty(NE, np.int32), np.empty(NE, np.int8)
+    c0 = v0 = e0 = 0
+    spans = []
+    for h, s in results:  # in chunk order
+        c1, v1, e1 = c0 + int(s[0]), v0 + int(s[4]), e0 + int(s[2])
+        lib.pw_fetch(h, d, w, _ptr(x[v0:v1]), _ptr(n[c0:c1]), None if nd else _ptr(pv[v0:v1]),
+                     _ptr(pv[v0:v1]) if nd else None, _ptr(flab[c0:c1]) if nd else None, _ptr(row[c0:c1]),
+                     _ptr(state[c0:c1]), _ptr(ev_row[e0:e1]), _ptr(ev_unit[e0:e1]), _ptr(ev_q[e0:e1]))
+        spans.append((c0, c1, v0, v1, e0, e1))
+        c0, v0, e0 = c1, v1, e1
+    if NE:  # one id per event, in chunk order (ids do not depend on the threads)
+        ids = events.add(G[ev_row, :, ev_unit], E[ev_row, ev_unit] - bps[ev_q])
+        for c0, c1, v0, v1, e0, e1 in spans:
+            L = flab[c0:c1] if nd else pv[v0:v1]
+            L[L >= NEWBASE] += np.int32(ids[0] + e0 - NEWBASE)
+    return Ragged(x, n, pv, flab), row, state

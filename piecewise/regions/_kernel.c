@@ -1,0 +1,503 @@
+/* The compiled kernel of exact enumeration: one elementwise stage (relu, leaky, abs, hardtanh, PReLU) on
+ * a batch of stage-start cells, for 2-D polygons and n-D polytopes.
+ *
+ * It does what piecewise/regions/_engine.py's elementwise_stage does with NumPy, with the same rules and
+ * the same float64 expressions (compiled with -ffp-contract=off, so no fused multiply-add changes a
+ * rounding):
+ *
+ *   - values at vertices: f = (e + x0 g0) + x1 g1 + ...;  tolerance: 1e-10 * ((|g0| + |g1| + ...) + |e|);
+ *   - a unit splits a cell iff some vertex is > tol and some vertex is < -tol; otherwise its side is 1 if
+ *     some vertex is > tol, 0 if some is < -tol, and the state at the breakpoint (flat) if neither;
+ *   - 2-D: the polygon clip of _Poly2D.clip (|f| <= tol counts as 0, counter-clockwise, edge labels);
+ *   - n-D: the combinatorial clip of exact_nd._clip (vertex-facet incidence bitsets, the edge test of
+ *     shared facets with no third vertex, the lowest free slot for the new facet, crowded slots freed).
+ *
+ * The descendants of different stage-start cells never interact, so the kernel takes them one at a
+ * time: the cell's pieces are split unit by unit, breakpoint by breakpoint; a unit that does not cross
+ * the stage-start cell gives every piece that cell's side without testing the pieces. Each piece keeps
+ * its state of every unit of the stage (int8: the sum of its sides over the breakpoints).
+ *
+ * Split events are recorded as (stage-start row, unit, breakpoint); the new edges / facets carry the label
+ * NEWBASE + the event's index in this call, which the caller turns into event-table ids.
+ *
+ * Interface (ctypes; no Python API, so the GIL is released during a call): pw_stage() returns a handle
+ * with the pieces, pw_sizes() their counts, pw_fetch() copies them into the caller's arrays and frees the
+ * handle (pw_free() frees without copying). Errors: a handle with err != 0 (1: more than max_cells cells
+ * in all, counted in a counter shared by all calls of a stage; 2: a cell with more than 64 facets;
+ * 3: out of memory).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#define RTOL 1e-10
+#define NEWBASE (1 << 30)
+#define NOLAB (-(1 << 30))
+#define F 64
+
+/* grow one of several parallel arrays that share a capacity (returns 1 from the caller on failure) */
+#define GROW_ONE(ptr, newcap, per)                                              \
+    do {                                                                         \
+        void *q_ = realloc((ptr), (size_t)(newcap) * (per) * sizeof(*(ptr)));    \
+        if (!q_)                                                                 \
+            return 1;                                                            \
+        (ptr) = q_;                                                              \
+    } while (0)
+
+typedef struct {
+    /* output pieces */
+    int64_t n, cap;
+    int64_t *voff;   /* first vertex of each piece in the vertex pool */
+    int32_t *vcnt;
+    int64_t *row;    /* stage-start row (of G, E) */
+    int8_t *state;   /* w per piece */
+    int32_t *flab;   /* n-D: 64 per piece */
+    /* output vertex pool */
+    int64_t nv, vcap;
+    double *x;       /* d per vertex */
+    int32_t *lab;    /* 2-D: label of the edge from this vertex to the next */
+    uint64_t *inc;   /* n-D: facet slots of the vertex */
+    /* events */
+    int64_t ne, ecap;
+    int64_t *ev_row;
+    int32_t *ev_unit;
+    int8_t *ev_q;
+    int kmax;
+    int err;
+    int nd;
+} Out;
+
+/* a working set of pieces for one stage-start cell (same layout, reused between cells) */
+typedef struct {
+    int64_t n, cap;         /* live pieces */
+    int64_t *voff;
+    int32_t *vcnt;
+    int8_t *state;          /* w per piece */
+    int32_t *flab;          /* 64 per piece (n-D) */
+    int64_t nv, vcap;       /* vertex arena (append only within a cell) */
+    double *x;
+    int32_t *lab;
+    uint64_t *inc;
+    int64_t scap;           /* scratch of the n-D clip: candidate edges and vertex classes */
+    int *ei, *ej;
+    uint64_t *ecm;
+    char *cls;
+} Work;
+
+static int work_scratch(Work *W, int64_t n)
+{
+    int64_t need = n * n + n + 1;
+    if (need <= W->scap) return 0;
+    int64_t c = W->scap ? W->scap : 256;
+    while (c < need) c *= 2;
+    GROW_ONE(W->ei, c, 1);
+    GROW_ONE(W->ej, c, 1);
+    GROW_ONE(W->ecm, c, 1);
+    GROW_ONE(W->cls, c, 1);
+    W->scap = c;
+    return 0;
+}
+
+
+static int work_pieces(Work *W, int64_t need, int w, int nd)
+{
+    if (need <= W->cap) return 0;
+    int64_t c = W->cap ? W->cap : 64;
+    while (c < need) c *= 2;
+    GROW_ONE(W->voff, c, 1);
+    GROW_ONE(W->vcnt, c, 1);
+    GROW_ONE(W->state, c, (w > 0 ? w : 1));
+    if (nd) GROW_ONE(W->flab, c, F);
+    W->cap = c;
+    return 0;
+}
+
+static int work_verts(Work *W, int64_t need, int d, int nd)
+{
+    if (need <= W->vcap) return 0;
+    int64_t c = W->vcap ? W->vcap : 256;
+    while (c < need) c *= 2;
+    GROW_ONE(W->x, c, d);
+    if (nd) GROW_ONE(W->inc, c, 1);
+    else GROW_ONE(W->lab, c, 1);
+    W->vcap = c;
+    return 0;
+}
+
+static int out_pieces(Out *O, int64_t need, int w, int nd)
+{
+    if (need <= O->cap) return 0;
+    int64_t c = O->cap ? O->cap : 256;
+    while (c < need) c *= 2;
+    GROW_ONE(O->voff, c, 1);
+    GROW_ONE(O->vcnt, c, 1);
+    GROW_ONE(O->row, c, 1);
+    GROW_ONE(O->state, c, (w > 0 ? w : 1));
+    if (nd) GROW_ONE(O->flab, c, F);
+    O->cap = c;
+    return 0;
+}
+
+static int out_verts(Out *O, int64_t need, int d, int nd)
+{
+    if (need <= O->vcap) return 0;
+    int64_t c = O->vcap ? O->vcap : 1024;
+    while (c < need) c *= 2;
+    GROW_ONE(O->x, c, d);
+    if (nd) GROW_ONE(O->inc, c, 1);
+    else GROW_ONE(O->lab, c, 1);
+    O->vcap = c;
+    return 0;
+}
+
+static int out_event(Out *O, int64_t row, int32_t unit, int8_t q)
+{
+    if (O->ne >= O->ecap) {
+        int64_t c = O->ecap ? 2 * O->ecap : 1024;
+        GROW_ONE(O->ev_row, c, 1);
+        GROW_ONE(O->ev_unit, c, 1);
+        GROW_ONE(O->ev_q, c, 1);
+        O->ecap = c;
+    }
+    O->ev_row[O->ne] = row;
+    O->ev_unit[O->ne] = unit;
+    O->ev_q[O->ne] = q;
+    O->ne++;
+    return 0;
+}
+
+static inline double value_at(const double *x, const double *g, double e, int d)
+{
+    double f = e + x[0] * g[0];
+    for (int i = 1; i < d; i++) f = f + x[i] * g[i];
+    return f;
+}
+
+static inline int popcount64(uint64_t a) { return __builtin_popcountll(a); }
+
+/* side test of one piece: values into f, returns bit 1 = some > tol, bit 2 = some < -tol */
+static int piece_sides(const double *x, int nv, const double *g, double e, double tol, int d, double *f)
+{
+    int r = 0;
+    for (int k = 0; k < nv; k++) {
+        double v = value_at(x + (int64_t)k * d, g, e, d);
+        f[k] = v;
+        if (v > tol) r |= 1;
+        if (v < -tol) r |= 2;
+    }
+    return r;
+}
+
+/* -- 2-D polygon clip ---------------------------------------------------------------------------- */
+/* piece s (vertices at W->x + voff*2, labels W->lab) split by f (values at its vertices): appends the +
+ * piece then the - piece to the arena; returns their offsets/counts. */
+static int clip2d(Work *W, int64_t off, int n, const double *f, double tol, int32_t label,
+                  int64_t *off_p, int32_t *n_p, int64_t *off_m, int32_t *n_m)
+{
+    if (work_verts(W, W->nv + 2 * (n + 2), 2, 0)) return 1;
+    double fz[n > 0 ? n : 1];
+    for (int k = 0; k < n; k++) fz[k] = fabs(f[k]) <= tol ? 0.0 : f[k];
+    for (int piece = 0; piece < 2; piece++) {
+        int64_t o = W->nv;
+        int m = 0;
+        /* on_cut flags and source edge of each output vertex */
+        char oc[2 * n + 2];
+        int src[2 * n + 2];
+        for (int k = 0; k < n; k++) {
+            int kn = k + 1 < n ? k + 1 : 0;
+            double a = fz[k], b = fz[kn];
+            int keep = piece == 0 ? (a >= 0) : (a <= 0);
+            const double *V = W->x + (off + k) * 2;
+            if (keep) {
+                W->x[(o + m) * 2] = V[0];
+                W->x[(o + m) * 2 + 1] = V[1];
+                oc[m] = (a == 0.0);
+                src[m] = k;
+                m++;
+            }
+            if (a * b < 0) {
+                const double *Vn = W->x + (off + kn) * 2;
+                double t = a / (a - b);
+                W->x[(o + m) * 2] = V[0] + t * (Vn[0] - V[0]);
+                W->x[(o + m) * 2 + 1] = V[1] + t * (Vn[1] - V[1]);
+                oc[m] = 1;
+                src[m] = k;
+                m++;
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            int inx = i + 1 < m ? i + 1 : 0;
+            W->lab[o + i] = (oc[i] && oc[inx]) ? label : W->lab[off + src[i]];
+        }
+        W->nv += m;
+        if (piece == 0) { *off_p = o; *n_p = m; }
+        else { *off_m = o; *n_m = m; }
+    }
+    return 0;
+}
+
+/* -- n-D polytope clip --------------------------------------------------------------------------- */
+static void free_crowded(Work *W, int64_t o, int m, int32_t *flab, int d)
+{
+    uint64_t used = 0;
+    for (int k = 0; k < m; k++) used |= W->inc[o + k];
+    if (popcount64(used) < F - 8) return;
+    uint64_t weak = 0;
+    for (int s = 0; s < F; s++) {
+        int cnt = 0;
+        for (int k = 0; k < m; k++) cnt += (int)((W->inc[o + k] >> s) & 1u);
+        if (cnt < d) weak |= (uint64_t)1 << s;
+    }
+    for (int k = 0; k < m; k++) W->inc[o + k] &= ~weak;
+    for (int s = 0; s < F; s++)
+        if ((weak >> s) & 1u) flab[s] = NOLAB;
+}
+
+/* returns 0, 1 (memory) or 2 (no free facet slot) */
+static int clipnd(Work *W, int64_t off, int n, const double *f, double tol, int32_t label, int d,
+                  const int32_t *flab_in, int32_t *flab_p, int32_t *flab_m,
+                  int64_t *off_p, int32_t *n_p, int64_t *off_m, int32_t *n_m)
+{
+    uint64_t used = 0;
+    for (int k = 0; k < n; k++) used |= W->inc[off + k];
+    uint64_t freeb = ~used;
+    if (freeb == 0) return 2;
+    uint64_t low = freeb & (~freeb + 1);
+    int slot = __builtin_ctzll(low);
+    if (work_scratch(W, n)) return 1;
+    char *cls = W->cls; /* 1 +, 2 -, 3 zero */
+    int *ei = W->ei, *ej = W->ej;
+    uint64_t *ecm = W->ecm;
+    for (int k = 0; k < n; k++) cls[k] = f[k] > tol ? 1 : (f[k] < -tol ? 2 : 3);
+    /* edges between a + and a - vertex */
+    int ne = 0;
+    for (int i = 0; i < n; i++) {
+        if (cls[i] != 1) continue;
+        uint64_t ii = W->inc[off + i];
+        for (int j = 0; j < n; j++) {
+            if (cls[j] != 2) continue;
+            uint64_t cm = ii & W->inc[off + j];
+            if (popcount64(cm) < d - 1) continue;
+            int third = 0;
+            for (int k = 0; k < n; k++) {
+                if (k == i || k == j) continue;
+                if ((W->inc[off + k] & cm) == cm) { third = 1; break; }
+            }
+            if (!third) { ei[ne] = i; ej[ne] = j; ecm[ne] = cm; ne++; }
+        }
+    }
+    if (work_verts(W, W->nv + 2 * (n + ne), d, 1)) return 1;
+    for (int piece = 0; piece < 2; piece++) {
+        int64_t o = W->nv;
+        int m = 0;
+        int want = piece == 0 ? 1 : 2;
+        for (int k = 0; k < n; k++) {
+            if (cls[k] != want && cls[k] != 3) continue;
+            memcpy(W->x + (o + m) * d, W->x + (off + k) * d, sizeof(double) * d);
+            W->inc[o + m] = W->inc[off + k] | (cls[k] == 3 ? low : 0);
+            m++;
+        }
+        for (int t = 0; t < ne; t++) {
+            const double *Xi = W->x + (off + ei[t]) * d, *Xj = W->x + (off + ej[t]) * d;
+            double fi = f[ei[t]], fj = f[ej[t]];
+            double tt = fi / (fi - fj);
+            double *Xo = W->x + (o + m) * d;
+            for (int c = 0; c < d; c++) Xo[c] = Xi[c] + tt * (Xj[c] - Xi[c]);
+            W->inc[o + m] = ecm[t] | low;
+            m++;
+        }
+        int32_t *fl = piece == 0 ? flab_p : flab_m;
+        memcpy(fl, flab_in, sizeof(int32_t) * F);
+        fl[slot] = label;
+        free_crowded(W, o, m, fl, d);
+        W->nv += m;
+        if (piece == 0) { *off_p = o; *n_p = m; }
+        else { *off_m = o; *n_m = m; }
+    }
+    return 0;
+}
+
+/* -- the stage ----------------------------------------------------------------------------------- */
+/*
+ * cells: idx (nc,) the input cells to take; geometry in ragged form: cell c has the n[c] vertices from
+ *   vertex voff[c] on of x (V, d), and 2-D: lab (V,) int32 (edge labels); n-D: inc (V,) uint64, flab (C, 64).
+ * rows (C,): each input cell's row of G (P, d, w) and E (P, w).
+ * bps (nb,), flat (nb,) int8: breakpoints and the side taken by a unit identically on each.
+ * counter: cells in all (shared by the calls of a stage, atomically), max_cells: refuse past it.
+ */
+void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int d, const double *x, const int64_t *n,
+               const int32_t *lab, const uint64_t *inc, const int32_t *flab, const int64_t *rows,
+               int w, const double *G, const double *E, int nb, const double *bps, const int8_t *flat,
+               int64_t *counter, int64_t max_cells)
+{
+    Out *O = calloc(1, sizeof(Out));
+    if (!O) return NULL;
+    O->nd = nd;
+    Work Wk;
+    memset(&Wk, 0, sizeof(Wk));
+    Work *W = &Wk;
+    double *f = NULL;
+    int64_t fcap = 0;
+    double *g = malloc(sizeof(double) * (d > 0 ? d : 1));
+    int32_t *fl_tmp = malloc(sizeof(int32_t) * 2 * F);
+    if (!g || !fl_tmp) { O->err = 3; goto done; }
+    for (int64_t ci = 0; ci < nc; ci++) {
+        int64_t c = idx[ci];
+        int64_t r = rows[c];
+        int n0 = (int)n[c];
+        /* the stage-start cell is piece 0 */
+        W->n = 0;
+        W->nv = 0;
+        if (work_pieces(W, 1, w, nd) || work_verts(W, n0, d, nd)) { O->err = 3; goto done; }
+        memcpy(W->x, x + voff[c] * d, sizeof(double) * n0 * d);
+        if (nd) {
+            memcpy(W->inc, inc + voff[c], sizeof(uint64_t) * n0);
+            memcpy(W->flab, flab + c * (int64_t)F, sizeof(int32_t) * F);
+        } else {
+            memcpy(W->lab, lab + voff[c], sizeof(int32_t) * n0);
+        }
+        W->voff[0] = 0;
+        W->vcnt[0] = n0;
+        memset(W->state, 0, (size_t)w);
+        W->nv = n0;
+        W->n = 1;
+        for (int j = 0; j < w; j++) {
+            for (int q = 0; q < nb; q++) {
+                double e = E[r * w + j] - bps[q];
+                double sa = 0.0;
+                for (int i = 0; i < d; i++) {
+                    g[i] = G[(r * d + i) * w + j];
+                    sa = sa + fabs(g[i]);
+                }
+                double tol = RTOL * (sa + fabs(e));
+                /* the stage-start cell itself (vertices 0 .. n0-1 of the arena) */
+                if (fcap < W->vcap) {
+                    free(f);
+                    fcap = W->vcap;
+                    f = malloc(sizeof(double) * fcap);
+                    if (!f) { O->err = 3; goto done; }
+                }
+                int s0 = piece_sides(W->x, n0, g, e, tol, d, f);
+                if (s0 != 3) {
+                    int side = (s0 & 1) ? 1 : ((s0 & 2) ? 0 : flat[q]);
+                    if (side)
+                        for (int64_t p = 0; p < W->n; p++) W->state[p * w + j] += (int8_t)side;
+                    continue;
+                }
+                int64_t np0 = W->n;
+                for (int64_t p = 0; p < np0; p++) {
+                    int64_t off = W->voff[p];
+                    int nv = W->vcnt[p];
+                    int s = piece_sides(W->x + off * d, nv, g, e, tol, d, f);
+                    if (s != 3) {
+                        int side = (s & 1) ? 1 : ((s & 2) ? 0 : flat[q]);
+                        W->state[p * w + j] += (int8_t)side;
+                        continue;
+                    }
+                    /* split: p becomes the + piece, the - piece is appended */
+                    if (__atomic_add_fetch(counter, 1, __ATOMIC_RELAXED) > max_cells) { O->err = 1; goto done; }
+                    int32_t label = NEWBASE + (int32_t)O->ne;
+                    if (out_event(O, r, j, (int8_t)q)) { O->err = 3; goto done; }
+                    if (work_pieces(W, W->n + 1, w, nd)) { O->err = 3; goto done; }
+                    int64_t op = 0, om = 0;
+                    int32_t npl = 0, nmi = 0;
+                    int rc;
+                    if (nd) {
+                        memcpy(fl_tmp, W->flab + p * F, sizeof(int32_t) * F);
+                        rc = clipnd(W, off, nv, f, tol, label, d, fl_tmp, W->flab + p * F, W->flab + W->n * F,
+                                    &op, &npl, &om, &nmi);
+                    } else {
+                        rc = clip2d(W, off, nv, f, tol, label, &op, &npl, &om, &nmi);
+                    }
+                    if (rc) { O->err = rc == 2 ? 2 : 3; goto done; }
+                    if (fcap < W->vcap) {  /* the arena grew: f must cover any piece */
+                        double *f2 = realloc(f, sizeof(double) * W->vcap);
+                        if (!f2) { O->err = 3; goto done; }
+                        f = f2;
+                        fcap = W->vcap;
+                    }
+                    int64_t m = W->n++;
+                    memcpy(W->state + m * w, W->state + p * w, (size_t)w);
+                    W->state[p * w + j] += 1;
+                    W->voff[p] = op;
+                    W->vcnt[p] = npl;
+                    W->voff[m] = om;
+                    W->vcnt[m] = nmi;
+                }
+            }
+        }
+        /* the pieces of this cell to the output */
+        int64_t tv = 0;
+        for (int64_t p = 0; p < W->n; p++) tv += W->vcnt[p];
+        if (out_pieces(O, O->n + W->n, w, nd) || out_verts(O, O->nv + tv, d, nd)) { O->err = 3; goto done; }
+        for (int64_t p = 0; p < W->n; p++) {
+            int64_t o = O->n++;
+            int nv = W->vcnt[p];
+            O->voff[o] = O->nv;
+            O->vcnt[o] = nv;
+            O->row[o] = r;
+            if (nv > O->kmax) O->kmax = nv;
+            memcpy(O->state + o * w, W->state + p * w, (size_t)w);
+            memcpy(O->x + O->nv * d, W->x + W->voff[p] * d, sizeof(double) * nv * d);
+            if (nd) {
+                memcpy(O->inc + O->nv, W->inc + W->voff[p], sizeof(uint64_t) * nv);
+                memcpy(O->flab + o * F, W->flab + p * F, sizeof(int32_t) * F);
+            } else {
+                memcpy(O->lab + O->nv, W->lab + W->voff[p], sizeof(int32_t) * nv);
+            }
+            O->nv += nv;
+        }
+    }
+done:
+    free(f);
+    free(g);
+    free(fl_tmp);
+    free(W->voff); free(W->vcnt); free(W->state); free(W->flab);
+    free(W->x); free(W->lab); free(W->inc);
+    free(W->ei); free(W->ej); free(W->ecm); free(W->cls);
+    return O;
+}
+
+void pw_free(void *h)
+{
+    Out *O = h;
+    if (!O) return;
+    free(O->voff); free(O->vcnt); free(O->row); free(O->state); free(O->flab);
+    free(O->x); free(O->lab); free(O->inc);
+    free(O->ev_row); free(O->ev_unit); free(O->ev_q);
+    free(O);
+}
+
+/* sizes[0..4] = pieces, largest vertex count, events, error, vertices */
+void pw_sizes(void *h, int64_t *sizes)
+{
+    Out *O = h;
+    sizes[0] = O->n;
+    sizes[1] = O->kmax;
+    sizes[2] = O->ne;
+    sizes[3] = O->err;
+    sizes[4] = O->nv;
+}
+
+/* copies the pieces, in ragged form (vertices of piece after piece), into the caller's arrays: x (V, d),
+ * n (N,), lab (V,) or inc (V,) and flab (N, 64), rows (N,), states (N, w), events; frees the handle */
+void pw_fetch(void *h, int d, int w, double *x, int64_t *n, int32_t *lab, uint64_t *inc, int32_t *flab,
+              int64_t *row, int8_t *state, int64_t *ev_row, int32_t *ev_unit, int8_t *ev_q)
+{
+    Out *O = h;
+    memcpy(x, O->x, sizeof(double) * O->nv * d);
+    if (O->nd) {
+        memcpy(inc, O->inc, sizeof(uint64_t) * O->nv);
+        memcpy(flab, O->flab, sizeof(int32_t) * O->n * F);
+    } else {
+        memcpy(lab, O->lab, sizeof(int32_t) * O->nv);
+    }
+    for (int64_t p = 0; p < O->n; p++) n[p] = O->vcnt[p];
+    memcpy(row, O->row, sizeof(int64_t) * O->n);
+    if (w > 0) memcpy(state, O->state, (size_t)O->n * w);
+    memcpy(ev_row, O->ev_row, sizeof(int64_t) * O->ne);
+    memcpy(ev_unit, O->ev_unit, sizeof(int32_t) * O->ne);
+    memcpy(ev_q, O->ev_q, (size_t)O->ne);
+    pw_free(h);
+}

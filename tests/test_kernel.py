@@ -1,0 +1,133 @@
+"""The compiled kernel of elementwise stages (piecewise/regions/_kernel.c) against the engine's NumPy path.
+
+Every other exact test runs on the kernel when it is built (CI requires it: PIECEWISE_KERNEL=c); here the
+two paths are run on the same nets and must give the same cells: the same patterns, the same vertices
+(bit for bit: both evaluate the same float64 expressions), the same labels, so the same linear regions.
+The NumPy path itself is checked against closed forms and LP brute force in test_exact.py (and CI runs that
+file once more with PIECEWISE_KERNEL=numpy)."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import piecewise as pw
+from piecewise.errors import PiecewiseError
+from piecewise.regions import _ckernel
+
+pytestmark = pytest.mark.skipif(not _ckernel.available(), reason="the compiled kernel is not built here")
+
+
+def _run(monkeypatch, mode, net, params, dom, **kw):
+    monkeypatch.setenv("PIECEWISE_KERNEL", mode)
+    return pw.enumerate_cells(net, params, dom, progress=False, **kw)
+
+
+def _by_pattern(cx):
+    keys = np.ascontiguousarray(cx.patterns).view(np.dtype((np.void, 4 * cx.patterns.shape[1]))).ravel()
+    return np.argsort(keys), keys
+
+
+def assert_same_cells(a, b, linear=True):
+    assert a.regions == b.regions
+    oa, ka = _by_pattern(a)
+    ob, kb = _by_pattern(b)
+    assert np.array_equal(ka[oa], kb[ob]), "different activation patterns"
+    na, nb = a.n_vertices[oa], b.n_vertices[ob]
+    assert np.array_equal(na, nb), "different vertex counts"
+    K = int(na.max())
+    valid = np.arange(K)[None, :] < na[:, None]
+    assert np.array_equal(a.vertices[oa, :K][valid], b.vertices[ob, :K][valid]), "different vertices"
+    np.testing.assert_array_equal(a.jacobian_u[oa], b.jacobian_u[ob])
+    if linear:
+        assert a.linear_regions()[0] == b.linear_regions()[0]
+    if linear and a.dim <= 2:  # (n-D adjacency without the gradient filter is one LP per candidate pair: slow)
+        # the same adjacency, cells named by their pattern's rank
+        ranked = []
+        for cx, o in ((a, oa), (b, ob)):
+            rank = np.empty(len(o), np.int64)
+            rank[o] = np.arange(len(o))
+            ranked.append(np.unique(np.sort(rank[cx.adjacency], 1), axis=0))
+        assert np.array_equal(*ranked), "different adjacency"
+
+
+def _mlp(n_in, widths, act, seed, n_out=2, bias=0.1):
+    net = pw.mlp(n_in, widths, n_out, act)
+    params = net.init(key=__import__("jax").random.key(seed), bias_std=bias)
+    return net, tuple((np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params)
+
+
+@pytest.mark.parametrize("n_in,widths,act", [
+    (2, (16, 16, 16), "relu"), (2, (12, 12), "hardtanh"), (2, (10, 10), "leaky_relu:0.2"), (2, (10, 10), "abs"),
+    (3, (8, 8, 8), "relu"), (3, (6, 6), "hardtanh"), (4, (6, 6, 6), "relu"), (3, (7, 7), "abs"),
+])
+def test_kernel_equals_numpy_path(monkeypatch, n_in, widths, act):
+    net, params = _mlp(n_in, widths, act, seed=len(widths) + n_in)
+    dom = pw.box(-1, 1, n_in)
+    assert_same_cells(_run(monkeypatch, "c", net, params, dom), _run(monkeypatch, "numpy", net, params, dom))
+
+
+def test_kernel_plane_slice_and_threads(monkeypatch):
+    net, params = _mlp(6, (20, 20), "relu", seed=3)
+    dom = pw.plane(np.random.default_rng(0).normal(size=(3, 6)))
+    ref = _run(monkeypatch, "numpy", net, params, dom)
+    for threads in (1, 2):
+        cx = _run(monkeypatch, "c", net, params, dom, threads=threads)
+        assert_same_cells(cx, ref)
+        # event labels are registered in chunk order: the same on one thread or two
+        if threads == 1:
+            first = cx
+    assert np.array_equal(first.facets[0], cx.facets[0])
+
+
+def _integer_net(r, n_in, widths):
+    net = pw.mlp(n_in, widths, 1)
+    params = tuple((r.integers(-2, 3, size=s).astype(float), r.integers(-1, 2, size=b).astype(float))
+                   for s, b in net.param_shapes())
+    return net, params
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10**6), n_in=st.sampled_from([2, 3]), w1=st.integers(1, 6), w2=st.integers(1, 6))
+def test_kernel_degenerate_integer_nets(monkeypatch, seed, n_in, w1, w2):
+    # integer weights: hyperplanes through vertices and box corners, duplicates, dead units, flat units
+    net, params = _integer_net(np.random.default_rng(seed), n_in, (w1, w2))
+    dom = pw.box(-1, 1, n_in)
+    assert_same_cells(_run(monkeypatch, "c", net, params, dom), _run(monkeypatch, "numpy", net, params, dom))
+
+
+def test_kernel_mixed_with_max_stages(monkeypatch):
+    # relu -> max-pool over overlapping windows -> relu -> PReLU: the kernel's ragged cells are padded for
+    # the NumPy max stage and back
+    from piecewise.activations import get_activation
+    from piecewise.staged import Stage, StagedNet
+
+    r = np.random.default_rng(4)
+    for n_in in (2, 3):
+        stages = (
+            Stage(get_activation("relu"), {0: r.normal(size=(n_in, 6))}, r.normal(size=6) * 0.5),
+            Stage(get_activation("maxout:3"), {1: np.eye(6)}, np.zeros(6), groups=np.array([[0, 1, 2], [2, 3, 4], [4, 5, 5]])),
+            Stage(get_activation("relu"), {2: r.normal(size=(3, 5)), 0: r.normal(size=(n_in, 5))}, r.normal(size=5) * 0.3),
+            Stage(get_activation("leaky_relu:0.1"), {3: r.normal(size=(5, 4))}, r.normal(size=4) * 0.3,
+                  slopes=np.array([0.1, -0.3, 0.5, 2.0])),
+        )
+        net = StagedNet(n_in, stages, {4: r.normal(size=(4, 2)), 1: r.normal(size=(6, 2))}, np.zeros(2))
+        dom = pw.box(-1, 1, n_in)
+        assert_same_cells(_run(monkeypatch, "c", net, None, dom), _run(monkeypatch, "numpy", net, None, dom))
+
+
+def test_kernel_max_cells_refuses_at_the_count(monkeypatch):
+    net, params = _mlp(2, (12, 12), "relu", seed=1)
+    dom = pw.box(-1, 1, 2)
+    n = _run(monkeypatch, "c", net, params, dom).regions
+    assert _run(monkeypatch, "c", net, params, dom, max_cells=n).regions == n
+    with pytest.raises(PiecewiseError, match="max_cells"):
+        _run(monkeypatch, "c", net, params, dom, max_cells=n - 1)
+
+
+def test_kernel_switch(monkeypatch):
+    monkeypatch.setenv("PIECEWISE_KERNEL", "numpy")
+    assert not _ckernel.available()
+    monkeypatch.setenv("PIECEWISE_KERNEL", "c")
+    assert _ckernel.available()
+    monkeypatch.setattr(_ckernel, "_load", lambda: None)
+    with pytest.raises(PiecewiseError, match="not built"):
+        _ckernel.available()
