@@ -53,7 +53,11 @@ def _load():
     lib.pw_sizes.restype = None
     lib.pw_sizes.argtypes = [p, p]
     lib.pw_fetch.restype = None
-    lib.pw_fetch.argtypes = [p, i32, i32, p, p, p, p, p, p, p, p, p, p]
+    lib.pw_fetch.argtypes = [p, i32, i32, i64, p, p, p, p, p, p, p, p, p, p]
+    lib.pw_pad.restype = None
+    lib.pw_pad.argtypes = [i64, i32, i32, p, p, p, i32, p, p, p]
+    lib.pw_hmap.restype = None
+    lib.pw_hmap.argtypes = [i64, i32, i32, p, p, p, p, p, p, p, p]
     lib.pw_free.restype = None
     lib.pw_free.argtypes = [p]
     _LIB = lib
@@ -85,8 +89,8 @@ class Ragged:
     with many vertices would pad all the others): vertices ``x (V, d)`` cell after cell, counts ``n (C,)``,
     per vertex ``lab`` (2-D edge labels) or ``inc`` (n-D incidences), and ``flab (C, 64)`` (n-D)."""
 
-    def __init__(self, x, n, per_vertex, flab=None):
-        self.x, self.n, self.pv, self.flab = x, n, per_vertex, flab
+    def __init__(self, x, n, per_vertex, flab=None, pad=0):
+        self.x, self.n, self.pv, self.flab, self.pad = x, n, per_vertex, flab, pad
         self.voff = np.zeros(len(n), np.int64)
         np.cumsum(n[:-1], out=self.voff[1:])
 
@@ -100,18 +104,33 @@ class Ragged:
         valid = np.arange(X.shape[1])[None, :] < n[:, None]
         flab = np.ascontiguousarray(geo[3][:size], np.int32) if len(geo) > 3 else None
         pv = geo[2][:size][valid]
-        return cls(np.ascontiguousarray(X[valid], np.float64), n, pv, flab)
+        return cls(np.ascontiguousarray(X[valid], np.float64), n, pv, flab, pad=_pad_of(pv))
 
-    def padded(self, backend):
+    def padded(self):
         """The backend's padded geometry list (vertex axes padded to the largest count)."""
         C, d = len(self.n), self.x.shape[1]
         K = max(int(self.n.max()) if C else 1, 1)
-        valid = np.arange(K)[None, :] < self.n[:, None]
         X = np.zeros((C, K, d))
-        X[valid] = self.x
-        P = np.full((C, K), backend.PAD[2], self.pv.dtype)
-        P[valid] = self.pv
+        P = np.full((C, K), self.pad, self.pv.dtype)
+        if C:
+            _load().pw_pad(C, K, d, _ptr(self.x), _ptr(self.n), _ptr(self.voff), self.pv.itemsize, _ptr(self.pv),
+                           _ptr(X), _ptr(P))
         return [X, self.n, P] + ([self.flab] if self.flab is not None else [])
+
+
+def _pad_of(pv):
+    """The padding of the per-vertex array: no label (2-D edge labels, int32) or no facet (n-D incidences)."""
+    return np.int32(-(2**30)) if pv.dtype == np.int32 else np.uint64(0)
+
+
+def hmap(a, state, G, E, slope, const):
+    """The compiled form of ``_StageMap._h`` for elementwise stages (same values, bit for bit): the output
+    map (M (B, d, w), m (B, w)) of cells with stage-start rows ``a`` and states ``state`` (B, w) int8."""
+    B, (P, d, w) = len(a), G.shape
+    M, m = np.empty((B, d, w)), np.empty((B, w))
+    _load().pw_hmap(B, d, w, _ptr(np.ascontiguousarray(a, np.int64)), _ptr(np.ascontiguousarray(state, np.int8)),
+                    _ptr(G), _ptr(E), _ptr(slope), _ptr(const), _ptr(M), _ptr(m))
+    return M, m
 
 
 def stage(backend, rag: Ragged, G, E, act, flat, events, bar, threads: int, max_cells: int, pmap, check):
@@ -171,17 +190,15 @@ def stage(backend, rag: Ragged, G, E, act, flat, events, bar, threads: int, max_
     state = np.empty((N, w), np.int8)
     ev_row, ev_unit, ev_q = np.empty(NE, np.int64), np.empty(NE, np.int32), np.empty(NE, np.int8)
     c0 = v0 = e0 = 0
-    spans = []
-    for h, s in results:  # in chunk order
+    base = events.n  # the ids the events of this stage get (registered below, in chunk order)
+    for h, s in results:
         c1, v1, e1 = c0 + int(s[0]), v0 + int(s[4]), e0 + int(s[2])
-        lib.pw_fetch(h, d, w, _ptr(x[v0:v1]), _ptr(n[c0:c1]), None if nd else _ptr(pv[v0:v1]),
+        lib.pw_fetch(h, d, w, base + e0, _ptr(x[v0:v1]), _ptr(n[c0:c1]), None if nd else _ptr(pv[v0:v1]),
                      _ptr(pv[v0:v1]) if nd else None, _ptr(flab[c0:c1]) if nd else None, _ptr(row[c0:c1]),
                      _ptr(state[c0:c1]), _ptr(ev_row[e0:e1]), _ptr(ev_unit[e0:e1]), _ptr(ev_q[e0:e1]))
-        spans.append((c0, c1, v0, v1, e0, e1))
         c0, v0, e0 = c1, v1, e1
-    if NE:  # one id per event, in chunk order (ids do not depend on the threads)
+    if NE:
         ids = events.add(G[ev_row, :, ev_unit], E[ev_row, ev_unit] - bps[ev_q])
-        for c0, c1, v0, v1, e0, e1 in spans:
-            L = flab[c0:c1] if nd else pv[v0:v1]
-            L[L >= NEWBASE] += np.int32(ids[0] + e0 - NEWBASE)
-    return Ragged(x, n, pv, flab), row, state
+        if ids[0] != base:
+            raise RuntimeError("internal error: split events were registered during a kernel stage")
+    return Ragged(x, n, pv, flab, pad=_pad_of(pv)), row, state

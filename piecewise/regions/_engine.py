@@ -107,7 +107,7 @@ class Cells:
 
     def unrag(self, backend):
         """The kernel's ragged cells as the backend's padded geometry."""
-        self.geo, self.rag = self.rag.padded(backend), None
+        self.geo, self.rag = self.rag.padded(), None
 
     def live(self, i: int):
         return self.geo[i][: self.size]
@@ -291,6 +291,7 @@ class _StageMap:
         self.cur = None  # None: the identity (no later stage has split the cells yet)
         self.width = state.shape[1]
         self._diff = None
+        self._tab = None
 
     def reindex(self, p):
         self.cur = p if self.cur is None else self.cur[p]
@@ -302,6 +303,8 @@ class _StageMap:
         if self.groups is not None:  # max stage: the chosen piece's map
             gi = self.groups[cols, s]
             return np.take_along_axis(Ga, gi[:, None, :], 2), np.take_along_axis(Ea, gi, 1)
+        if _ckernel.available() and self.G.flags.c_contiguous and self.E.flags.c_contiguous:
+            return _ckernel.hmap(a, s, self.G, self.E, self._tables()[0], self._tables()[1])
         sl, k = self.slope[0], self.const[0]  # (w,): piece 0, then the pieces above each breakpoint
         for q in range(1, len(self.slope)):
             above = s >= q
@@ -310,6 +313,11 @@ class _StageMap:
         Ea *= sl
         Ea += k
         return Ga, Ea
+
+    def _tables(self):
+        if self._tab is None:
+            self._tab = (np.ascontiguousarray(self.slope, np.float64), np.ascontiguousarray(self.const, np.float64))
+        return self._tab
 
     def _differences(self):
         if self._diff is None:
@@ -663,7 +671,8 @@ def max_unit(cells: Cells, clip, G, E, events: Events, kaxis, pad):
 
 def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = None):
     """Enumerate the cells of ``staged`` on ``domain`` with ``backend`` (module with ``init(d)``, ``clip``,
-    ``KAXIS``, ``PAD``, ``BYTES_PER_CELL``). Returns (cells, words, J, c, S, events): the live geometry, packed
+    ``KAXIS``, ``PAD``, ``BYTES_PER_CELL``). Returns (cells, words, J, c, S, events): the live geometry (padded
+    arrays, or the compiled kernel's ragged cells, :class:`._ckernel.Ragged`), packed
     patterns (C, n_words) uint32, the output's affine map ``y = u @ J + c`` (J (C, d, n_out)), its term
     scale S (C, d, n_out) and the event table."""
     threads = max(1, int(THREADS if threads is None else threads))
@@ -733,9 +742,8 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
             sources[s] = new
         del G, E, new, state
     J, c, S = affine_of(staged.out_weights, staged.out_bias, sources, cells.size, want_scale=True, threads=threads)
-    if cells.rag is not None:
-        cells.unrag(backend)
-    return [a[: cells.size] for a in cells.geo], words, J, c, S, events.finish()
+    geo = cells.rag if cells.rag is not None else [a[: cells.size] for a in cells.geo]  # ragged: padded on use
+    return geo, words, J, c, S, events.finish()
 
 
 def _guard(after: int, nxt, d: int, cells: Cells, bar):

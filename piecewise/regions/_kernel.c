@@ -481,17 +481,25 @@ void pw_sizes(void *h, int64_t *sizes)
 }
 
 /* copies the pieces, in ragged form (vertices of piece after piece), into the caller's arrays: x (V, d),
- * n (N,), lab (V,) or inc (V,) and flab (N, 64), rows (N,), states (N, w), events; frees the handle */
-void pw_fetch(void *h, int d, int w, double *x, int64_t *n, int32_t *lab, uint64_t *inc, int32_t *flab,
-              int64_t *row, int8_t *state, int64_t *ev_row, int32_t *ev_unit, int8_t *ev_q)
+ * n (N,), lab (V,) or inc (V,) and flab (N, 64), rows (N,), states (N, w), events; frees the handle. New
+ * labels (NEWBASE + i) become label_base + i: the ids the caller gives this call's events. */
+void pw_fetch(void *h, int d, int w, int64_t label_base, double *x, int64_t *n, int32_t *lab, uint64_t *inc,
+              int32_t *flab, int64_t *row, int8_t *state, int64_t *ev_row, int32_t *ev_unit, int8_t *ev_q)
 {
     Out *O = h;
+    int32_t shift = (int32_t)(label_base - NEWBASE);  /* new labels NEWBASE + i become label_base + i */
     memcpy(x, O->x, sizeof(double) * O->nv * d);
     if (O->nd) {
         memcpy(inc, O->inc, sizeof(uint64_t) * O->nv);
-        memcpy(flab, O->flab, sizeof(int32_t) * O->n * F);
+        for (int64_t i = 0; i < O->n * F; i++) {
+            int32_t v = O->flab[i];
+            flab[i] = v >= NEWBASE ? v + shift : v;
+        }
     } else {
-        memcpy(lab, O->lab, sizeof(int32_t) * O->nv);
+        for (int64_t i = 0; i < O->nv; i++) {
+            int32_t v = O->lab[i];
+            lab[i] = v >= NEWBASE ? v + shift : v;
+        }
     }
     for (int64_t p = 0; p < O->n; p++) n[p] = O->vcnt[p];
     memcpy(row, O->row, sizeof(int64_t) * O->n);
@@ -500,4 +508,31 @@ void pw_fetch(void *h, int d, int w, double *x, int64_t *n, int32_t *lab, uint64
     memcpy(ev_unit, O->ev_unit, sizeof(int32_t) * O->ne);
     memcpy(ev_q, O->ev_q, (size_t)O->ne);
     pw_free(h);
+}
+
+/* ragged cells (x (V, d), n (C,), voff (C,), per-vertex values pv (V,) of elem bytes) into padded arrays
+ * X (C, K, d) and P (C, K) (the caller fills X with 0 and P with the pad value beforehand) */
+void pw_pad(int64_t nc, int K, int d, const double *x, const int64_t *n, const int64_t *voff, int elem,
+            const void *pv, double *X, void *P)
+{
+    for (int64_t c = 0; c < nc; c++) {
+        memcpy(X + c * (int64_t)K * d, x + voff[c] * d, sizeof(double) * n[c] * d);
+        memcpy((char *)P + c * (int64_t)K * elem, (const char *)pv + voff[c] * elem, (size_t)(n[c] * elem));
+    }
+}
+
+/* the output map of an elementwise stage on a block of cells: M (B, d, w) = G[a] * slope, m (B, w) =
+ * E[a] * slope + const, with slope/const (nq, w) of each cell's state (int8) per unit; the expressions of
+ * _engine._StageMap._h */
+void pw_hmap(int64_t B, int d, int w, const int64_t *a, const int8_t *state, const double *G, const double *E,
+             const double *slope, const double *cnst, double *M, double *m)
+{
+    for (int64_t c = 0; c < B; c++) {
+        const double *g = G + a[c] * (int64_t)d * w, *e = E + a[c] * (int64_t)w;
+        const int8_t *s = state + c * (int64_t)w;
+        double *Mc = M + c * (int64_t)d * w, *mc = m + c * (int64_t)w;
+        for (int i = 0; i < d; i++)
+            for (int j = 0; j < w; j++) Mc[i * w + j] = g[i * w + j] * slope[s[j] * w + j];
+        for (int j = 0; j < w; j++) mc[j] = e[j] * slope[s[j] * w + j] + cnst[s[j] * w + j];
+    }
 }

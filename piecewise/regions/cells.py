@@ -68,16 +68,35 @@ class CellComplex:
     seconds: float = 0.0
     params: object = field(default=None, repr=False)  # the float64 parameters the cells were built from
     jacobian_scale: np.ndarray = field(default=None, repr=False)  # (C, d, n_out): bound of the terms of J
-    facets: tuple = field(default=(), repr=False)  # backend data: 2-D edge labels; n-D (incidence, labels)
+    facets: tuple = field(default_factory=tuple, repr=False)  # backend data: 2-D edge labels; n-D (incidence, labels)
     events: object = field(default=None, repr=False)  # hyperplanes of the facet labels
     kind: str = "polygon"  # backend layout: "interval" (1-D), "polygon" (2-D, ordered), "polytope" (incidences)
     _measure: np.ndarray = field(default=None, repr=False)
     _adjacency: np.ndarray = field(default=None, repr=False)
     _halfspaces: list = field(default=None, repr=False)
+    _ragged: object = field(default=None, repr=False)  # the compiled kernel's cells until first padded
+
+    def __post_init__(self):
+        if self.vertices is None and self._ragged is not None:
+            # the kernel's ragged cells: ``vertices`` and ``facets`` are padded on first use (__getattr__), so
+            # a count that never reads them (a few cells with many vertices pad all the others) skips it
+            del self.vertices, self.facets
+
+    def __getattr__(self, name):
+        rag = self.__dict__.get("_ragged")
+        if name in ("vertices", "facets") and rag is not None:
+            geo = rag.padded()
+            self.vertices, self.facets, self._ragged = geo[0], tuple(geo[2:]), None
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @classmethod
     def build(cls, net, domain, geo, words, J, c, S, events, seconds, params=None, kind="polygon"):
-        cx = cls(net, domain, geo[0], geo[1], words, J, c, seconds, params, S, tuple(geo[2:]), events, kind)
+        """``geo``: the backend's padded arrays, or the kernel's ragged cells (:class:`._ckernel.Ragged`)."""
+        if isinstance(geo, (list, tuple)):
+            cx = cls(net, domain, geo[0], geo[1], words, J, c, seconds, params, S, tuple(geo[2:]), events, kind)
+        else:
+            cx = cls(net, domain, None, geo.n, words, J, c, seconds, params, S, None, events, kind, _ragged=geo)
         uniq = np.unique(np.ascontiguousarray(words).view(np.dtype((np.void, words.dtype.itemsize * words.shape[1]))))
         if len(uniq) != len(words):  # convex regions have unique patterns: a duplicate would mean a bug
             raise RuntimeError(f"internal error: {len(words) - len(uniq)} duplicate activation patterns among "
@@ -86,7 +105,7 @@ class CellComplex:
 
     @property
     def dim(self) -> int:
-        return self.vertices.shape[-1]
+        return self.jacobian_u.shape[1]
 
     @property
     def regions(self) -> int:
