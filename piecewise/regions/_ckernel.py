@@ -58,6 +58,10 @@ def _load():
     lib.pw_pad.argtypes = [i64, i32, i32, p, p, p, i32, p, p, p]
     lib.pw_hmap.restype = None
     lib.pw_hmap.argtypes = [i64, i32, i32, p, p, p, p, p, p, p, p]
+    lib.pw_extras.restype = None
+    lib.pw_extras.argtypes = [i64, i32, i32, i32, p, p, p, p, p, p, p, p, p, p, p, p, p, p]
+    lib.pw_vary.restype = None
+    lib.pw_vary.argtypes = [i64, i32, p, p, p, p]
     lib.pw_free.restype = None
     lib.pw_free.argtypes = [p]
     _LIB = lib
@@ -116,6 +120,28 @@ class Ragged:
             _load().pw_pad(C, K, d, _ptr(self.x), _ptr(self.n), _ptr(self.voff), self.pv.itemsize, _ptr(self.pv),
                            _ptr(X), _ptr(P))
         return [X, self.n, P] + ([self.flab] if self.flab is not None else [])
+
+
+def extras(cells, anc, state, indptr, units, G, E, slope, const, A, B, Be, g, e):
+    """Rows g (n, d, m), e (n, m) of a stage's output map = the base of their stage-start cell (B, Be) plus
+    the varying units' terms (``pw_extras``); ``cells`` (n,): each row's stage-end cell. All arrays
+    C-contiguous, of the kernel's dtypes."""
+    n, d, m = g.shape
+    _load().pw_extras(n, d, state.shape[1], m, _ptr(np.ascontiguousarray(cells, np.int64)),
+                      _ptr(np.ascontiguousarray(anc, np.int64)), _ptr(np.ascontiguousarray(state, np.int8)),
+                      _ptr(indptr), _ptr(units), _ptr(G), _ptr(E), _ptr(slope), _ptr(const), _ptr(A), _ptr(B), _ptr(Be),
+                      _ptr(g), _ptr(e))
+
+
+def vary(anc, state, ref, P: int):
+    """(P, w) bool: the units whose state differs, in some stage-end cell, from its stage-start cell's
+    reference cell ``ref`` (``pw_vary``)."""
+    C, w = state.shape
+    out = np.zeros((P, w), np.uint8)
+    if C and w:
+        _load().pw_vary(C, w, _ptr(np.ascontiguousarray(anc, np.int64)), _ptr(np.ascontiguousarray(state, np.int8)),
+                        _ptr(np.ascontiguousarray(ref, np.int64)), _ptr(out))
+    return out.view(bool)
 
 
 def _pad_of(pv):

@@ -55,6 +55,7 @@ from . import _ckernel
 
 BLOCK = 8192  # cells per block when evaluating lazy affine maps
 DIFF_MAX_OUT = 16  # maps by differences only into this many outputs (wider: the dense GEMM is faster here)
+SPLIT_PAIR_COST = 8  # a (cell, varying unit) term costs about this many dense columns (a loop, not a GEMM)
 
 
 # -- per-activation rules (one place) -------------------------------------------------------------------
@@ -292,23 +293,28 @@ class _StageMap:
         self.width = state.shape[1]
         self._diff = None
         self._tab = None
+        self._var = None
+        self._refc = None
 
     def reindex(self, p):
         self.cur = p if self.cur is None else self.cur[p]
 
-    def _h(self, a, s):
-        """Gradient (n, d, w) and offset (n, w) of the stage's output for stage-start rows a and states s."""
+    def _h(self, a, s, tables=None):
+        """Gradient (n, d, w) and offset (n, w) of the stage's output for stage-start rows a and states s
+        (``tables``: slope and constant per piece, (q, w) each; default the stage's own)."""
         cols = np.arange(self.width)[None, :]
-        Ga, Ea = self.G[a], self.E[a]
         if self.groups is not None:  # max stage: the chosen piece's map
+            Ga, Ea = self.G[a], self.E[a]
             gi = self.groups[cols, s]
             return np.take_along_axis(Ga, gi[:, None, :], 2), np.take_along_axis(Ea, gi, 1)
-        if _ckernel.available() and self.G.flags.c_contiguous and self.E.flags.c_contiguous:
-            return _ckernel.hmap(a, s, self.G, self.E, self._tables()[0], self._tables()[1])
-        sl, k = self.slope[0], self.const[0]  # (w,): piece 0, then the pieces above each breakpoint
-        for q in range(1, len(self.slope)):
+        slope, const = self._tables() if tables is None else tables
+        if _ckernel.available():
+            return _ckernel.hmap(a, s, self._Gc(), self._Ec(), slope, const)
+        Ga, Ea = self.G[a], self.E[a]
+        sl, k = slope[0], const[0]  # (w,): piece 0, then the pieces above each breakpoint
+        for q in range(1, len(slope)):
             above = s >= q
-            sl, k = np.where(above, self.slope[q], sl), np.where(above, self.const[q], k)
+            sl, k = np.where(above, slope[q], sl), np.where(above, const[q], k)
         Ga *= sl[:, None, :]
         Ea *= sl
         Ea += k
@@ -319,11 +325,91 @@ class _StageMap:
             self._tab = (np.ascontiguousarray(self.slope, np.float64), np.ascontiguousarray(self.const, np.float64))
         return self._tab
 
+    def _Gc(self):
+        if not self.G.flags.c_contiguous:
+            self.G = np.ascontiguousarray(self.G)
+        return self.G
+
+    def _Ec(self):
+        if not self.E.flags.c_contiguous:
+            self.E = np.ascontiguousarray(self.E)
+        return self.E
+
+    def _vary(self):
+        """Per stage-start row, the units whose state is not the same in all its stage-end cells (CSR:
+        indptr (P + 1,), units), the mask (P, w), and the reference cell of each row."""
+        if self._var is None:
+            P = len(self.G)
+            ref = self._ref()
+            if _ckernel.available():
+                vary = _ckernel.vary(self.anc, self.state, ref, P)
+            else:
+                e_idx, j = np.nonzero(self.state != self.state[ref[self.anc]])
+                vary = np.zeros((P, self.width), bool)
+                vary[self.anc[e_idx], j] = True
+            rows, units = np.nonzero(vary)
+            indptr = np.zeros(P + 1, np.int64)
+            np.cumsum(np.bincount(rows, minlength=P), out=indptr[1:])
+            self._var = (indptr, units.astype(np.int64), vary, ref)
+        return self._var
+
+    def _split(self, A, n: int, threads: int):
+        """``h @ A`` as the fixed units' terms once per stage-start row (one GEMM over P rows, not n) plus,
+        per cell, the terms of the units whose state varies within its stage-start cell. Only the product's
+        own terms are added (in another order than the dense GEMM), so a map that is 0 stays exactly 0;
+        (an earlier form, a reference cell's map plus signed differences, left rounding residues there).
+        Returns None where the dense product is cheaper."""
+        indptr, units, vary, ref = self._vary()
+        P, d, w, m = len(self.G), self.G.shape[1], self.width, A.shape[1]
+        rows = np.arange(n) if self.cur is None else self.cur  # the stage-end cell of each current cell
+        cnt = np.diff(indptr)[self.anc[rows]]
+        pairs = int(cnt.sum())
+        if P * w + SPLIT_PAIR_COST * pairs >= n * w:
+            return None
+        slope, const = self._tables()
+        zero = (np.vstack([slope, np.zeros((1, w))]), np.vstack([const, np.zeros((1, w))]))
+        s_ref = self.state[ref].copy()
+        s_ref[vary] = len(slope)  # the varying units take the all-zero piece in the base
+        B, Be, _ = self._blocked(np.arange(P), A, False, threads, lambda cb: self._h(cb, s_ref[cb], zero))
+        A = np.ascontiguousarray(A, np.float64)
+        if _ckernel.available():
+            g, e = np.empty((n, d, m)), np.empty((n, m))
+
+            def one(r0):
+                r1 = min(r0 + BLOCK, n)
+                _ckernel.extras(rows[r0:r1], self.anc, self.state, indptr, units, self._Gc(), self._Ec(), slope,
+                                const, A, B, Be, g[r0:r1], e[r0:r1])
+
+            _pmap(one, range(0, n, BLOCK), threads)
+            return g, e, None
+        g, e = B[self.anc[rows]], Be[self.anc[rows]]
+        del B, Be
+        a = self.anc[rows]  # the same sums in NumPy, in the same order (unit by unit within each cell)
+        for t in range(int(cnt.max()) if n else 0):
+            r = np.nonzero(cnt > t)[0]
+            c, aa = rows[r], a[r]
+            j = units[indptr[aa] + t]
+            st = self.state[c, j]
+            sl, k = slope[st, j], const[st, j]
+            nz = (sl != 0.0) | (k != 0.0)
+            r, aa, j, sl, k = r[nz], aa[nz], j[nz], sl[nz], k[nz]
+            Aj = A[j]
+            for i in range(d):
+                g[r, i] += (self.G[aa, i, j] * sl)[:, None] * Aj
+            e[r] += (self.E[aa, j] * sl + k)[:, None] * Aj
+        return g, e, None
+
+    def _ref(self):
+        """The first stage-end cell of each stage-start cell (P,)."""
+        if self._refc is None:
+            C, P = len(self.anc), len(self.G)
+            self._refc = np.zeros(P, np.intp)
+            self._refc[self.anc[::-1]] = np.arange(C)[::-1]
+        return self._refc
+
     def _differences(self):
         if self._diff is None:
-            C, P = len(self.anc), len(self.G)
-            ref = np.zeros(P, np.intp)
-            ref[self.anc[::-1]] = np.arange(C)[::-1]  # the first stage-end cell of each stage-start cell
+            ref = self._ref()
             rs = self.state[ref[self.anc]]
             e_idx, j = np.nonzero(self.state != rs)
             self._diff = (ref, e_idx, j, self.state[e_idx, j].astype(np.intp), rs[e_idx, j].astype(np.intp))
@@ -337,6 +423,10 @@ class _StageMap:
         a gradient of rounding size, not an exact 0, and its scale says how large that rounding can be)."""
         C, P = len(self.anc), len(self.G)
         d, w, m = self.G.shape[1], self.width, A.shape[1]
+        if not want_scale and self.groups is None:
+            out = self._split(A, n, threads)
+            if out is not None:
+                return out
         if not want_scale or m > DIFF_MAX_OUT:  # differences only for the output's map (see the class)
             return self._dense(A, n, want_scale, threads)
         ref, e_idx, j, s_new, s_ref = self._differences()
@@ -382,9 +472,10 @@ class _StageMap:
     def _dense(self, A, n: int, want_scale: bool, threads: int):
         return self._blocked(np.arange(n) if self.cur is None else self.cur, A, want_scale, threads)
 
-    def _blocked(self, c, A, want_scale: bool, threads: int):
+    def _blocked(self, c, A, want_scale: bool, threads: int, h=None):
         """``h @ A`` (and its scale) on the stage-end cells c, one block of cells at a time (the cells' own
-        maps are made block by block, in reused memory, on the engine's threads)."""
+        maps are made block by block, in reused memory, on the engine's threads). ``h(cb)``: the maps of a
+        block (default: the cells' own, :meth:`_h`)."""
         n, d, w, m = len(c), self.G.shape[1], self.width, A.shape[1]
         g = np.empty((n, d, m))
         e = np.empty((n, m))
@@ -394,7 +485,7 @@ class _StageMap:
         def one(r0):
             r1 = min(r0 + BLOCK, n)
             cb = c[r0:r1]
-            M, mm = self._h(self.anc[cb], self.state[cb])
+            M, mm = self._h(self.anc[cb], self.state[cb]) if h is None else h(cb)
             M = M.reshape(-1, w)
             np.matmul(M, A, out=g[r0:r1].reshape(-1, m))
             np.matmul(mm, A, out=e[r0:r1])

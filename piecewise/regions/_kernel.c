@@ -536,3 +536,48 @@ void pw_hmap(int64_t B, int d, int w, const int64_t *a, const int8_t *state, con
         for (int j = 0; j < w; j++) mc[j] = e[j] * slope[s[j] * w + j] + cnst[s[j] * w + j];
     }
 }
+
+/* a stage's output map on rows of cells: the base of the row's stage-start cell (B (P, d, m), Be (P, m): the
+ * fixed units' terms) plus the terms of the varying units: for row r (stage-end cell c = cell[r]),
+ * stage-start row a = anc[c], and each unit j of units[indptr[a] .. indptr[a+1]) whose slope or constant
+ * is not 0:
+ *   g[r, i, :] += (G[a, i, j] * slope) * A[j, :],   e[r, :] += (E[a, j] * slope + const) * A[j, :]
+ * in the order of the units (only additions of the product's own terms: no residue where it is 0). */
+void pw_extras(int64_t n, int d, int w, int m, const int64_t *cell, const int64_t *anc, const int8_t *state,
+               const int64_t *indptr, const int64_t *units, const double *G, const double *E, const double *slope,
+               const double *cnst, const double *A, const double *B, const double *Be, double *g, double *e)
+{
+    for (int64_t r = 0; r < n; r++) {
+        int64_t c = cell[r];
+        int64_t a = anc[c];
+        memcpy(g + r * d * (int64_t)m, B + a * d * (int64_t)m, sizeof(double) * d * m);
+        memcpy(e + r * (int64_t)m, Be + a * (int64_t)m, sizeof(double) * m);
+        for (int64_t t = indptr[a]; t < indptr[a + 1]; t++) {
+            int64_t j = units[t];
+            int s = state[c * (int64_t)w + j];
+            double sl = slope[s * (int64_t)w + j], k = cnst[s * (int64_t)w + j];
+            if (sl == 0.0 && k == 0.0) continue;
+            const double *Ar = A + j * (int64_t)m;
+            for (int i = 0; i < d; i++) {
+                double coef = G[(a * d + i) * (int64_t)w + j] * sl;
+                double *gr = g + (r * d + i) * (int64_t)m;
+                for (int q = 0; q < m; q++) gr[q] += coef * Ar[q];
+            }
+            double ce = E[a * (int64_t)w + j] * sl + k;
+            double *er = e + r * (int64_t)m;
+            for (int q = 0; q < m; q++) er[q] += ce * Ar[q];
+        }
+    }
+}
+
+/* vary (P, w) |= the units whose state in stage-end cell c differs from its stage-start cell's reference
+ * cell ref[anc[c]] (vary zeroed by the caller) */
+void pw_vary(int64_t C, int w, const int64_t *anc, const int8_t *state, const int64_t *ref, uint8_t *vary)
+{
+    for (int64_t c = 0; c < C; c++) {
+        int64_t a = anc[c];
+        const int8_t *s = state + c * (int64_t)w, *s0 = state + ref[a] * (int64_t)w;
+        uint8_t *v = vary + a * (int64_t)w;
+        for (int j = 0; j < w; j++) v[j] |= (uint8_t)(s[j] != s0[j]);
+    }
+}
