@@ -177,15 +177,17 @@ def stage(backend, rag: Ragged, G, E, act, flat, events, bar, threads: int, max_
     bps = np.ascontiguousarray(act.breakpoints, np.float64)
     flat = np.ascontiguousarray(flat, np.int8)
     counter = np.array([C0], np.int64)
-    n_chunks = 1 if C0 < 64 else min(C0, 16 * max(1, threads))
+    # chunks: a few per thread (dynamic load balance), more on large stages (progress), few on small ones
+    # (each call has a fixed cost of ~0.1 ms)
+    n_chunks = 1 if C0 < 1024 else max(2 * threads, min(64, C0 // 4096))
     bounds = np.linspace(0, C0, n_chunks + 1).astype(np.int64)
     chunks = [np.arange(bounds[i], bounds[i + 1], dtype=np.int64) for i in range(n_chunks)]
     lab, inc = (None, rag.pv) if nd else (rag.pv, None)
+    head = (_ptr(rag.voff), d, _ptr(rag.x), _ptr(rag.n), _ptr(lab), _ptr(inc), _ptr(rag.flab), _ptr(rows), w, _ptr(G),
+            _ptr(E), len(bps), _ptr(bps), _ptr(flat), counter.ctypes.data_as(ctypes.c_void_p), int(max_cells))
 
     def one(idx):
-        h = lib.pw_stage(nd, len(idx), _ptr(idx), _ptr(rag.voff), d, _ptr(rag.x), _ptr(rag.n), _ptr(lab), _ptr(inc),
-                         _ptr(rag.flab), _ptr(rows), w, _ptr(G), _ptr(E), len(bps), _ptr(bps), _ptr(flat),
-                         counter.ctypes.data_as(ctypes.c_void_p), int(max_cells))
+        h = lib.pw_stage(nd, len(idx), _ptr(idx), *head)
         if not h:
             raise MemoryError("the exact kernel could not allocate its buffers")
         sizes = np.zeros(5, np.int64)

@@ -537,8 +537,29 @@ def _pool(n: int):
     if n not in _POOLS:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="piecewise-exact")
+        _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="piecewise-exact", initializer=_one_blas_thread)
     return _POOLS[n]
+
+
+def _one_blas_thread():
+    """In the engine's worker threads, BLAS runs on one thread: the blocks are already spread over the cores,
+    and OpenBLAS's own threads on top of them oversubscribed the machine (2-128x4: 1.2 s -> 1.05 s). Uses
+    OpenBLAS's per-thread setting (``openblas_set_num_threads_local``, OpenBLAS >= 0.3.27, as bundled with
+    NumPy) where it is loaded; otherwise nothing changes."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line}
+    except OSError:
+        return
+    for path in sorted(paths):
+        try:
+            fn = ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+        fn(1)
 
 
 # -- pattern words -------------------------------------------------------------------------------------

@@ -319,6 +319,38 @@ static int clipnd(Work *W, int64_t off, int n, const double *f, double tol, int3
 }
 
 /* -- the stage ----------------------------------------------------------------------------------- */
+/* scratch of one stage-start cell's test of all units */
+typedef struct {
+    int64_t fcap, wcap;
+    double *fv;            /* n0 * w values */
+    double *ev, *tol;      /* w */
+    uint8_t *up, *dn;      /* w */
+    uint8_t *cross;        /* w * nb */
+    int8_t *base;          /* w */
+} Scratch;
+
+static int work_cell(Scratch *S, int n0, int w, int nb)
+{
+    int64_t need = (int64_t)n0 * w;
+    if (need > S->fcap) {
+        int64_t c = S->fcap ? S->fcap : 1024;
+        while (c < need) c *= 2;
+        GROW_ONE(S->fv, c, 1);
+        S->fcap = c;
+    }
+    if (w * nb > S->wcap) {
+        int64_t c = (int64_t)w * nb;
+        GROW_ONE(S->ev, c, 1);
+        GROW_ONE(S->tol, c, 1);
+        GROW_ONE(S->up, c, 1);
+        GROW_ONE(S->dn, c, 1);
+        GROW_ONE(S->cross, c, 1);
+        GROW_ONE(S->base, c, 1);
+        S->wcap = c;
+    }
+    return 0;
+}
+
 /*
  * cells: idx (nc,) the input cells to take; geometry in ragged form: cell c has the n[c] vertices from
  *   vertex voff[c] on of x (V, d), and 2-D: lab (V,) int32 (edge labels); n-D: inc (V,) uint64, flab (C, 64).
@@ -337,6 +369,8 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
     Work Wk;
     memset(&Wk, 0, sizeof(Wk));
     Work *W = &Wk;
+    Scratch S;
+    memset(&S, 0, sizeof(S));
     double *f = NULL;
     int64_t fcap = 0;
     double *g = malloc(sizeof(double) * (d > 0 ? d : 1));
@@ -362,8 +396,51 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
         memset(W->state, 0, (size_t)w);
         W->nv = n0;
         W->n = 1;
+        /* every unit and breakpoint against the stage-start cell at once (vectorised over the units):
+         * fv[k * w + j] = value at vertex k, with the same expressions as value_at() */
+        if (work_cell(&S, n0, w, nb)) { O->err = 3; goto done; }
+        memset(S.base, 0, (size_t)w);
+        for (int q = 0; q < nb; q++) {
+            double *restrict ev = S.ev, *restrict tv = S.tol;
+            const double *restrict Er = E + r * (int64_t)w;
+            const double *restrict G0 = G + r * (int64_t)d * w;
+            for (int j = 0; j < w; j++) ev[j] = Er[j] - bps[q];
+            for (int j = 0; j < w; j++) tv[j] = 0.0 + fabs(G0[j]);
+            for (int i = 1; i < d; i++)
+                for (int j = 0; j < w; j++) tv[j] = tv[j] + fabs(G0[i * w + j]);
+            for (int j = 0; j < w; j++) tv[j] = RTOL * (tv[j] + fabs(ev[j]));
+            for (int k = 0; k < n0; k++) {
+                double *restrict fk = S.fv + (int64_t)k * w;
+                const double *xk = W->x + (int64_t)k * d;
+                double x0 = xk[0];
+                for (int j = 0; j < w; j++) fk[j] = ev[j] + x0 * G0[j];
+                for (int i = 1; i < d; i++) {
+                    double xi = xk[i];
+                    const double *restrict Gi = G0 + (int64_t)i * w;
+                    for (int j = 0; j < w; j++) fk[j] = fk[j] + xi * Gi[j];
+                }
+            }
+            uint8_t *restrict up = S.up, *restrict dn = S.dn;
+            memset(up, 0, (size_t)w);
+            memset(dn, 0, (size_t)w);
+            for (int k = 0; k < n0; k++) {
+                const double *restrict fk = S.fv + (int64_t)k * w;
+                for (int j = 0; j < w; j++) {
+                    up[j] |= fk[j] > tv[j];
+                    dn[j] |= fk[j] < -tv[j];
+                }
+            }
+            for (int j = 0; j < w; j++) {
+                int cross = up[j] && dn[j];
+                S.cross[j * nb + q] = (uint8_t)cross;
+                if (!cross) S.base[j] += (int8_t)(up[j] ? 1 : (dn[j] ? 0 : flat[q]));
+            }
+        }
+        /* the pieces are split only by the units that cross the stage-start cell, in unit order; every
+         * other unit's state is the stage-start cell's side (S.base), added at the end */
         for (int j = 0; j < w; j++) {
             for (int q = 0; q < nb; q++) {
+                if (!S.cross[j * nb + q]) continue;
                 double e = E[r * w + j] - bps[q];
                 double sa = 0.0;
                 for (int i = 0; i < d; i++) {
@@ -371,19 +448,11 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
                     sa = sa + fabs(g[i]);
                 }
                 double tol = RTOL * (sa + fabs(e));
-                /* the stage-start cell itself (vertices 0 .. n0-1 of the arena) */
                 if (fcap < W->vcap) {
                     free(f);
                     fcap = W->vcap;
                     f = malloc(sizeof(double) * fcap);
                     if (!f) { O->err = 3; goto done; }
-                }
-                int s0 = piece_sides(W->x, n0, g, e, tol, d, f);
-                if (s0 != 3) {
-                    int side = (s0 & 1) ? 1 : ((s0 & 2) ? 0 : flat[q]);
-                    if (side)
-                        for (int64_t p = 0; p < W->n; p++) W->state[p * w + j] += (int8_t)side;
-                    continue;
                 }
                 int64_t np0 = W->n;
                 for (int64_t p = 0; p < np0; p++) {
@@ -427,6 +496,10 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
                 }
             }
         }
+        for (int64_t p = 0; p < W->n; p++) {
+            int8_t *st = W->state + p * w;
+            for (int j = 0; j < w; j++) st[j] += S.base[j];
+        }
         /* the pieces of this cell to the output */
         int64_t tv = 0;
         for (int64_t p = 0; p < W->n; p++) tv += W->vcnt[p];
@@ -456,6 +529,7 @@ done:
     free(W->voff); free(W->vcnt); free(W->state); free(W->flab);
     free(W->x); free(W->lab); free(W->inc);
     free(W->ei); free(W->ej); free(W->ecm); free(W->cls);
+    free(S.fv); free(S.ev); free(S.tol); free(S.up); free(S.dn); free(S.cross); free(S.base);
     return O;
 }
 
