@@ -59,7 +59,7 @@ def _load():
     lib.pw_hmap.restype = None
     lib.pw_hmap.argtypes = [i64, i32, i32, p, p, p, p, p, p, p, p]
     lib.pw_extras.restype = None
-    lib.pw_extras.argtypes = [i64, i32, i32, i32, p, p, p, p, p, p, p, p, p, p, p, p, p, p]
+    lib.pw_extras.argtypes = [i64, i32, i32, i32, p, p, p, p, p, p, p, p, p, p, p, p, p, p, p, p, p]
     lib.pw_vary.restype = None
     lib.pw_vary.argtypes = [i64, i32, p, p, p, p]
     lib.pw_free.restype = None
@@ -122,15 +122,15 @@ class Ragged:
         return [X, self.n, P] + ([self.flab] if self.flab is not None else [])
 
 
-def extras(cells, anc, state, indptr, units, G, E, slope, const, A, B, Be, g, e):
+def extras(cells, anc, state, indptr, units, G, E, slope, const, A, B, Be, g, e, absA=None, Bs=None, s=None):
     """Rows g (n, d, m), e (n, m) of a stage's output map = the base of their stage-start cell (B, Be) plus
-    the varying units' terms (``pw_extras``); ``cells`` (n,): each row's stage-end cell. All arrays
-    C-contiguous, of the kernel's dtypes."""
+    the varying units' terms (``pw_extras``), and with ``s`` their term scale (base Bs, terms |.| @ |A|);
+    ``cells`` (n,): each row's stage-end cell. All arrays C-contiguous, of the kernel's dtypes."""
     n, d, m = g.shape
     _load().pw_extras(n, d, state.shape[1], m, _ptr(np.ascontiguousarray(cells, np.int64)),
                       _ptr(np.ascontiguousarray(anc, np.int64)), _ptr(np.ascontiguousarray(state, np.int8)),
                       _ptr(indptr), _ptr(units), _ptr(G), _ptr(E), _ptr(slope), _ptr(const), _ptr(A), _ptr(B), _ptr(Be),
-                      _ptr(g), _ptr(e))
+                      _ptr(g), _ptr(e), _ptr(absA), _ptr(Bs), _ptr(s))
 
 
 def vary(anc, state, ref, P: int):

@@ -353,11 +353,12 @@ class _StageMap:
             self._var = (indptr, units.astype(np.int64), vary, ref)
         return self._var
 
-    def _split(self, A, n: int, threads: int):
+    def _split(self, A, n: int, threads: int, want_scale: bool = False):
         """``h @ A`` as the fixed units' terms once per stage-start row (one GEMM over P rows, not n) plus,
         per cell, the terms of the units whose state varies within its stage-start cell. Only the product's
-        own terms are added (in another order than the dense GEMM), so a map that is 0 stays exactly 0;
-        (an earlier form, a reference cell's map plus signed differences, left rounding residues there).
+        own terms are added (in another order than the dense GEMM), so a map that is 0 stays exactly 0
+        (an earlier form, a reference cell's map plus signed differences, left rounding residues there);
+        the scale (``want_scale``) is the same sum of the terms' magnitudes as the dense ``|dh/du| @ |A|``.
         Returns None where the dense product is cheaper."""
         indptr, units, vary, ref = self._vary()
         P, d, w, m = len(self.G), self.G.shape[1], self.width, A.shape[1]
@@ -370,21 +371,24 @@ class _StageMap:
         zero = (np.vstack([slope, np.zeros((1, w))]), np.vstack([const, np.zeros((1, w))]))
         s_ref = self.state[ref].copy()
         s_ref[vary] = len(slope)  # the varying units take the all-zero piece in the base
-        B, Be, _ = self._blocked(np.arange(P), A, False, threads, lambda cb: self._h(cb, s_ref[cb], zero))
+        B, Be, Bs = self._blocked(np.arange(P), A, want_scale, threads, lambda cb: self._h(cb, s_ref[cb], zero))
         A = np.ascontiguousarray(A, np.float64)
+        aA = np.abs(A) if want_scale else None
         if _ckernel.available():
             g, e = np.empty((n, d, m)), np.empty((n, m))
+            sc = np.empty((n, d, m)) if want_scale else None
 
             def one(r0):
                 r1 = min(r0 + BLOCK, n)
                 _ckernel.extras(rows[r0:r1], self.anc, self.state, indptr, units, self._Gc(), self._Ec(), slope,
-                                const, A, B, Be, g[r0:r1], e[r0:r1])
+                                const, A, B, Be, g[r0:r1], e[r0:r1], aA, Bs, None if sc is None else sc[r0:r1])
 
             _pmap(one, range(0, n, BLOCK), threads)
-            return g, e, None
-        g, e = B[self.anc[rows]], Be[self.anc[rows]]
-        del B, Be
+            return g, e, sc
         a = self.anc[rows]  # the same sums in NumPy, in the same order (unit by unit within each cell)
+        g, e = B[a], Be[a]
+        sc = Bs[a] if want_scale else None
+        del B, Be, Bs
         for t in range(int(cnt.max()) if n else 0):
             r = np.nonzero(cnt > t)[0]
             c, aa = rows[r], a[r]
@@ -395,9 +399,12 @@ class _StageMap:
             r, aa, j, sl, k = r[nz], aa[nz], j[nz], sl[nz], k[nz]
             Aj = A[j]
             for i in range(d):
-                g[r, i] += (self.G[aa, i, j] * sl)[:, None] * Aj
+                coef = self.G[aa, i, j] * sl
+                g[r, i] += coef[:, None] * Aj
+                if want_scale:
+                    sc[r, i] += np.abs(coef)[:, None] * aA[j]
             e[r] += (self.E[aa, j] * sl + k)[:, None] * Aj
-        return g, e, None
+        return g, e, sc
 
     def _ref(self):
         """The first stage-end cell of each stage-start cell (P,)."""
@@ -423,8 +430,8 @@ class _StageMap:
         a gradient of rounding size, not an exact 0, and its scale says how large that rounding can be)."""
         C, P = len(self.anc), len(self.G)
         d, w, m = self.G.shape[1], self.width, A.shape[1]
-        if not want_scale and self.groups is None:
-            out = self._split(A, n, threads)
+        if self.groups is None:
+            out = self._split(A, n, threads, want_scale)
             if out is not None:
                 return out
         if not want_scale or m > DIFF_MAX_OUT:  # differences only for the output's map (see the class)

@@ -616,26 +616,35 @@ void pw_hmap(int64_t B, int d, int w, const int64_t *a, const int8_t *state, con
  * stage-start row a = anc[c], and each unit j of units[indptr[a] .. indptr[a+1]) whose slope or constant
  * is not 0:
  *   g[r, i, :] += (G[a, i, j] * slope) * A[j, :],   e[r, :] += (E[a, j] * slope + const) * A[j, :]
- * in the order of the units (only additions of the product's own terms: no residue where it is 0). */
+ * in the order of the units (only additions of the product's own terms: no residue where it is 0); with
+ * s (not NULL): the term scale, s[r] = Bs[a] + sum |G[a, i, j] * slope| * |A[j, :]|. */
 void pw_extras(int64_t n, int d, int w, int m, const int64_t *cell, const int64_t *anc, const int8_t *state,
                const int64_t *indptr, const int64_t *units, const double *G, const double *E, const double *slope,
-               const double *cnst, const double *A, const double *B, const double *Be, double *g, double *e)
+               const double *cnst, const double *A, const double *B, const double *Be, double *g, double *e,
+               const double *absA, const double *Bs, double *s)
 {
     for (int64_t r = 0; r < n; r++) {
         int64_t c = cell[r];
         int64_t a = anc[c];
         memcpy(g + r * d * (int64_t)m, B + a * d * (int64_t)m, sizeof(double) * d * m);
         memcpy(e + r * (int64_t)m, Be + a * (int64_t)m, sizeof(double) * m);
+        if (s) memcpy(s + r * d * (int64_t)m, Bs + a * d * (int64_t)m, sizeof(double) * d * m);
         for (int64_t t = indptr[a]; t < indptr[a + 1]; t++) {
             int64_t j = units[t];
-            int s = state[c * (int64_t)w + j];
-            double sl = slope[s * (int64_t)w + j], k = cnst[s * (int64_t)w + j];
+            int st = state[c * (int64_t)w + j];
+            double sl = slope[st * (int64_t)w + j], k = cnst[st * (int64_t)w + j];
             if (sl == 0.0 && k == 0.0) continue;
             const double *Ar = A + j * (int64_t)m;
             for (int i = 0; i < d; i++) {
                 double coef = G[(a * d + i) * (int64_t)w + j] * sl;
                 double *gr = g + (r * d + i) * (int64_t)m;
                 for (int q = 0; q < m; q++) gr[q] += coef * Ar[q];
+                if (s) {
+                    double ac = fabs(coef);
+                    const double *aAr = absA + j * (int64_t)m;
+                    double *sr = s + (r * d + i) * (int64_t)m;
+                    for (int q = 0; q < m; q++) sr[q] += ac * aAr[q];
+                }
             }
             double ce = E[a * (int64_t)w + j] * sl + k;
             double *er = e + r * (int64_t)m;
