@@ -31,6 +31,13 @@ Both cores: the descendants of different stage-start cells never interact, so fr
 (NumPy releases the GIL inside its kernels), each with its own buffers; the event table is shared (locked).
 The maps of a stage are computed in blocks on the same threads. Results do not depend on the split.
 
+The compiled kernel (:mod:`._ckernel`, ``_kernel.c``, built at install where a C compiler is found): an
+elementwise stage runs there, stage-start cell by stage-start cell (each unit tested against the cell in one
+vectorised pass, then only the crossing units split its pieces), with the same rules and float64
+expressions as the NumPy functions below, so its cells are bit-identical to theirs (tests/test_kernel.py).
+Between kernel stages the cells stay ragged (:class:`._ckernel.Ragged`), not padded to the largest vertex
+count. Max stages and the 1-D backend always run in NumPy; without the kernel everything does.
+
 Memory: per cell the engine keeps its geometry (backend arrays), a parent index, the sides fixed within the
 current stage and the packed pattern words. The affine maps of earlier stages' outputs are kept lazily
 (:class:`_StageMap`: the stage-start pre-activation maps, indexed by ancestor, and the per-cell states,
@@ -274,17 +281,18 @@ class _StageMap:
     its pre-activations (indexed by stage-start cell), for each stage-end cell its stage-start ancestor
     ``anc`` and states ``state`` (int8), and ``cur``: the stage-end cell of every current cell.
 
-    A later stage reads ``h @ A`` through :meth:`apply`, one of two ways (same values up to rounding):
+    A later stage reads ``h @ A`` through :meth:`apply`, one of three ways (same values up to rounding):
 
+    * *fixed plus varying* (elementwise stages, where it is cheaper than dense, :meth:`_split`): within a
+      stage-start cell only the units that cross it change state. Their *fixed* terms are one GEMM over
+      the P stage-start rows (P d w m), and each cell adds the terms of its *varying* units (pairs x d x
+      m, in the compiled kernel's ``pw_extras``). Only the product's own terms are added, so a map that
+      is 0 (all units off) stays exactly 0, and the scale is the plain sum of the terms' magnitudes;
     * *dense*: per cell, the ancestor's map with the cell's slopes, times A (C d w m multiply-adds);
-    * *by differences*, for the network's output map only (at most :data:`DIFF_MAX_OUT` outputs), when
-      few units change state within a stage-start cell: the map of one reference cell per stage-start
-      cell times A (P d w m), plus for every cell the units whose state differs from its reference's (a
-      sparse product: pairs x m). A unit can only differ there if its boundary crosses the stage-start
-      cell, so the pairs are few. Not for the maps of later stages: there the dense product keeps exact
-      zeros (a cell whose units are all off has a gradient of exactly 0, where differences leave rounding
-      residues that later stages cannot tell from a real gradient); the output's map carries its term
-      scale, which covers such residues. (Into wide stages the dense GEMM also measured faster.)"""
+    * *by differences*, for the output map of max stages only (at most :data:`DIFF_MAX_OUT` outputs): the
+      map of one reference cell per stage-start cell plus signed corrections for the pieces that differ.
+      Corrections leave rounding residues where the true map is 0, so the output's term scale includes
+      their magnitudes; not used for the maps of later stages, which need those exact zeros."""
 
     def __init__(self, G, E, anc, state, slope=None, const=None, groups=None):
         self.G, self.E, self.anc, self.state = G, E, anc, state

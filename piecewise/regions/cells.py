@@ -53,6 +53,21 @@ def prepare_exact(net, params, domain):
     return from_mlp(net, P), P
 
 
+def _duplicates(words) -> int:
+    """Number of repeated rows of ``words`` (C, k) uint32: a 64-bit hash of every row first (one sort of C
+    integers); only if two hashes agree are the rows themselves compared."""
+    C = len(words)
+    if C < 2:
+        return 0
+    mult = np.random.default_rng(0).integers(1, 2**63, size=words.shape[1], dtype=np.uint64) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        h = np.sort((words.astype(np.uint64) * mult).sum(1, dtype=np.uint64))
+    if np.all(h[1:] != h[:-1]):
+        return 0
+    uniq = np.unique(np.ascontiguousarray(words).view(np.dtype((np.void, words.dtype.itemsize * words.shape[1]))))
+    return C - len(uniq)
+
+
 @dataclass(eq=False)
 class CellComplex:
     """Cells of an exact enumeration, any dimension (module docstring). ``net`` is the MLP spec (``params``
@@ -97,10 +112,9 @@ class CellComplex:
             cx = cls(net, domain, geo[0], geo[1], words, J, c, seconds, params, S, tuple(geo[2:]), events, kind)
         else:
             cx = cls(net, domain, None, geo.n, words, J, c, seconds, params, S, None, events, kind, _ragged=geo)
-        uniq = np.unique(np.ascontiguousarray(words).view(np.dtype((np.void, words.dtype.itemsize * words.shape[1]))))
-        if len(uniq) != len(words):  # convex regions have unique patterns: a duplicate would mean a bug
-            raise RuntimeError(f"internal error: {len(words) - len(uniq)} duplicate activation patterns among "
-                               f"{len(words)} cells")
+        dup = _duplicates(words)
+        if dup:  # convex regions have unique patterns: a duplicate would mean a bug
+            raise RuntimeError(f"internal error: {dup} duplicate activation patterns among {len(words)} cells")
         return cx
 
     @property

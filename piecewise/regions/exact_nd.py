@@ -20,7 +20,12 @@ their vertices, and the split is combinatorial and vectorised over the whole bat
   facets (but still valid inequalities, so the edge test stays exact) and are freed when a cell runs short
   of slots. More than 64 facets on one cell is refused with a clear error.
 
-Costs are whole-array operations over the batch: O(B K^2) for the candidate pairs, O(P K) for the third-
+The compiled kernel (``_kernel.c``, :mod:`._ckernel`) does this same split cell by cell in C (same
+classification, edge test, slot rule and interpolation; bit-identical results), and keeps the cells ragged
+between stages; :class:`~piecewise.regions.cells.CellComplex` pads them only when ``vertices`` is read.
+The NumPy form below runs where the kernel is not built, and for max stages.
+
+Costs of the NumPy form are whole-array operations over the batch: O(B K^2) for the candidate pairs, O(P K) for the third-
 vertex test of the P candidates, no SVD, no LP. Volumes (``measure``) are computed on first use, and facet
 adjacency between cells (for linear regions) uses the facet labels: two cells can share a facet only if
 they carry a facet with the same label on opposite sides and the two facets' bounding boxes meet (pairs
