@@ -60,6 +60,8 @@ def _load():
     lib.pw_hmap.argtypes = [i64, i32, i32, p, p, p, p, p, p, p, p]
     lib.pw_extras.restype = None
     lib.pw_extras.argtypes = [i64, i32, i32, i32, p, p, p, p, p, p, p, p, p, p, p, p, p, p, p, p, p]
+    lib.pw_base.restype = None
+    lib.pw_base.argtypes = [i64, i32, i32, i32, p, p, p, p, p, p, p, p, p, p]
     lib.pw_vary.restype = None
     lib.pw_vary.argtypes = [i64, i32, p, p, p, p]
     lib.pw_free.restype = None
@@ -131,6 +133,15 @@ def extras(cells, anc, state, indptr, units, G, E, slope, const, A, B, Be, g, e,
                       _ptr(np.ascontiguousarray(anc, np.int64)), _ptr(np.ascontiguousarray(state, np.int8)),
                       _ptr(indptr), _ptr(units), _ptr(G), _ptr(E), _ptr(slope), _ptr(const), _ptr(A), _ptr(B), _ptr(Be),
                       _ptr(g), _ptr(e), _ptr(absA), _ptr(Bs), _ptr(s))
+
+
+def base(rows, G, E, s, slope, const, A, absA, B, Be, Bs):
+    """The fixed units' terms into few outputs (``pw_base``) for the stage-start rows ``rows`` (a slice of
+    consecutive rows: r0:r1) with pieces s (r1 - r0, w); B, Be, Bs: the zeroed output rows."""
+    P = B.shape[0]
+    d, w = G.shape[1], G.shape[2]
+    _load().pw_base(P, d, w, A.shape[1], _ptr(G[rows]), _ptr(E[rows]), _ptr(np.ascontiguousarray(s, np.int8)),
+                    _ptr(slope), _ptr(const), _ptr(A), _ptr(absA), _ptr(B), _ptr(Be), _ptr(Bs))
 
 
 def vary(anc, state, ref, P: int):

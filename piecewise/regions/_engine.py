@@ -379,9 +379,12 @@ class _StageMap:
         zero = (np.vstack([slope, np.zeros((1, w))]), np.vstack([const, np.zeros((1, w))]))
         s_ref = self.state[ref].copy()
         s_ref[vary] = len(slope)  # the varying units take the all-zero piece in the base
-        B, Be, Bs = self._blocked(np.arange(P), A, want_scale, threads, lambda cb: self._h(cb, s_ref[cb], zero))
         A = np.ascontiguousarray(A, np.float64)
         aA = np.abs(A) if want_scale else None
+        if m <= DIFF_MAX_OUT:  # few outputs (the network's output): the fixed terms summed unit by unit
+            B, Be, Bs = self._base_small(s_ref, zero, A, aA, threads)
+        else:
+            B, Be, Bs = self._blocked(np.arange(P), A, want_scale, threads, lambda cb: self._h(cb, s_ref[cb], zero))
         if _ckernel.available():
             g, e = np.empty((n, d, m)), np.empty((n, m))
             sc = np.empty((n, d, m)) if want_scale else None
@@ -413,6 +416,32 @@ class _StageMap:
                     sc[r, i] += np.abs(coef)[:, None] * aA[j]
             e[r] += (self.E[aa, j] * sl + k)[:, None] * Aj
         return g, e, sc
+
+    def _base_small(self, s_ref, tables, A, aA, threads: int):
+        """The fixed units' terms per stage-start row into few outputs, summed unit by unit (no per-cell
+        map materialised, no GEMM): B (P, d, m), Be (P, m), Bs (term scale, if aA is given) or None."""
+        P, d, w, m = len(self.G), self.G.shape[1], self.width, A.shape[1]
+        B, Be = np.zeros((P, d, m)), np.zeros((P, m))
+        Bs = np.zeros((P, d, m)) if aA is not None else None
+        slope, const = tables
+        if _ckernel.available():
+            G, E = self._Gc(), self._Ec()
+
+            def one(r0):
+                r1 = min(r0 + BLOCK, P)
+                _ckernel.base(slice(r0, r1), G, E, s_ref[r0:r1], slope, const, A, aA, B[r0:r1], Be[r0:r1],
+                              None if Bs is None else Bs[r0:r1])
+
+            _pmap(one, range(0, P, BLOCK), threads)
+            return B, Be, Bs
+        for j in range(w):  # the same sums in NumPy, in the same order (adding the skipped zeros changes nothing)
+            sl, k = slope[s_ref[:, j], j], const[s_ref[:, j], j]
+            coef = self.G[:, :, j] * sl[:, None]
+            B += coef[..., None] * A[j]
+            if Bs is not None:
+                Bs += np.abs(coef)[..., None] * aA[j]
+            Be += (self.E[:, j] * sl + k)[:, None] * A[j]
+        return B, Be, Bs
 
     def _ref(self):
         """The first stage-end cell of each stage-start cell (P,)."""

@@ -664,3 +664,36 @@ void pw_vary(int64_t C, int w, const int64_t *anc, const int8_t *state, const in
         for (int j = 0; j < w; j++) v[j] |= (uint8_t)(s[j] != s0[j]);
     }
 }
+
+/* the fixed units' terms of a stage's output map into few outputs (m small: no GEMM, no per-cell map
+ * materialised): for each stage-start row p, in unit order, the units whose piece (s[p, j]) has a slope
+ * or constant that is not 0:
+ *   B[p, i, :] += (G[p, i, j] * slope) * A[j, :],  Be[p, :] += (E[p, j] * slope + const) * A[j, :],
+ *   Bs[p, i, :] += |G[p, i, j] * slope| * |A[j, :]|   (Bs, absA may be NULL)
+ * B, Be, Bs zeroed by the caller. */
+void pw_base(int64_t P, int d, int w, int m, const double *G, const double *E, const int8_t *s, const double *slope,
+             const double *cnst, const double *A, const double *absA, double *B, double *Be, double *Bs)
+{
+    for (int64_t p = 0; p < P; p++) {
+        for (int j = 0; j < w; j++) {
+            int st = s[p * (int64_t)w + j];
+            double sl = slope[st * (int64_t)w + j], k = cnst[st * (int64_t)w + j];
+            if (sl == 0.0 && k == 0.0) continue;
+            const double *Ar = A + j * (int64_t)m;
+            for (int i = 0; i < d; i++) {
+                double coef = G[(p * d + i) * (int64_t)w + j] * sl;
+                double *br = B + (p * d + i) * (int64_t)m;
+                for (int q = 0; q < m; q++) br[q] += coef * Ar[q];
+                if (Bs) {
+                    double ac = fabs(coef);
+                    const double *aAr = absA + j * (int64_t)m;
+                    double *sr = Bs + (p * d + i) * (int64_t)m;
+                    for (int q = 0; q < m; q++) sr[q] += ac * aAr[q];
+                }
+            }
+            double ce = E[p * (int64_t)w + j] * sl + k;
+            double *er = Be + p * (int64_t)m;
+            for (int q = 0; q < m; q++) er[q] += ce * Ar[q];
+        }
+    }
+}
