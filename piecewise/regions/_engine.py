@@ -113,7 +113,7 @@ class Cells:
         self.side = np.zeros((self.size, 0), np.int8)
         self.lab = np.zeros((self.size, 0), np.int8)
 
-    def unrag(self, backend):
+    def unrag(self):
         """The kernel's ragged cells as the backend's padded geometry."""
         self.geo, self.rag = self.rag.padded(), None
 
@@ -854,7 +854,7 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
         n_parts = threads if C0 >= PARALLEL_MIN_CELLS else 1
         kernel = st.groups is None and getattr(backend, "KERNEL", None) and _ckernel.available()
         if not kernel and cells.rag is not None:
-            cells.unrag(backend)
+            cells.unrag()
         if kernel:
             rag = cells.rag if cells.rag is not None else _ckernel.Ragged.from_padded(cells.geo, C0)
             cells.rag = None
