@@ -1,70 +1,190 @@
-"""The one place where "zero" is defined.
+"""The one place where "zero" is defined: rounding-error bounds of the values actually computed.
 
-A pre-activation ``z`` is *on a boundary* when ``|z - breakpoint| <= rtol(dtype) * scale``, where
-``scale`` bounds the magnitude of the terms that were summed to get ``z`` (``|b| + sum_k |W_kj| max|h|``).
-A relative test is used because the absolute size of pre-activations varies with the weights.
+**Exact enumeration** decides, for an affine function ``f(c) = g.c + e`` of the domain's centred coordinates
+``c`` (``x = center + c @ axes``, ``c`` in [-1/2, 1/2]^d) and a vertex ``v`` of a cell, whether ``f(v)`` is
+positive, negative or zero. The float64 value ``f^ = fl(e + v_0 g_0 + ...)`` differs from the exact one by at
+most (:func:`vertex_tolerance`)
 
-- float32 (fast grid passes): ``rtol = 2**-19`` (about 1.9e-6, ten times the largest float32 error seen on
-  He-init nets up to 8 x 64 and 3 x 128, measured against this scale; tests re-measure it). A point
-  that comes this close to a boundary in float32 is not trusted and is re-evaluated in float64.
-- float64 (re-checks and exact enumeration): ``rtol = 1e-10``; float64 rounding of an MLP of moderate
-  depth stays several orders of magnitude below it.
+    (gamma_{d+3} |e^| + De)  +  |v|_inf (gamma_{d+1} |g^|_1 + Dg)  +  delta_v (|g^|_1 + Dg)
 
-Exact enumeration works with affine functions ``u -> u.g + e`` of the domain's parameter coordinates
-``u`` in the unit cube; :func:`affine_tol` is their boundary tolerance (``|g|_1 + |e|`` bounds the function
-on the cube) and :func:`sides` the one rule that says whether such a function is strictly positive /
-strictly negative somewhere on a cell (given its values at the cell's vertices). Two affine maps of the
-network on neighbouring cells are equal when their gradients agree within :func:`rtol` of the pair's own
-size (:func:`gradients_equal`). Points of the unit parameter cube coincide within :data:`U_ATOL`.
+where ``gamma_n = n u / (1 - n u)``, ``u = 2^-53`` (Higham's bound for a sum of n terms, in any order),
+``Dg``, ``De`` bound the errors of the computed coefficients (:func:`propagate`, from the magnitudes of the
+terms summed through the network) and ``delta_v`` bounds the error of the computed vertex (max-norm;
+:func:`interpolation_error`). A sign is taken from float64 only when ``|f^|`` exceeds this bound; otherwise
+it is decided exactly (:mod:`piecewise.regions.rational`). The bound depends on the sizes of the numbers that
+were summed, never on the size of the domain or of the function's range, so rescaling the box, the inputs
+or a layer changes no decision.
+
+Centred coordinates make the bound small where the features are: a vertex near the box's centre has small
+``|v|`` and is known to many digits whatever the size of the box.
+
+**Grid counts** (sampled) use a relative test per point, :func:`rtol` of the dtype times the magnitudes of the
+terms of that point's pre-activation: float32 ``2**-19`` (a point this close to a boundary is re-checked in
+float64), float64 ``1e-10`` (closer points are dropped: a grid reports only patterns it is sure of).
 """
 from __future__ import annotations
 
 import numpy as np
 
-_RTOL = {np.dtype(np.float32): 2.0**-19, np.dtype(np.float64): 1e-10}
+U = 2.0**-53  # unit roundoff of float64
+SAFETY = 1.0 + 2.0**-20  # covers the rounding of the bounds' own float64 computation
 
-#: two points of the unit parameter cube (exact enumeration's coordinates) coincide within this distance
-U_ATOL = 1e-12
+_RTOL = {np.dtype(np.float32): 2.0**-19, np.dtype(np.float64): 1e-10}
 
 
 def rtol(dtype) -> float:
-    """Relative tolerance used to decide that a pre-activation sits on a breakpoint."""
+    """Relative tolerance of the grid path's per-point boundary test (see the module docstring)."""
     dt = np.dtype(dtype)
     if dt not in _RTOL:
         raise ValueError(f"unsupported dtype {dt}: use float32 or float64")
     return _RTOL[dt]
 
 
-def affine_tol(g, e, axis: int = -1, dtype=np.float64):
-    """Boundary tolerance of affine functions ``u -> u.g + e`` on the unit cube: ``rtol * (|g|_1 + |e|)``.
-
-    g (..., d) with the coordinates on ``axis``, e the matching shape without it -> e's shape."""
-    return rtol(dtype) * (np.abs(g).sum(axis) + np.abs(e))
-
-
-def sides(f, tol, valid):
-    """Whether an affine function is strictly above / strictly below zero somewhere on each cell.
-
-    f (B, K) values at the cells' vertices, tol (B,) or (B, 1), valid (B, K) which vertices exist.
-    Returns (up, down), bool (B,) each. A cell is cut iff ``up & down``; neither means the function is
-    identically zero on the cell (within the tolerance)."""
-    t = np.reshape(tol, (len(f), 1)) if np.ndim(tol) else tol
-    return np.any(valid & (f > t), 1), np.any(valid & (f < -t), 1)
+def gamma(n: int) -> float:
+    """Higham's gamma_n = n u / (1 - n u): a float64 sum of n + 1 terms (any order) errs by at most
+    gamma_n times the sum of the terms' magnitudes."""
+    return n * U / (1.0 - n * U)
 
 
-#: float64 rounding of a sum of terms, relative to the sum of their magnitudes (fan-in up to ~1000 x eps)
-SUM_RTOL = 1e-13
+# -- exact enumeration: values at vertices ----------------------------------------------------------------
+def vertex_tolerance(absg1, abse, Dg, De, d: int):
+    """Per-unit coefficients (A, B, C) of the error bound of a value at a vertex: ``A + B |v|_inf + C delta_v``.
+
+    absg1: ``|g^|_1`` of the computed gradients, abse: ``|e^|`` of the computed offsets (after subtracting the
+    breakpoint), Dg, De: bounds of the coefficients' own errors (broadcasting shapes)."""
+    A = (gamma(d + 3) * abse + De) * SAFETY
+    B = (gamma(d + 1) * absg1 + Dg) * SAFETY
+    C = (absg1 + Dg) * SAFETY
+    return A, B, C
 
 
-def gradients_equal(Ja, Jb, Sa=None, Sb=None, dtype=np.float64):
-    """Pairs of affine maps with equal gradients: Ja, Jb (P, d, n_out) -> bool (P,).
+def vertex_values(V, g, e):
+    """Values at the vertices V (c, K, d) of u -> u.g + e, g (c, d), e (c,) -> (c, K), evaluated as
+    ``e + v_0 g_0 + v_1 g_1 + ...`` (the order the compiled kernel uses too)."""
+    f = e[:, None] + V[..., 0] * g[:, 0, None]
+    for i in range(1, V.shape[-1]):
+        f = f + V[..., i] * g[:, i, None]
+    return f
 
-    Output by output, relative to the pair's own size: ``|Ja - Jb| <= rtol * (max|Ja| + max|Jb|)`` (max over
-    the d coordinates), plus the rounding that a sum of large cancelling terms can leave,
-    ``SUM_RTOL * (Sa + Sb)`` when the term bounds ``Sa, Sb`` (``sum |M| @ |W|``, same shape) are given. A
-    pair of exactly zero gradients is equal."""
-    own = np.abs(Ja).max(1, keepdims=True) + np.abs(Jb).max(1, keepdims=True)
-    tol = rtol(dtype) * own
-    if Sa is not None:
-        tol = tol + SUM_RTOL * (Sa + Sb)
-    return np.all(np.abs(Ja - Jb) <= tol, axis=(1, 2))
+
+def classify(f, tol, valid):
+    """Sign of every value, as far as float64 knows it: int8 (c, K) with 1 (f > tol), -1 (f < -tol),
+    0 (undecided: |f| <= tol, to be decided exactly); invalid slots are 0 too."""
+    out = np.zeros(f.shape, np.int8)
+    out[valid & (f > tol)] = 1
+    out[valid & (f < -tol)] = -1
+    return out
+
+
+def residual_bound(V, G, e, dg, de, valid):
+    """Max-norm error bounds (m,) of computed points V (m, d) from the hyperplanes that define them exactly:
+    for point t the rows ``valid[t]`` of G (m, R, d), e (m, R) (float64 coefficients with error bounds dg,
+    de (m, R)), all of which pass through the exact point. With N the rows scaled to unit ``|.|_1`` and rho
+    the bounds of their exact values at V (the float64 residuals plus their error bounds, scaled alike), d
+    well-conditioned rows S (complete pivoting) give ``|V - V*|_inf <= ||N_S^-1|| max rho_S / (1 - ||N_S^-1||
+    max eta_S)`` (eta: the rows' own errors, scaled). The bound does not grow with the number of splits a
+    point went through: it only asks how well the point satisfies its equations. ``inf`` where the rows do
+    not determine the point within float64."""
+    m, R, d = G.shape
+    vinf = np.abs(V).max(-1)
+    f = e + V[:, None, 0] * G[:, :, 0]
+    nrm = np.abs(G[:, :, 0])
+    for i in range(1, d):
+        f = f + V[:, None, i] * G[:, :, i]
+        nrm = nrm + np.abs(G[:, :, i])
+    ok = valid & (nrm > 0.0)
+    nz = np.where(ok, nrm, 1.0)
+    rho = (np.abs(f) + (gamma(d + 1) * (np.abs(e) + vinf[:, None] * nrm) + de + vinf[:, None] * dg) * SAFETY) / nz
+    eta = dg / nz
+    N = np.where(ok[..., None], G / nz[..., None], 0.0)
+    # complete pivoting: the d rows (and their order) that determine the point best
+    A = N.copy()
+    rows = np.zeros((m, d), np.intp)
+    used_r = ~ok
+    used_c = np.zeros((m, d), bool)
+    bad = np.zeros(m, bool)
+    ar = np.arange(m)
+    for step in range(d):
+        Am = np.where(used_r[..., None] | used_c[:, None, :], 0.0, np.abs(A))
+        flat = Am.reshape(m, -1).argmax(1)
+        r, c = np.divmod(flat, d)
+        piv = A[ar, r, c]
+        bad |= Am[ar, r, c] == 0.0
+        rows[:, step] = r
+        used_r[ar, r] = True
+        used_c[ar, c] = True
+        fac = np.where(used_r, 0.0, A[ar, :, c]) / np.where(piv == 0.0, 1.0, piv)[:, None]
+        A = A - fac[..., None] * A[ar, r][:, None, :]
+    S = np.take_along_axis(N, rows[..., None], 1)  # (m, d, d)
+    kappa, singular = inverse_norm(S)
+    bad |= singular
+    r_S = np.take_along_axis(rho, rows, 1).max(1)
+    e_S = np.take_along_axis(eta, rows, 1).max(1)
+    den = 1.0 - kappa * e_S
+    bad |= (den <= 0.0) | (4 * d * kappa * U > 1e-6)
+    out = kappa * r_S / np.where(den > 0.0, den, 1.0) * (1.0 + 8 * d * kappa * U) * SAFETY
+    return np.where(bad, np.inf, out)
+
+
+def inverse_norm(S):
+    """``||S^-1||_inf`` (max row sum of |entries|) of a batch of d x d matrices (m, d, d) by Gauss-Jordan
+    with partial pivoting, and whether each is singular in float64."""
+    m, d, _ = S.shape
+    A = S.copy()
+    M = np.broadcast_to(np.eye(d), (m, d, d)).copy()
+    ar = np.arange(m)
+    singular = np.zeros(m, bool)
+    for c in range(d):
+        p = c + np.abs(A[:, c:, c]).argmax(1)
+        swap = p != c
+        if swap.any():
+            i = ar[swap]
+            A[i, c], A[i, p[swap]] = A[i, p[swap]].copy(), A[i, c].copy()
+            M[i, c], M[i, p[swap]] = M[i, p[swap]].copy(), M[i, c].copy()
+        piv = A[:, c, c]
+        singular |= piv == 0.0
+        piv = np.where(piv == 0.0, 1.0, piv)
+        A[:, c] = A[:, c] / piv[:, None]
+        M[:, c] = M[:, c] / piv[:, None]
+        for r in range(d):
+            if r == c:
+                continue
+            fr = A[:, r, c].copy()
+            A[:, r] = A[:, r] - fr[:, None] * A[:, c]
+            M[:, r] = M[:, r] - fr[:, None] * M[:, c]
+    aM = np.abs(M)
+    rs = aM[:, :, 0]
+    for j in range(1, d):  # in order (the compiled kernel sums the same way)
+        rs = rs + aM[:, :, j]
+    return rs.max(1), singular
+
+
+def rounding_error(x_inf):
+    """Error bound of a point rounded once from its exact value (half an ulp, doubled): ``2^-52 |x|_inf``."""
+    return 2.0**-52 * x_inf
+
+
+# -- exact enumeration: maps through the network ----------------------------------------------------------
+def propagate(sources, absb, n_terms: int):
+    """Error bounds (Dg, De), (m,) each, of the coefficients of ``z = bias + sum_j h_j @ A_j`` computed in
+    float64 (any summation order, BLAS included), from per source ``(|A_j|, Hg, He, Eg, Ee)``: bounds of the
+    magnitudes (``|.|_1`` of the gradient, ``|.|`` of the offset) and of the errors of the source's computed
+    coefficients, per source unit, over all cells. ``n_terms``: terms per sum (fan-in over all sources + 1).
+    Rounding of the products with the source's slopes and constants is included (gamma_{n + 3})."""
+    c = gamma(n_terms + 3)
+    Dg = De = None
+    for absA, Hg, He, Eg, Ee in sources:
+        dg = (c * Hg + Eg) @ absA
+        de = (c * He + Ee) @ absA
+        Dg = dg if Dg is None else Dg + dg
+        De = de if De is None else De + de
+    De = De + c * absb
+    return Dg * SAFETY, De * SAFETY
+
+
+def gradients_differ(Ja, Jb, Da, Db):
+    """Pairs of cells whose float64 gradients prove that their exact gradients differ: Ja, Jb (P, d, n_out),
+    Da, Db (n_out,) or (P, n_out) error bounds (``|.|_1`` over the d coordinates) -> bool (P,). A pair that is
+    not proven different may be equal: decide it exactly."""
+    diff = np.abs(Ja - Jb).sum(1)
+    return np.any(diff * (1.0 - 2 * (Ja.shape[1] + 1) * U) > (Da + Db) * SAFETY, axis=-1)

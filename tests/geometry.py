@@ -146,3 +146,44 @@ def flats_meeting_box(W0, b0, lo, hi):
             if res.status == 0 and -res.fun > 1e-9:
                 total += 1
     return total
+
+
+def regions_in_box_exact(lines, lo, hi):
+    """Regions of the open box [lo, hi] (2-D) cut by lines a.x + c = 0, in exact rational arithmetic (the
+    lines' float64 coefficients taken as the exact numbers they are): lines are added one by one, and a line
+    that crosses the open box adds one region per piece the earlier lines cut it into (distinct crossing points
+    strictly inside the box, plus one); a line equal to an earlier one adds nothing. Concurrent, parallel and
+    duplicate lines are all counted right; no tolerance anywhere."""
+    from fractions import Fraction as Q
+
+    L = [tuple(Q(float(v)) for v in row) for row in np.asarray(lines, np.float64)]
+    lo = [Q(float(v)) for v in lo]
+    hi = [Q(float(v)) for v in hi]
+    corners = [(lo[0], lo[1]), (hi[0], lo[1]), (lo[0], hi[1]), (hi[0], hi[1])]
+
+    def inside(p):
+        return lo[0] < p[0] < hi[0] and lo[1] < p[1] < hi[1]
+
+    def same(l1, l2):
+        return l1[0] * l2[1] == l1[1] * l2[0] and l1[0] * l2[2] == l1[2] * l2[0] and l1[1] * l2[2] == l1[2] * l2[1]
+
+    regions, kept = 1, []
+    for a in L:
+        if a[0] == 0 and a[1] == 0:
+            continue
+        vals = [a[0] * x + a[1] * y + a[2] for x, y in corners]
+        if not (min(vals) < 0 < max(vals)):
+            continue  # misses the open box (or only touches its boundary)
+        if any(same(a, b) for b in kept):
+            continue
+        pts = set()
+        for b in kept:
+            det = a[0] * b[1] - a[1] * b[0]
+            if det == 0:
+                continue
+            p = ((a[1] * b[2] - a[2] * b[1]) / det, (a[2] * b[0] - a[0] * b[2]) / det)
+            if inside(p):
+                pts.add(p)
+        regions += len(pts) + 1
+        kept.append(a)
+    return regions

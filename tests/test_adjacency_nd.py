@@ -9,7 +9,7 @@ import piecewise as pw
 import piecewise.regions.exact_nd as E
 from conftest import random_params
 from geometry import lp_region_count
-from piecewise.numerics import U_ATOL
+from piecewise.regions.exact_nd import U_ATOL
 from piecewise.regions.exact_nd import _bits
 
 
@@ -67,7 +67,7 @@ def _adjacency_reference(X, n, inc, flab, events, keep=None) -> np.ndarray:
 # -- helpers ----------------------------------------------------------------------------------------------
 def _args(cx):
     """The arguments ``CellComplex._pairs`` passes to ``adjacency_nd``."""
-    return cx.vertices, cx.n_vertices, cx.facets[0], cx.facets[1], cx.events
+    return cx.vertices_c, cx.n_vertices, cx.facets[0], cx.facets[1], cx.events
 
 
 @pytest.fixture

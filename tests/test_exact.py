@@ -4,6 +4,7 @@ from hypothesis import given, settings, strategies as st
 
 import piecewise as pw
 from conftest import random_params
+from geometry import regions_in_box_exact  # noqa: E402
 from geometry import (breakpoints_on_segment, lines_of_shallow, lp_region_count, montufar_params,
                       regions_in_box, sawtooth_params)
 
@@ -129,13 +130,26 @@ def _net(W0, b0, *more):
 
 
 def test_concurrent_lines_through_one_point():
-    ang = np.array([0.0, 0.4, 1.3, 2.0, 2.9])  # five lines through (0.1, -0.2)
-    W0 = np.stack([np.cos(ang), np.sin(ang)])
-    b0 = -(np.array([0.1, -0.2]) @ W0)
+    # five lines exactly through (0.125, -0.25): dyadic numbers, so b = -p @ W is computed without rounding
+    W0 = np.array([[1.0, 0.0, 1.0, -1.0, 2.0], [0.0, 1.0, 1.0, 3.0, -1.0]])
+    b0 = -(np.array([0.125, -0.25]) @ W0)
     net, p = _net(W0, b0)
     assert pw.enumerate_cells(net, p, pw.box(-1, 1, 2)).regions == 10  # 2n wedges
     g = pw.count_grid(net, p, pw.box(-1, 1, 2), 1025)
     assert g.regions <= 10
+
+
+def test_nearly_concurrent_lines_are_counted_as_the_float64_net_has_them():
+    """Lines meant to pass through (0.1, -0.2), with b = -p @ W rounded in float64: they miss one point by
+    ~1e-17, and the exact arrangement of these float64 numbers has small triangles there. The engine counts
+    them (never merges what float64 cannot resolve): the same count as an exact rational reference."""
+    ang = np.array([0.0, 0.4, 1.3, 2.0, 2.9])
+    W0 = np.stack([np.cos(ang), np.sin(ang)])
+    b0 = -(np.array([0.1, -0.2]) @ W0)
+    net, p = _net(W0, b0)
+    ref = regions_in_box_exact(np.c_[W0.T, b0], (-1, -1), (1, 1))
+    assert ref > 10
+    assert pw.enumerate_cells(net, p, pw.box(-1, 1, 2)).regions == ref
 
 
 def test_dead_always_on_duplicate_and_parallel_units():
@@ -143,9 +157,14 @@ def test_dead_always_on_duplicate_and_parallel_units():
     W0 = r.normal(size=(2, 4))
     b0 = r.normal(size=4) * 0.3
     base = pw.enumerate_cells(*_net(W0, b0), pw.box(-1, 1, 2)).regions
-    W = np.c_[W0, np.zeros(2), np.zeros(2), W0[:, 1], 2.5 * W0[:, 2]]  # dead, always on, duplicate, scaled copy
-    b = np.r_[b0, -1.0, 5.0, b0[1], 2.5 * b0[2]]
+    W = np.c_[W0, np.zeros(2), np.zeros(2), W0[:, 1], 4.0 * W0[:, 2]]  # dead, always on, duplicate, scaled copy
+    b = np.r_[b0, -1.0, 5.0, b0[1], 4.0 * b0[2]]  # (scaling by a power of two is exact: the same line)
     assert pw.enumerate_cells(*_net(W, b), pw.box(-1, 1, 2)).regions == base
+    # scaled by 2.5, the copy is rounded: a different line, ~1e-16 away, crossing the others; counted exactly
+    W25 = np.c_[W0, 2.5 * W0[:, 2]]
+    b25 = np.r_[b0, 2.5 * b0[2]]
+    ref = regions_in_box_exact(np.c_[W25.T, b25], (-1, -1), (1, 1))
+    assert pw.enumerate_cells(*_net(W25, b25), pw.box(-1, 1, 2)).regions == ref
     # a parallel (not identical) unit adds one line: +1 region plus its crossings
     Wp = np.c_[W0, W0[:, 0]]
     bp = np.r_[b0, b0[0] + 0.05]
@@ -290,9 +309,9 @@ def test_nd_grid_never_exceeds_exact_and_degenerate_units():
     exact = {r.tobytes() for r in cx.patterns}
     assert all(r.tobytes() in exact for r in g.patterns)
     # four planes through one point and a dead unit: 14 regions around the point (central arrangement in
-    # R^3 of 4 planes in general position: 2 * (C(3,0) + C(3,1) + C(3,2)) = 14)
+    # R^3 of 4 planes in general position: 2 * (C(3,0) + C(3,1) + C(3,2)) = 14); a dyadic point, so b is exact
     W0 = np.array([[1.0, 0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0, 0.0]])
-    b0 = -(np.array([0.1, 0.2, -0.1]) @ W0)
+    b0 = -(np.array([0.125, 0.25, -0.125]) @ W0)
     b0[4] = 0.0
     layers = ((W0, b0), (np.ones((5, 1)), np.zeros(1)))
     assert pw.enumerate_cells(pw.mlp(3, (5,), 1), layers, pw.box(-1, 1, 3)).regions == 14
@@ -601,7 +620,7 @@ def test_nd_degenerate_integer_networks_new_engine_equals_reference(seed):
     """Integer weights in 3-D and 4-D: planes through vertices and box corners, duplicates, dead and flat
     units, maxout ties. The batched polytope engine and the previous engine (independent geometry: SVD rank
     tests, halfspaces) find the same patterns; for ReLU also the LP brute force."""
-    from piecewise.regions.exact_nd_reference import enumerate_cells_reference
+    from nd_reference import enumerate_cells_reference
 
     r = np.random.default_rng(1000 + seed)
     n_in = 3 + seed % 2
@@ -627,7 +646,7 @@ def test_nd_degenerate_integer_networks_new_engine_equals_reference(seed):
                                                   (5, (6, 4), "leaky_relu:0.2", 4),
                                                   pytest.param(6, (7, 4), "abs", 5, marks=pytest.mark.slow)])
 def test_nd_random_networks_new_engine_equals_reference(n_in, widths, act, seed):
-    from piecewise.regions.exact_nd_reference import enumerate_cells_reference
+    from nd_reference import enumerate_cells_reference
 
     net = pw.mlp(n_in, widths, 1, act)
     params = random_params(net, seed, bias_std=0.3)

@@ -49,13 +49,13 @@ def _load():
     p = ctypes.c_void_p
     i64, i32 = ctypes.c_int64, ctypes.c_int
     lib.pw_stage.restype = p
-    lib.pw_stage.argtypes = [i32, i64, p, p, i32, p, p, p, p, p, p, i32, p, p, i32, p, p, p, i64]
+    lib.pw_stage.argtypes = [i32, i64, p, p, i32, p, p, p, p, p, p, p, i32, p, p, p, p, i32, p, p, p, p, p, p, p, i64]
     lib.pw_sizes.restype = None
     lib.pw_sizes.argtypes = [p, p]
     lib.pw_fetch.restype = None
-    lib.pw_fetch.argtypes = [p, i32, i32, i64, p, p, p, p, p, p, p, p, p, p]
+    lib.pw_fetch.argtypes = [p, i32, i32, i64, p, p, p, p, p, p, p, p, p, p, p, p]
     lib.pw_pad.restype = None
-    lib.pw_pad.argtypes = [i64, i32, i32, p, p, p, i32, p, p, p]
+    lib.pw_pad.argtypes = [i64, i32, i32, p, p, p, i32, p, p, p, p, p]
     lib.pw_hmap.restype = None
     lib.pw_hmap.argtypes = [i64, i32, i32, p, p, p, p, p, p, p, p]
     lib.pw_extras.restype = None
@@ -93,10 +93,11 @@ def _ptr(a):
 class Ragged:
     """Cells in the kernel's ragged form, kept between kernel stages instead of padded arrays (a few cells
     with many vertices would pad all the others): vertices ``x (V, d)`` cell after cell, counts ``n (C,)``,
-    per vertex ``lab`` (2-D edge labels) or ``inc`` (n-D incidences), and ``flab (C, 64)`` (n-D)."""
+    per vertex ``lab`` (2-D edge labels) or ``inc`` (n-D incidences) and the error bound ``dv``, and
+    ``flab (C, 64)`` (n-D)."""
 
-    def __init__(self, x, n, per_vertex, flab=None, pad=0):
-        self.x, self.n, self.pv, self.flab, self.pad = x, n, per_vertex, flab, pad
+    def __init__(self, x, n, per_vertex, dv, flab=None, pad=0):
+        self.x, self.n, self.pv, self.dv, self.flab, self.pad = x, n, per_vertex, dv, flab, pad
         self.voff = np.zeros(len(n), np.int64)
         np.cumsum(n[:-1], out=self.voff[1:])
 
@@ -106,11 +107,30 @@ class Ragged:
 
     @classmethod
     def from_padded(cls, geo, size: int):
+        """From the backend's padded geometry: [X, n, per-vertex (lab / inc), (flab,) D]."""
         X, n = geo[0][:size], np.ascontiguousarray(geo[1][:size], np.int64)
         valid = np.arange(X.shape[1])[None, :] < n[:, None]
-        flab = np.ascontiguousarray(geo[3][:size], np.int32) if len(geo) > 3 else None
-        pv = geo[2][:size][valid]
-        return cls(np.ascontiguousarray(X[valid], np.float64), n, pv, flab, pad=_pad_of(pv))
+        flab = np.ascontiguousarray(geo[3][:size], np.int32) if len(geo) > 4 else None
+        pv = np.ascontiguousarray(geo[2][:size][valid])
+        dv = np.ascontiguousarray(geo[-1][:size][valid], np.float64)
+        return cls(np.ascontiguousarray(X[valid], np.float64), n, pv, dv, flab, pad=_pad_of(pv))
+
+    @classmethod
+    def concat(cls, parts):
+        parts = [p for p in parts if p.size] or parts[:1]
+        if len(parts) == 1:
+            return parts[0]
+        flab = np.concatenate([p.flab for p in parts]) if parts[0].flab is not None else None
+        return cls(np.concatenate([p.x for p in parts]), np.concatenate([p.n for p in parts]),
+                   np.concatenate([p.pv for p in parts]), np.concatenate([p.dv for p in parts]), flab, parts[0].pad)
+
+    def take(self, rows):
+        """The cells ``rows`` as a new Ragged."""
+        rows = np.asarray(rows, np.int64)
+        n = self.n[rows]
+        vidx = np.repeat(self.voff[rows] - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(int(n.sum()))
+        flab = self.flab[rows] if self.flab is not None else None
+        return Ragged(self.x[vidx], n, self.pv[vidx], self.dv[vidx], flab, self.pad)
 
     def padded(self):
         """The backend's padded geometry list (vertex axes padded to the largest count)."""
@@ -118,16 +138,18 @@ class Ragged:
         K = max(int(self.n.max()) if C else 1, 1)
         X = np.zeros((C, K, d))
         P = np.full((C, K), self.pad, self.pv.dtype)
+        D = np.zeros((C, K))
         if C:
             _load().pw_pad(C, K, d, _ptr(self.x), _ptr(self.n), _ptr(self.voff), self.pv.itemsize, _ptr(self.pv),
-                           _ptr(X), _ptr(P))
-        return [X, self.n, P] + ([self.flab] if self.flab is not None else [])
+                           _ptr(self.dv), _ptr(X), _ptr(P), _ptr(D))
+        return [X, self.n, P] + ([self.flab] if self.flab is not None else []) + [D]
 
 
 def extras(cells, anc, state, indptr, units, G, E, slope, const, A, B, Be, g, e, absA=None, Bs=None, s=None):
     """Rows g (n, d, m), e (n, m) of a stage's output map = the base of their stage-start cell (B, Be) plus
-    the varying units' terms (``pw_extras``), and with ``s`` their term scale (base Bs, terms |.| @ |A|);
-    ``cells`` (n,): each row's stage-end cell. All arrays C-contiguous, of the kernel's dtypes."""
+    the varying units' terms (``pw_extras``), and with ``s`` the sums of the terms' magnitudes (base Bs,
+    terms |.| @ |A|); ``cells`` (n,): each row's stage-end cell. All arrays C-contiguous, of the kernel's
+    dtypes."""
     n, d, m = g.shape
     _load().pw_extras(n, d, state.shape[1], m, _ptr(np.ascontiguousarray(cells, np.int64)),
                       _ptr(np.ascontiguousarray(anc, np.int64)), _ptr(np.ascontiguousarray(state, np.int8)),
@@ -170,10 +192,14 @@ def hmap(a, state, G, E, slope, const):
     return M, m
 
 
-def stage(backend, rag: Ragged, G, E, act, flat, events, bar, threads: int, max_cells: int, pmap, check):
-    """One elementwise stage on the cells ``rag`` (rows of G, E = their indices): returns (cells after it
-    (Ragged), their stage-start rows, states (C, w) int8), as the NumPy path does. ``check(n)`` raises the
-    engine's max_cells error; ``pmap`` runs the chunks on the engine's threads."""
+def stage(backend, rag: Ragged, G, E, Dg, De, stage_no: int, act, flat, events, bar, threads: int, max_cells: int,
+          pmap, check):
+    """One elementwise stage on the cells ``rag`` (rows of G, E = their indices; Dg, De (w,) the error bounds
+    of their coefficients): returns (cells after it (Ragged), their stage-start rows, states (C, w) int8,
+    deferred): as the NumPy path does, except for the stage-start cells ``deferred`` (rows) where some sign
+    was too close to zero for float64, which the kernel leaves to the NumPy path (their cells are not among
+    the returned ones). ``check(n)`` raises the engine's max_cells error; ``pmap`` runs the chunks on the
+    engine's threads."""
     lib = _lib()
     nd = 1 if backend.KERNEL == "polytope" else 0
     C0 = rag.size
@@ -184,6 +210,8 @@ def stage(backend, rag: Ragged, G, E, act, flat, events, bar, threads: int, max_
         raise PiecewiseError("too many split events for the kernel's int32 labels")
     G = np.ascontiguousarray(G, np.float64)
     E = np.ascontiguousarray(E, np.float64)
+    Dg = np.ascontiguousarray(Dg, np.float64)
+    De = np.ascontiguousarray(De, np.float64)
     rows = np.arange(C0, dtype=np.int64)
     bps = np.ascontiguousarray(act.breakpoints, np.float64)
     flat = np.ascontiguousarray(flat, np.int8)
@@ -194,14 +222,18 @@ def stage(backend, rag: Ragged, G, E, act, flat, events, bar, threads: int, max_
     bounds = np.linspace(0, C0, n_chunks + 1).astype(np.int64)
     chunks = [np.arange(bounds[i], bounds[i + 1], dtype=np.int64) for i in range(n_chunks)]
     lab, inc = (None, rag.pv) if nd else (rag.pv, None)
-    head = (_ptr(rag.voff), d, _ptr(rag.x), _ptr(rag.n), _ptr(lab), _ptr(inc), _ptr(rag.flab), _ptr(rows), w, _ptr(G),
-            _ptr(E), len(bps), _ptr(bps), _ptr(flat), counter.ctypes.data_as(ctypes.c_void_p), int(max_cells))
+    events.finish()  # the hyperplanes of earlier labels (new vertices' error bounds)
+    evg, eve = np.ascontiguousarray(events.g, np.float64), np.ascontiguousarray(events.e, np.float64)
+    evdg, evde = np.ascontiguousarray(events.dg, np.float64), np.ascontiguousarray(events.de, np.float64)
+    head = (_ptr(rag.voff), d, _ptr(rag.x), _ptr(rag.dv), _ptr(rag.n), _ptr(lab), _ptr(inc), _ptr(rag.flab), _ptr(rows),
+            w, _ptr(G), _ptr(E), _ptr(Dg), _ptr(De), len(bps), _ptr(bps), _ptr(flat), _ptr(evg), _ptr(eve), _ptr(evdg),
+            _ptr(evde), counter.ctypes.data_as(ctypes.c_void_p), int(max_cells))
 
     def one(idx):
         h = lib.pw_stage(nd, len(idx), _ptr(idx), *head)
         if not h:
             raise MemoryError("the exact kernel could not allocate its buffers")
-        sizes = np.zeros(5, np.int64)
+        sizes = np.zeros(6, np.int64)
         lib.pw_sizes(h, _ptr(sizes))
         bar.update(w * len(idx) / C0)
         return h, sizes
@@ -220,24 +252,29 @@ def stage(backend, rag: Ragged, G, E, act, flat, events, bar, threads: int, max_
     N = sum(int(s[0]) for _, s in results)
     NV = sum(int(s[4]) for _, s in results)
     NE = sum(int(s[2]) for _, s in results)
+    ND = sum(int(s[5]) for _, s in results)
     check(N)
     x = np.empty((NV, d))
+    dv = np.empty(NV)
     n = np.empty(N, np.int64)
     pv = np.empty(NV, np.uint64 if nd else np.int32)
     flab = np.empty((N, F), np.int32) if nd else None
     row = np.empty(N, np.int64)
     state = np.empty((N, w), np.int8)
     ev_row, ev_unit, ev_q = np.empty(NE, np.int64), np.empty(NE, np.int32), np.empty(NE, np.int8)
-    c0 = v0 = e0 = 0
+    deferred = np.empty(ND, np.int64)
+    c0 = v0 = e0 = f0 = 0
     base = events.n  # the ids the events of this stage get (registered below, in chunk order)
     for h, s in results:
-        c1, v1, e1 = c0 + int(s[0]), v0 + int(s[4]), e0 + int(s[2])
-        lib.pw_fetch(h, d, w, base + e0, _ptr(x[v0:v1]), _ptr(n[c0:c1]), None if nd else _ptr(pv[v0:v1]),
-                     _ptr(pv[v0:v1]) if nd else None, _ptr(flab[c0:c1]) if nd else None, _ptr(row[c0:c1]),
-                     _ptr(state[c0:c1]), _ptr(ev_row[e0:e1]), _ptr(ev_unit[e0:e1]), _ptr(ev_q[e0:e1]))
-        c0, v0, e0 = c1, v1, e1
+        c1, v1, e1, f1 = c0 + int(s[0]), v0 + int(s[4]), e0 + int(s[2]), f0 + int(s[5])
+        lib.pw_fetch(h, d, w, base + e0, _ptr(x[v0:v1]), _ptr(dv[v0:v1]), _ptr(n[c0:c1]),
+                     None if nd else _ptr(pv[v0:v1]), _ptr(pv[v0:v1]) if nd else None,
+                     _ptr(flab[c0:c1]) if nd else None, _ptr(row[c0:c1]), _ptr(state[c0:c1]), _ptr(ev_row[e0:e1]),
+                     _ptr(ev_unit[e0:e1]), _ptr(ev_q[e0:e1]), _ptr(deferred[f0:f1]))
+        c0, v0, e0, f0 = c1, v1, e1, f1
     if NE:
-        ids = events.add(G[ev_row, :, ev_unit], E[ev_row, ev_unit] - bps[ev_q])
+        ids = events.add(G[ev_row, :, ev_unit], E[ev_row, ev_unit] - bps[ev_q], stage_no, ev_unit, ev_q,
+                         Dg[ev_unit], De[ev_unit])
         if ids[0] != base:
             raise RuntimeError("internal error: split events were registered during a kernel stage")
-    return Ragged(x, n, pv, flab, pad=_pad_of(pv)), row, state
+    return Ragged(x, n, pv, dv, flab, pad=_pad_of(pv)), row, state, deferred

@@ -57,8 +57,9 @@ import numpy as np
 
 from ..activations import Activation
 from ..errors import PiecewiseError
-from ..numerics import affine_tol, sides
+from ..numerics import U, propagate
 from . import _ckernel
+from ._resolve import Resolver, decide
 
 BLOCK = 8192  # cells per block when evaluating lazy affine maps
 DIFF_MAX_OUT = 16  # maps by differences only into this many outputs (wider: the dense GEMM is faster here)
@@ -211,8 +212,9 @@ def concat_geo(parts, kaxis, pad):
 
 
 class Events:
-    """Hyperplanes ``u.g + e = 0`` of the split events, by label id (>= 0). Box facets have labels
-    ``-1 - i`` (``u_i = 0``) and ``-1 - d - i`` (``u_i = 1``)."""
+    """Hyperplanes ``c.g + e = 0`` of the split events, by label id (>= 0), with what made them (``meta_of``:
+    stage, unit, and breakpoint index or max-piece pair), which determines them exactly. Box facets have
+    labels ``-1 - i`` (``c_i = -1/2``) and ``-1 - d - i`` (``c_i = 1/2``)."""
 
     def __init__(self, d: int):
         import threading
@@ -220,17 +222,26 @@ class Events:
         self.d = d
         self.g = np.zeros((0, d))
         self.e = np.zeros(0)
+        self.meta = np.zeros((0, 3), np.int64)
+        self.dg = np.zeros(0)
+        self.de = np.zeros(0)
         self._parts = []
         self.n = 0
         self._lock = threading.Lock()
 
-    def add(self, g, e) -> np.ndarray:
-        """Register hyperplanes (g (P, d), e (P,)); returns their ids (P,). Thread-safe."""
+    def add(self, g, e, stage: int, unit, sub, dg, de) -> np.ndarray:
+        """Register hyperplanes (g (P, d), e (P,), with error bounds dg, de of their coefficients) of
+        ``stage``'s ``unit`` (P,) and ``sub`` (P,); returns their ids (P,). Thread-safe."""
+        P = len(e)
+        meta = np.empty((P, 3), np.int64)
+        meta[:, 0], meta[:, 1], meta[:, 2] = stage, unit, sub
+        dg = np.broadcast_to(np.asarray(dg, np.float64), (P,))
+        de = np.broadcast_to(np.asarray(de, np.float64), (P,))
         with self._lock:
             start = self.n
-            self.n += len(e)
-            self._parts.append((start, np.asarray(g, np.float64), np.asarray(e, np.float64)))
-        return np.arange(start, start + len(e))
+            self.n += P
+            self._parts.append((start, np.asarray(g, np.float64), np.asarray(e, np.float64), meta, dg, de))
+        return np.arange(start, start + P)
 
     def finish(self):
         with self._lock:
@@ -238,8 +249,17 @@ class Events:
                 parts = sorted(self._parts, key=lambda t: t[0])
                 self.g = np.concatenate([self.g] + [p[1] for p in parts])
                 self.e = np.concatenate([self.e] + [p[2] for p in parts])
+                self.meta = np.concatenate([self.meta] + [p[3] for p in parts])
+                self.dg = np.concatenate([self.dg] + [p[4] for p in parts])
+                self.de = np.concatenate([self.de] + [p[5] for p in parts])
                 self._parts = []
         return self
+
+    def meta_of(self, label: int) -> tuple[int, int, int]:
+        if label >= len(self.meta):
+            self.finish()
+        m = self.meta[label]
+        return int(m[0]), int(m[1]), int(m[2])
 
     def plane(self, labels):
         """(g, e) of the given labels (box facets included): (P, d), (P,)."""
@@ -253,48 +273,74 @@ class Events:
         bi = -1 - labels[~ev]
         gb = np.zeros((len(bi), d))
         gb[np.arange(len(bi)), bi % d] = 1.0
-        g[~ev], e[~ev] = gb, np.where(bi >= d, -1.0, 0.0)
+        g[~ev], e[~ev] = gb, np.where(bi >= d, -0.5, 0.5)
         return g, e
+
+    def planes_err(self, labels):
+        """(g, e, dg, de) of the given labels (any shape; box facets exact): (..., d), (...), (...), (...)."""
+        labels = np.asarray(labels)
+        g, e = self.plane(labels.ravel())
+        dg, de = np.zeros(labels.size), np.zeros(labels.size)
+        ev = labels.ravel() >= 0
+        dg[ev], de[ev] = self.dg[labels.ravel()[ev]], self.de[labels.ravel()[ev]]
+        sh = labels.shape
+        return g.reshape(*sh, self.d), e.reshape(sh), dg.reshape(sh), de.reshape(sh)
 
 
 # -- lazy affine maps of the stages' outputs -----------------------------------------------------------
+def _max_over_rows(G, E):
+    """Largest ``|g|_1`` and ``|e|`` of every unit over the rows: G (P, d, w), E (P, w) -> (w,), (w,)."""
+    if not len(E):
+        return np.zeros(E.shape[1]), np.zeros(E.shape[1])
+    acc = np.abs(G[:, 0])
+    for i in range(1, G.shape[1]):
+        acc += np.abs(G[:, i])
+    return acc.max(0), np.abs(E).max(0)
+
+
 class _InputMap:
-    """The input on every cell: x = u @ axes + origin."""
+    """The input on every cell: x = c @ axes + center (centred coordinates)."""
 
     def __init__(self, domain):
-        self.M, self.m = domain.axes, domain.origin
+        from .rational import frame_errors
+
+        self.M, self.m = domain.axes, domain.center
         self.width = domain.n_in
+        # the float64 axes and centre against the domain's exact frame (rounded when computed from its corners)
+        eA, ec = frame_errors(domain)
+        self.bounds = (np.abs(self.M).sum(0), np.abs(self.m), eA, ec)
 
     def reindex(self, p):
         pass
 
-    def apply(self, A, n: int, want_scale: bool, threads: int = 1):
-        """The terms of ``h @ A`` on all ``n`` current cells: (g (n, d, m), e (n, m), scale or None)."""
+    def apply(self, A, n: int, output: bool, threads: int = 1):
+        """``h @ A`` on all ``n`` current cells: (g (n, d, m), e (n, m))."""
         g, e = self.M @ A, self.m @ A
-        s = np.abs(self.M) @ np.abs(A) if want_scale else None
-        b = lambda x: None if x is None else np.broadcast_to(x, (n, *x.shape))  # noqa: E731
-        return b(g), b(e), b(s)
+        b = lambda x: np.broadcast_to(x, (n, *x.shape))  # noqa: E731
+        return b(g), b(e)
 
 
 class _StageMap:
     """A stage's output on every current cell, kept lazily: the stage-start maps G (P, d, w), E (P, w) of
     its pre-activations (indexed by stage-start cell), for each stage-end cell its stage-start ancestor
-    ``anc`` and states ``state`` (int8), and ``cur``: the stage-end cell of every current cell.
+    ``anc`` and states ``state`` (int8), and ``cur``: the stage-end cell of every current cell. ``bounds``:
+    per output unit, bounds over all cells of the magnitudes (``|g|_1``, ``|e|``) and errors of its computed
+    coefficients (:func:`piecewise.numerics.propagate`), from the pre-activations' error bounds Dg, De.
 
-    A later stage reads ``h @ A`` through :meth:`apply`, one of three ways (same values up to rounding):
+    A later stage reads ``h @ A`` through :meth:`apply`, one of three ways (the same terms summed in different
+    orders, all within the same error bound):
 
     * *fixed plus varying* (elementwise stages, where it is cheaper than dense, :meth:`_split`): within a
       stage-start cell only the units that cross it change state. Their *fixed* terms are one GEMM over
       the P stage-start rows (P d w m), and each cell adds the terms of its *varying* units (pairs x d x
       m, in the compiled kernel's ``pw_extras``). Only the product's own terms are added, so a map that
-      is 0 (all units off) stays exactly 0, and the scale is the plain sum of the terms' magnitudes;
+      is 0 (all units off) stays exactly 0;
     * *dense*: per cell, the ancestor's map with the cell's slopes, times A (C d w m multiply-adds);
     * *by differences*, for the output map of max stages only (at most :data:`DIFF_MAX_OUT` outputs): the
-      map of one reference cell per stage-start cell plus signed corrections for the pieces that differ.
-      Corrections leave rounding residues where the true map is 0, so the output's term scale includes
-      their magnitudes; not used for the maps of later stages, which need those exact zeros."""
+      map of one reference cell per stage-start cell plus signed corrections for the pieces that differ
+      (their terms are at most twice the pieces' own, which the bounds count: three times the largest)."""
 
-    def __init__(self, G, E, anc, state, slope=None, const=None, groups=None):
+    def __init__(self, G, E, anc, state, Dg, De, slope=None, const=None, groups=None):
         self.G, self.E, self.anc, self.state = G, E, anc, state
         self.slope, self.const, self.groups = slope, const, groups
         self.cur = None  # None: the identity (no later stage has split the cells yet)
@@ -303,6 +349,13 @@ class _StageMap:
         self._tab = None
         self._var = None
         self._refc = None
+        Mg, Me = _max_over_rows(G, E)
+        if groups is not None:
+            big = lambda a: a[groups].max(-1)  # noqa: E731
+            self.bounds = (3 * big(Mg), 3 * big(Me), big(Dg), big(De))
+        else:
+            smax, kmax = np.abs(slope).max(0), np.abs(const).max(0)
+            self.bounds = (smax * Mg, smax * Me + kmax, smax * Dg, smax * De)
 
     def reindex(self, p):
         self.cur = p if self.cur is None else self.cur[p]
@@ -361,12 +414,10 @@ class _StageMap:
             self._var = (indptr, units.astype(np.int64), vary, ref)
         return self._var
 
-    def _split(self, A, n: int, threads: int, want_scale: bool = False):
+    def _split(self, A, n: int, threads: int):
         """``h @ A`` as the fixed units' terms once per stage-start row (one GEMM over P rows, not n) plus,
         per cell, the terms of the units whose state varies within its stage-start cell. Only the product's
-        own terms are added (in another order than the dense GEMM), so a map that is 0 stays exactly 0
-        (an earlier form, a reference cell's map plus signed differences, left rounding residues there);
-        the scale (``want_scale``) is the same sum of the terms' magnitudes as the dense ``|dh/du| @ |A|``.
+        own terms are added (in another order than the dense GEMM), so a map that is 0 stays exactly 0.
         Returns None where the dense product is cheaper."""
         indptr, units, vary, ref = self._vary()
         P, d, w, m = len(self.G), self.G.shape[1], self.width, A.shape[1]
@@ -380,26 +431,23 @@ class _StageMap:
         s_ref = self.state[ref].copy()
         s_ref[vary] = len(slope)  # the varying units take the all-zero piece in the base
         A = np.ascontiguousarray(A, np.float64)
-        aA = np.abs(A) if want_scale else None
         if m <= DIFF_MAX_OUT:  # few outputs (the network's output): the fixed terms summed unit by unit
-            B, Be, Bs = self._base_small(s_ref, zero, A, aA, threads)
+            B, Be = self._base_small(s_ref, zero, A, threads)
         else:
-            B, Be, Bs = self._blocked(np.arange(P), A, want_scale, threads, lambda cb: self._h(cb, s_ref[cb], zero))
+            B, Be = self._blocked(np.arange(P), A, threads, lambda cb: self._h(cb, s_ref[cb], zero))
         if _ckernel.available():
             g, e = np.empty((n, d, m)), np.empty((n, m))
-            sc = np.empty((n, d, m)) if want_scale else None
 
             def one(r0):
                 r1 = min(r0 + BLOCK, n)
                 _ckernel.extras(rows[r0:r1], self.anc, self.state, indptr, units, self._Gc(), self._Ec(), slope,
-                                const, A, B, Be, g[r0:r1], e[r0:r1], aA, Bs, None if sc is None else sc[r0:r1])
+                                const, A, B, Be, g[r0:r1], e[r0:r1])
 
             _pmap(one, range(0, n, BLOCK), threads)
-            return g, e, sc
+            return g, e
         a = self.anc[rows]  # the same sums in NumPy, in the same order (unit by unit within each cell)
         g, e = B[a], Be[a]
-        sc = Bs[a] if want_scale else None
-        del B, Be, Bs
+        del B, Be
         for t in range(int(cnt.max()) if n else 0):
             r = np.nonzero(cnt > t)[0]
             c, aa = rows[r], a[r]
@@ -412,36 +460,30 @@ class _StageMap:
             for i in range(d):
                 coef = self.G[aa, i, j] * sl
                 g[r, i] += coef[:, None] * Aj
-                if want_scale:
-                    sc[r, i] += np.abs(coef)[:, None] * aA[j]
             e[r] += (self.E[aa, j] * sl + k)[:, None] * Aj
-        return g, e, sc
+        return g, e
 
-    def _base_small(self, s_ref, tables, A, aA, threads: int):
+    def _base_small(self, s_ref, tables, A, threads: int):
         """The fixed units' terms per stage-start row into few outputs, summed unit by unit (no per-cell
-        map materialised, no GEMM): B (P, d, m), Be (P, m), Bs (term scale, if aA is given) or None."""
+        map materialised, no GEMM): B (P, d, m), Be (P, m)."""
         P, d, w, m = len(self.G), self.G.shape[1], self.width, A.shape[1]
         B, Be = np.zeros((P, d, m)), np.zeros((P, m))
-        Bs = np.zeros((P, d, m)) if aA is not None else None
         slope, const = tables
         if _ckernel.available():
             G, E = self._Gc(), self._Ec()
 
             def one(r0):
                 r1 = min(r0 + BLOCK, P)
-                _ckernel.base(slice(r0, r1), G, E, s_ref[r0:r1], slope, const, A, aA, B[r0:r1], Be[r0:r1],
-                              None if Bs is None else Bs[r0:r1])
+                _ckernel.base(slice(r0, r1), G, E, s_ref[r0:r1], slope, const, A, None, B[r0:r1], Be[r0:r1], None)
 
             _pmap(one, range(0, P, BLOCK), threads)
-            return B, Be, Bs
+            return B, Be
         for j in range(w):  # the same sums in NumPy, in the same order (adding the skipped zeros changes nothing)
             sl, k = slope[s_ref[:, j], j], const[s_ref[:, j], j]
             coef = self.G[:, :, j] * sl[:, None]
             B += coef[..., None] * A[j]
-            if Bs is not None:
-                Bs += np.abs(coef)[..., None] * aA[j]
             Be += (self.E[:, j] * sl + k)[:, None] * A[j]
-        return B, Be, Bs
+        return B, Be
 
     def _ref(self):
         """The first stage-end cell of each stage-start cell (P,)."""
@@ -459,38 +501,29 @@ class _StageMap:
             self._diff = (ref, e_idx, j, self.state[e_idx, j].astype(np.intp), rs[e_idx, j].astype(np.intp))
         return self._diff
 
-    def apply(self, A, n: int, want_scale: bool, threads: int = 1):
-        """The terms of ``h @ A`` on the ``n`` current cells: (g (n, d, m), e (n, m), scale (n, d, m) or
-        None). The scale bounds the magnitudes of the terms that were summed to get g (for the rounding
-        allowance of the output's map): ``|dh/du| @ |A|`` when dense; by differences, the reference's
-        scale plus the magnitudes of the corrections (they may cancel: a cell whose units are all off gets
-        a gradient of rounding size, not an exact 0, and its scale says how large that rounding can be)."""
+    def apply(self, A, n: int, output: bool, threads: int = 1):
+        """``h @ A`` on the ``n`` current cells: (g (n, d, m), e (n, m)). ``output``: the network's output map
+        (max stages may then use differences, see the class)."""
         C, P = len(self.anc), len(self.G)
         d, w, m = self.G.shape[1], self.width, A.shape[1]
         if self.groups is None:
-            out = self._split(A, n, threads, want_scale)
+            out = self._split(A, n, threads)
             if out is not None:
                 return out
-        if not want_scale or m > DIFF_MAX_OUT:  # differences only for the output's map (see the class)
-            return self._dense(A, n, want_scale, threads)
+        if not output or m > DIFF_MAX_OUT:  # differences only for the output's map (see the class)
+            return self._dense(A, n, threads)
         ref, e_idx, j, s_new, s_ref = self._differences()
         if len(e_idx) * (d + 1) > 0.2 * max(C - P, 0) * d * w:
-            return self._dense(A, n, want_scale, threads)
-        B, Be, Bs = self._blocked(ref, A, want_scale, threads)
+            return self._dense(A, n, threads)
+        B, Be = self._blocked(ref, A, threads)
         a = self.anc[e_idx]
         if self.groups is not None:
             gn, gr = self.groups[j, s_new], self.groups[j, s_ref]
-            Gn, Gr = self.G[a, :, gn], self.G[a, :, gr]
-            dG, dE = Gn - Gr, self.E[a, gn] - self.E[a, gr]
-            dS = np.abs(Gn) + np.abs(Gr)
-            del Gn, Gr
+            dG, dE = self.G[a, :, gn] - self.G[a, :, gr], self.E[a, gn] - self.E[a, gr]
         else:
             ds = self.slope[s_new, j] - self.slope[s_ref, j]
-            Gj = self.G[a, :, j]
-            dG = Gj * ds[:, None]
+            dG = self.G[a, :, j] * ds[:, None]
             dE = self.E[a, j] * ds + (self.const[s_new, j] - self.const[s_ref, j])
-            dS = np.abs(Gj) * np.abs(ds)[:, None]
-            del Gj
         starts = np.flatnonzero(np.r_[True, e_idx[1:] != e_idx[:-1]]) if len(e_idx) else np.zeros(0, np.intp)
 
         def correction(vals, AA):
@@ -507,38 +540,28 @@ class _StageMap:
             g[:, k] += correction(dG[:, k], A)
         e = Be[rows]
         e += correction(dE, A)
-        s = Bs[rows]
-        aA = np.abs(A)
-        for k in range(d):
-            s[:, k] += correction(dS[:, k], aA)
-        return g, e, s
+        return g, e
 
-    def _dense(self, A, n: int, want_scale: bool, threads: int):
-        return self._blocked(np.arange(n) if self.cur is None else self.cur, A, want_scale, threads)
+    def _dense(self, A, n: int, threads: int):
+        return self._blocked(np.arange(n) if self.cur is None else self.cur, A, threads)
 
-    def _blocked(self, c, A, want_scale: bool, threads: int, h=None):
-        """``h @ A`` (and its scale) on the stage-end cells c, one block of cells at a time (the cells' own
-        maps are made block by block, in reused memory, on the engine's threads). ``h(cb)``: the maps of a
-        block (default: the cells' own, :meth:`_h`)."""
+    def _blocked(self, c, A, threads: int, h=None):
+        """``h @ A`` on the stage-end cells c, one block of cells at a time (the cells' own maps are made
+        block by block, in reused memory, on the engine's threads). ``h(cb)``: the maps of a block (default:
+        the cells' own, :meth:`_h`)."""
         n, d, w, m = len(c), self.G.shape[1], self.width, A.shape[1]
         g = np.empty((n, d, m))
         e = np.empty((n, m))
-        s = np.empty((n, d, m)) if want_scale else None
-        aA = np.abs(A) if want_scale else None
 
         def one(r0):
             r1 = min(r0 + BLOCK, n)
             cb = c[r0:r1]
             M, mm = self._h(self.anc[cb], self.state[cb]) if h is None else h(cb)
-            M = M.reshape(-1, w)
-            np.matmul(M, A, out=g[r0:r1].reshape(-1, m))
+            np.matmul(M.reshape(-1, w), A, out=g[r0:r1].reshape(-1, m))
             np.matmul(mm, A, out=e[r0:r1])
-            if want_scale:
-                np.abs(M, out=M)
-                np.matmul(M, aA, out=s[r0:r1].reshape(-1, m))
 
         _pmap(one, range(0, n, BLOCK), threads)
-        return g, e, s
+        return g, e
 
 
 def _own(x):
@@ -548,21 +571,26 @@ def _own(x):
     return np.array(x)
 
 
-def affine_of(weights: dict, bias, sources: dict, n_cells: int, want_scale: bool = False, threads: int = 1):
-    """The affine maps ``z = u @ G + E`` on the ``n_cells`` current cells of ``bias + sum_j h_j @ A_j``:
-    G (C, d, m), E (C, m), and the term scale ``sum |dh_j/du| @ |A_j|`` (C, d, m) if ``want_scale``."""
-    G = E = S = None
+def affine_of(weights: dict, bias, sources: dict, n_cells: int, output: bool = False, threads: int = 1):
+    """The affine maps ``z = c @ G + E`` on the ``n_cells`` current cells of ``bias + sum_j h_j @ A_j``:
+    G (C, d, m), E (C, m), and bounds (Dg, De), (m,) each, of their coefficients' rounding errors over all
+    cells (:func:`piecewise.numerics.propagate`). ``output``: the network's output map."""
+    G = E = None
+    srcb = []
+    n_terms = 1
     for j, A in weights.items():
-        g, e, s = sources[j].apply(np.asarray(A, np.float64), n_cells, want_scale, threads)
+        A = np.asarray(A, np.float64)
+        g, e = sources[j].apply(A, n_cells, output, threads)
+        srcb.append((np.abs(A), *sources[j].bounds))
+        n_terms += A.shape[0]
         if G is None:
-            G, E, S = _own(g), _own(e), _own(s)
+            G, E = _own(g), _own(e)
         else:
             G += g
             E += e
-            if want_scale:
-                S += s
     E += bias
-    return G, E, S
+    Dg, De = propagate(srcb, np.abs(np.asarray(bias, np.float64)), n_terms)
+    return G, E, Dg, De
 
 
 def _pmap(fn, items, threads: int):
@@ -647,7 +675,7 @@ class Packer:
 
 # -- the stages ----------------------------------------------------------------------------------------
 def values(V, g, e):
-    """Values at the vertices V (c, K, d) of u -> u.g + e: g (c, d), e (c,) -> (c, K)."""
+    """Values at the vertices V (c, K, d) of c -> c.g + e: g (c, d), e (c,) -> (c, K)."""
     f = e[:, None] + V[..., 0] * g[:, 0, None]
     for i in range(1, V.shape[-1]):
         f = f + V[..., i] * g[:, i, None]
@@ -658,54 +686,131 @@ def _valid(n, K):
     return np.arange(K)[None, :] < n[:, None]
 
 
-def _crossings(V, n, G, E, root, units, bps, flat, block: int = 1024):
-    """Which units each cell's vertices see strictly on both sides of each breakpoint, and the side of the
-    others: V (C, K, d); G (P, d, w), E (P, w) the units' maps on the cells ``root`` (C,), restricted to
-    ``units``. Returns ([cross (C, w') bool], [side (C, w') int8]) per breakpoint.
+class _Ctx:
+    """What the NumPy path of one stage needs for its decisions: the backend (its clip and vertex labels),
+    the exact resolver, the stage (1-based), the pre-activations' error bounds Dg, De (m,) and the events."""
 
-    Cells are taken in blocks of similar vertex count, each padded only to its own largest count."""
-    w = np.arange(E.shape[1])[units].size
+    def __init__(self, backend, resolver, stage: int, Dg, De, events):
+        self.backend, self.resolver, self.stage, self.Dg, self.De, self.events = backend, resolver, stage, Dg, De, events
+
+    def signs(self, geo, rows, g, e, Dg, De, query):
+        """Signs at the vertices of the batch ``geo`` (backend geometry, rows (B,) stage-start rows) of the
+        affine functions (g (B, d), e (B,), error bounds Dg, De (B,)): (f, tol, cls, sure) as
+        :func:`._resolve.decide`, with every undecided sign decided exactly (``query(b, states)``: the exact
+        hyperplane of cell b's function)."""
+        V, n, D = geo[0], geo[1], geo[-1]
+        f, tol, cls, sure = decide(V, n, D, g, e, Dg, De, V.shape[-1])
+        if not sure.all():
+            vl = self.backend.vertex_labels
+            self.resolver.resolve(cls, sure, _valid(n, V.shape[1]), rows, lambda b, k: vl(geo, b, k), query)
+        return f, tol, cls, sure
+
+    def point_fn(self, rows, query):
+        """``exact_point(b, labels)`` for a backend's clip: the exact crossing for cell b of the batch."""
+        return lambda b, labs: self.resolver.point(rows[b], labs, lambda st: query(b, st))
+
+    def aux(self, rows, query, g, e, dg, de):
+        """What a backend's clip needs besides the geometry: the exact crossing (``exact``), the float
+        hyperplanes of labels (``planes``) and of the cut (``cut``: g (B, d), e (B,), dg (B,), de (B,))."""
+        return _Aux(self.point_fn(rows, query), self.events.planes_err, (g, e, dg, de))
+
+
+class _Aux:
+    __slots__ = ("exact", "planes", "cut")
+
+    def __init__(self, exact, planes, cut):
+        self.exact, self.planes, self.cut = exact, planes, cut
+
+
+def _crossings(cells, G, E, root, units, bps, flat, ctx, block: int = 1 << 21):
+    """Which units each cell's vertices see strictly on both sides of each breakpoint, and the side of the
+    others: G (P, d, w), E (P, w) the units' maps on the cells ``root`` (C,), restricted to ``units`` (a
+    slice). Returns ([cross (C, w') bool], [side (C, w') int8]) per breakpoint. Every sign is decided (float64
+    with its error bound, exactly where that does not suffice).
+
+    Cells are taken in blocks of similar vertex count, each padded only to its own largest count (about
+    ``block`` values per array)."""
+    from ..numerics import vertex_tolerance
+
+    V, n, D = cells.live(0), cells.live(1), cells.live(len(cells.geo) - 1)
+    j_all = np.arange(E.shape[1])[units]
+    w = j_all.size
+    d = V.shape[-1]
     cross = [np.empty((len(n), w), bool) for _ in bps]
     side = [np.empty((len(n), w), np.int8) for _ in bps]
     order = np.argsort(n, kind="stable")
-    for s in range(0, len(n), block):
-        idx = order[s:s + block]
+    Dg, De = ctx.Dg[units], ctx.De[units]
+    s = 0
+    while s < len(n):
+        idx = order[s:s + max(1, block // (int(n[order[s]]) * max(w, 1)))]
+        K = int(n[idx].max())  # the counts are sorted: shrink the block if its last cells are larger
+        idx = order[s:s + max(1, block // (K * max(w, 1)))]
         K = int(n[idx].max())
+        s += len(idx)
+        valid = _valid(n[idx], K)
         Vb = V[idx, :K]
-        Vb = np.where(_valid(n[idx], K)[..., None], Vb, Vb[:, :1])  # pad with vertex 0
+        Db = D[idx, :K]
         r = root[idx]
         Gb = G[r][:, :, units]
         Eb = E[r][:, units]
-        f = Vb[:, :, 0, None] * Gb[:, None, 0, :]
-        for i in range(1, Vb.shape[-1]):
-            f += Vb[:, :, i, None] * Gb[:, None, i, :]
-        hi, lo = f.max(1), f.min(1)
+        absg = np.abs(Gb[:, 0])
+        for i in range(1, d):
+            absg = absg + np.abs(Gb[:, i])
+        vinf = np.abs(Vb).max(-1)
         for q, bp in enumerate(bps):
             e = Eb - bp
-            t = affine_tol(Gb, e, axis=1)
-            up, down = hi + e > t, lo + e < -t
-            cross[q][idx] = up & down
-            side[q][idx] = np.where(up, np.int8(1), np.where(down, np.int8(0), flat[q]))
+            f = e[:, None, :] + Vb[:, :, 0, None] * Gb[:, None, 0, :]
+            for i in range(1, d):
+                f = f + Vb[:, :, i, None] * Gb[:, None, i, :]
+            A, B, C = vertex_tolerance(absg, np.abs(e), Dg, De, d)
+            tol = (A[:, None, :] + B[:, None, :] * vinf[..., None]) + C[:, None, :] * Db[..., None]
+            vm = valid[..., None]
+            up_v, dn_v = vm & (f > tol), vm & (f < -tol)
+            up, dn = up_v.any(1), dn_v.any(1)
+            und = vm & ~up_v & ~dn_v & ~((tol == 0.0) & (f == 0.0))
+            bi, ji = np.nonzero(und.any(1))
+            if len(bi):  # decide the undecided (cell, unit) pairs exactly
+                cls = np.where(up_v, 1, np.where(dn_v, -1, 0)).astype(np.int8)[bi, :, ji]
+                sure = ~und[bi, :, ji]
+                gi = idx[bi]
+                vl = ctx.backend.vertex_labels
+                uj = j_all[ji]
+                ctx.resolver.resolve(cls, sure, valid[bi], r[bi], lambda t, k: vl(cells.geo, int(gi[t]), k),
+                                     lambda t, st: ctx.resolver.query_plane(int(uj[t]), q, 1, st))
+                up[bi, ji], dn[bi, ji] = (cls > 0).any(1), (cls < 0).any(1)
+            cross[q][idx] = up & dn
+            side[q][idx] = np.where(up, np.int8(1), np.where(dn, np.int8(0), flat[q]))
     return cross, side
 
 
-def _split_unit(cells: Cells, clip, cand, g, e, col, events: Events):
-    """Split the cells ``cand`` that the zero set of u -> u.g + e crosses (g (c, d), e (c,) per candidate)."""
+def _split_unit(cells: Cells, ctx, cand, g, e, unit: int, q: int, col):
+    """Split the cells ``cand`` that the zero set of c -> c.g + e crosses (g (c, d), e (c,) per candidate):
+    unit ``unit`` at breakpoint ``q`` of the stage."""
     n = cells.geo[1][cand]
     K = int(n.max())
-    V = cells.geo[0][cand, :K]
-    f = values(V, g, e)
-    tol = affine_tol(g, e)
-    up, down = sides(f, tol, _valid(n, K))
-    k = np.nonzero(up & down)[0]
-    if not len(k):
-        return
-    ids = events.add(g[k], e[k])
-    plus, minus = clip(cells.take(cand[k], K), f[k], tol[k], ids)
+    geo = cells.take(cand, K)
+    rows = cells.parent[cand]
+    query = lambda b, st: ctx.resolver.query_plane(unit, q, 1, st)  # noqa: E731
+    m = len(cand)
+    dg, de = np.full(m, ctx.Dg[unit]), np.full(m, ctx.De[unit])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f, tol, cls, sure = ctx.signs(geo, rows, g, e, dg, de, query)
+        k = np.nonzero((cls > 0).any(1) & (cls < 0).any(1))[0]
+        if not len(k):
+            return
+        ids = events_add(ctx.events, g[k], e[k], ctx.stage, unit, q, dg[k], de[k])
+        geo_k = [a[k] for a in geo]
+        plus, minus = ctx.backend.clip(geo_k, f[k], tol[k], cls[k], sure[k], ids,
+                                       ctx.aux(rows[k], lambda b, st: query(0, st), g[k], e[k], dg[k], de[k]))
     cells.split(cand[k], plus, minus, col)
 
 
-def elementwise_stage(cells: Cells, clip, act: Activation, G, E, events: Events, bar, regrow: float = 2.0):
+def events_add(events, g, e, stage, unit, sub, dg, de):
+    P = len(e)
+    return events.add(g, e, stage, np.broadcast_to(unit, (P,)), np.broadcast_to(sub, (P,)), dg, de)
+
+
+def elementwise_stage(cells: Cells, ctx, act: Activation, G, E, bar, regrow: float = 2.0):
     """Split by every unit of an elementwise PL stage; returns the states (C, w) int8 of the cells afterwards.
 
     Call :meth:`Cells.new_stage` first (``w * len(breakpoints)`` side columns). G (P, d, w), E (P, w): the
@@ -722,9 +827,8 @@ def elementwise_stage(cells: Cells, clip, act: Activation, G, E, events: Events,
         cells.anc = np.arange(len(cells.parent))
         size0 = cells.size
         root = cells.parent[:size0]
-        # which ancestors each remaining unit crosses, in blocks of units to bound memory
         j1 = w
-        cross0, anc = _crossings(cells.live(0), cells.live(1), G, E, root, slice(j0, j1), bps, flat)
+        cross0, anc = _crossings(cells, G, E, root, slice(j0, j1), bps, flat, ctx)
         if j0 == 0:
             _refuse_if_too_many(cells, cross0)
         j = j0
@@ -733,22 +837,22 @@ def elementwise_stage(cells: Cells, clip, act: Activation, G, E, events: Events,
                 cand = np.nonzero(cross0[q][cells.anc[: cells.size], j - j0])[0]
                 if len(cand):
                     p = cells.parent[cand]
-                    _split_unit(cells, clip, cand, G[p, :, j], E[p, j] - bp, j * nb + q, events)
+                    _split_unit(cells, ctx, cand, G[p, :, j], E[p, j] - bp, j, q, j * nb + q)
             bar.update(1)
             j += 1
             if cells.size > regrow * size0 + 64:
                 break
-        _settle_sides(cells, G, E, bps, flat, cross0, anc, j0, j)
+        _settle_sides(cells, ctx, G, E, bps, flat, cross0, anc, j0, j)
         j0 = j
     return cells.side[: cells.size].reshape(cells.size, w, nb).sum(-1, dtype=np.int8)
 
 
-def _settle_sides(cells, G, E, bps, flat, cross0, anc, j0, j1):
+def _settle_sides(cells, ctx, G, E, bps, flat, cross0, anc, j0, j1):
     """Fill ``cells.side`` for units j0..j1-1: a side fixed by a split is kept; a cell whose ancestor the unit
     does not cross inherits the ancestor's side; the rest (ancestor crossed, this piece not) lie on one side:
     look at their vertices (identically on the breakpoint: the state at the breakpoint, ``flat``)."""
     nb = len(bps)
-    V, n, p, a = cells.live(0), cells.live(1), cells.parent[: cells.size], cells.anc[: cells.size]
+    p, a = cells.parent[: cells.size], cells.anc[: cells.size]
     for q, bp in enumerate(bps):
         cols = np.arange(j0, j1) * nb + q
         side = cells.side[: cells.size, cols]
@@ -758,16 +862,22 @@ def _settle_sides(cells, G, E, bps, flat, cross0, anc, j0, j1):
         ci, uj = np.nonzero(todo & cp)
         del cp, todo
         if len(ci):
+            K = int(cells.geo[1][ci].max())
+            geo = cells.take(ci, K)
+            units = j0 + uj
             pc = p[ci]
-            g, e = G[pc, :, j0 + uj], E[pc, j0 + uj] - bp
-            up, down = sides(values(V[ci], g, e), affine_tol(g, e), _valid(n[ci], V.shape[1]))
+            g, e = G[pc, :, units], E[pc, units] - bp
+            _, _, cls, _ = ctx.signs(geo, pc, g, e, ctx.Dg[units], ctx.De[units],
+                                     lambda b, st: ctx.resolver.query_plane(int(units[b]), q, 1, st))
+            up, down = (cls > 0).any(1), (cls < 0).any(1)
             side[ci, uj] = np.where(up, 1, np.where(down, 0, flat[q]))
         cells.side[: cells.size, cols] = side
 
 
-def _line_classes(g, e):
-    """For lines (P, L, d), (P, L) per cell: the index of the first line proportional to each (same zero
-    set), (P, L). Used so that coinciding max-piece boundaries share one label."""
+def _line_classes(g, e, rows, ctx, unit: int):
+    """For lines (P, L, d), (P, L) per stage-start row: the index of the first line with the same zero set
+    as each, (P, L), so that coinciding max-piece boundaries share one label. Float64 proposes candidates
+    (proportional to 1e-9), exact arithmetic confirms them."""
     a = np.concatenate([g, e[..., None]], -1)
     a = a / np.maximum(np.abs(a).max(-1, keepdims=True), 1e-300)
     L = a.shape[1]
@@ -776,12 +886,20 @@ def _line_classes(g, e):
         for r in range(q):
             prop = (np.abs(a[:, q] - a[:, r]).max(-1) <= 1e-9) | (np.abs(a[:, q] + a[:, r]).max(-1) <= 1e-9)
             cls[:, q] = np.where(prop & (r < cls[:, q]), r, cls[:, q])
+    for p, q in zip(*np.nonzero(cls != np.arange(L)[None, :])):
+        r = int(cls[p, q])
+        st = ctx.resolver.states(int(rows[p]))
+        u = ctx.resolver.query_plane(unit, int(q), 1, st)
+        v = ctx.resolver.query_plane(unit, r, 1, st)
+        if any(u[i] * v[k] != u[k] * v[i] for i in range(len(u)) for k in range(i + 1, len(u))):
+            cls[p, q] = q  # not the same line after all
     return cls
 
 
-def max_unit(cells: Cells, clip, G, E, events: Events, kaxis, pad):
-    """Split cells by the argmax of one max unit: G (P, d, k), E (P, k) of its pieces per stage-start cell;
-    appends the unit's state to ``cells.lab``."""
+def max_unit(cells: Cells, ctx, G, E, unit: int, Dg, De):
+    """Split cells by the argmax of one max unit: G (P, d, k), E (P, k) of its pieces per stage-start cell
+    (error bounds Dg, De (k,)); appends the unit's state to ``cells.lab``."""
+    kaxis, pad, clip = ctx.backend.KAXIS, ctx.backend.PAD, ctx.backend.clip
     geo0 = cells.take(slice(0, cells.size))
     rows, p = np.unique(cells.parent[: cells.size], return_inverse=True)  # this part's stage-start cells
     G, E = G[rows], E[rows]
@@ -791,33 +909,42 @@ def max_unit(cells: Cells, clip, G, E, events: Events, kaxis, pad):
     pidx = {pr: t for t, pr in enumerate(pairs)}
     gl = np.stack([G[:, :, i] - G[:, :, j] for i, j in pairs], 1)  # (P0, L, d)
     el = np.stack([E[:, i] - E[:, j] for i, j in pairs], 1)
-    cls = _line_classes(gl, el)
-    ids = events.add(gl.reshape(-1, gl.shape[-1]), el.reshape(-1)).reshape(len(G), len(pairs))
+    cls = _line_classes(gl, el, rows, ctx, unit)
+    pa, pb = np.array([i for i, _ in pairs]), np.array([j for _, j in pairs])
+    gdg = (Dg[pa] + Dg[pb]) + 2 * U * np.abs(gl).sum(-1)  # (P0, L): the differences' own rounding
+    gde = (De[pa] + De[pb]) + 2 * U * np.abs(el)
+    ids = events_add(ctx.events, gl.reshape(-1, gl.shape[-1]), el.reshape(-1), ctx.stage,
+                     unit, np.tile(np.arange(len(pairs)), len(G)), gdg.reshape(-1), gde.reshape(-1)
+                     ).reshape(len(G), len(pairs))
     parts, parents, labels = [], [], []
     for i in range(k):
-        geo, alive = geo0, np.ones(len(p), bool)
+        geo, alive, prow = geo0, np.ones(len(p), bool), rows[p]
         for j in range(k):
             if j == i:
                 continue
             t = pidx[(min(i, j), max(i, j))]
-            sgn = 1.0 if i < j else -1.0
+            sgn = 1 if i < j else -1
             g, e = sgn * gl[p, t], sgn * el[p, t]
-            tol = affine_tol(g, e)
-            f = values(geo[0], g, e)
-            big, small = sides(f, tol, _valid(geo[1], geo[0].shape[1]))
-            alive &= big | (~big & ~small & (j > i))  # a tie on the whole cell goes to the lowest index
-            cut = alive & big & small
-            if cut.any():
-                idx = np.nonzero(cut)[0]
-                lid = ids[p[idx], cls[p[idx], t]]
-                piece = clip([a[idx] for a in geo], f[idx], tol[idx], lid)[0]
-                geo = [a.copy() for a in geo]
-                for r, (a, b) in enumerate(zip(geo, piece)):
-                    if kaxis[r] and b.shape[1] > a.shape[1]:
-                        geo[r] = a = _pad_axis1(a, b.shape[1], pad[r])
-                    elif kaxis[r] and b.shape[1] < a.shape[1]:
-                        b = _pad_axis1(b, a.shape[1], pad[r])
-                    a[idx] = b
+            dg, de = gdg[p, t], gde[p, t]
+            query = lambda b, st, t=t, sgn=sgn: ctx.resolver.query_plane(unit, t, sgn, st)  # noqa: E731
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f, tol, c, sure = ctx.signs(geo, prow, g, e, dg, de, query)
+                big, small = (c > 0).any(1), (c < 0).any(1)
+                alive &= big | (~big & ~small & (j > i))  # a tie on the whole cell goes to the lowest index
+                cut = alive & big & small
+                if cut.any():
+                    idx = np.nonzero(cut)[0]
+                    lid = ids[p[idx], cls[p[idx], t]]
+                    piece = clip([a[idx] for a in geo], f[idx], tol[idx], c[idx], sure[idx], lid,
+                                 ctx.aux(prow[idx], lambda b, st, q=query: q(0, st), g[idx], e[idx], dg[idx],
+                                         de[idx]))[0]
+                    geo = [a.copy() for a in geo]
+                    for r, (a, b) in enumerate(zip(geo, piece)):
+                        if kaxis[r] and b.shape[1] > a.shape[1]:
+                            geo[r] = a = _pad_axis1(a, b.shape[1], pad[r])
+                        elif kaxis[r] and b.shape[1] < a.shape[1]:
+                            b = _pad_axis1(b, a.shape[1], pad[r])
+                        a[idx] = b
         a = np.nonzero(alive)[0]
         parts.append([x[a] for x in geo])
         parents.append(rows[p[a]])
@@ -827,10 +954,11 @@ def max_unit(cells: Cells, clip, G, E, events: Events, kaxis, pad):
 
 def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = None):
     """Enumerate the cells of ``staged`` on ``domain`` with ``backend`` (module with ``init(d)``, ``clip``,
-    ``KAXIS``, ``PAD``, ``BYTES_PER_CELL``). Returns (cells, words, J, c, S, events): the live geometry (padded
-    arrays, or the compiled kernel's ragged cells, :class:`._ckernel.Ragged`), packed
-    patterns (C, n_words) uint32, the output's affine map ``y = u @ J + c`` (J (C, d, n_out)), its term
-    scale S (C, d, n_out) and the event table."""
+    ``vertex_labels``, ``KAXIS``, ``PAD``, ``BYTES_PER_CELL``) in the domain's centred coordinates. Returns
+    (cells, words, J, c, (DJ, Dc), events): the live geometry (padded arrays, or the compiled kernel's ragged
+    cells, :class:`._ckernel.Ragged`), packed patterns (C, n_words) uint32, the output's affine map
+    ``y = c @ J + c0`` (J (C, d, n_out)), the error bounds DJ, Dc (n_out,) of its gradients (``|.|_1`` over d)
+    and offsets (any cell) and the event table."""
     threads = max(1, int(THREADS if threads is None else threads))
     d = domain.dim
     events = Events(d)
@@ -845,31 +973,42 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
     sources = {0: _InputMap(domain)}
     bits = max([_bits(st) for st in stages] or [1])
     packer = Packer(sum(st.width for st in stages), bits)
+    resolver = Resolver(staged, domain, events, (bits, [st.width for st in stages]))
     words = np.zeros((1, packer.n_words), np.uint32)
     for s, st in enumerate(stages, 1):
         C0 = cells.size
-        G, E, _ = affine_of(st.weights, st.bias, sources, C0, threads=threads)
+        G, E, Dg, De = affine_of(st.weights, st.bias, sources, C0, threads=threads)
         for j in [j for j in sources if last.get(j, 0) <= s and j != 0]:
             del sources[j]
+        resolver.begin(s, words)
+        ctx = _Ctx(backend, resolver, s, Dg, De, events)
         n_parts = threads if C0 >= PARALLEL_MIN_CELLS else 1
         kernel = st.groups is None and getattr(backend, "KERNEL", None) and _ckernel.available()
         if not kernel and cells.rag is not None:
             cells.unrag()
         if kernel:
-            rag = cells.rag if cells.rag is not None else _ckernel.Ragged.from_padded(cells.geo, C0)
+            rag0 = cells.rag if cells.rag is not None else _ckernel.Ragged.from_padded(cells.geo, C0)
             cells.rag = None
-            rag, p, state = _ckernel.stage(backend, rag, G, E, st.activation, flat_sides(st.activation), events, bar,
-                                           threads, max_cells, _pmap, cells._check)
+            rag, p, state, deferred = _ckernel.stage(backend, rag0, G, E, Dg, De, s, st.activation,
+                                                     flat_sides(st.activation), events, bar, threads, max_cells,
+                                                     _pmap, cells._check)
+            if len(deferred):  # stage-start cells with a sign float64 could not decide: the NumPy path, exactly
+                deferred = np.sort(deferred)
+                sub = Cells(rag0.take(deferred).padded(), backend.KAXIS, backend.PAD, max_cells, cells.bpc)
+                geo2, p2, s2 = _stage(sub, st, G, E, bar, 0.0, deferred, ctx)
+                rag = _ckernel.Ragged.concat([rag, _ckernel.Ragged.from_padded(geo2, len(p2))])
+                p, state = np.concatenate([p, p2]), np.concatenate([state, s2])
+                cells._check(len(p))
+            del rag0
             parts = None
         elif n_parts == 1:
-            parts = [_stage(cells, st, G, E, events, backend, bar, 1.0, np.arange(C0))]
+            parts = [_stage(cells, st, G, E, bar, 1.0, np.arange(C0), ctx)]
         else:  # the stage-start cells' descendants are independent: split them among the threads
             subsets = [np.arange(t, C0, n_parts) for t in range(n_parts)]
             subcells = [Cells([a[idx] for a in cells.geo], backend.KAXIS, backend.PAD, max_cells, cells.bpc)
                         for idx in subsets]
             cells.reset([a[:1] for a in cells.geo], np.zeros(1, np.intp), np.zeros((1, 0), np.int8))  # free
-            parts = _pmap(lambda t, G=G, E=E: _stage(subcells[t], st, G, E, events, backend, bar, 1.0 / n_parts,
-                                                     subsets[t]),
+            parts = _pmap(lambda t, G=G, E=E: _stage(subcells[t], st, G, E, bar, 1.0 / n_parts, subsets[t], ctx),
                           range(n_parts), n_parts)
             del subcells
         if parts is None:  # the kernel's cells stay ragged until a NumPy stage or the end needs them padded
@@ -885,10 +1024,10 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
             cells.reset(geo, p, np.zeros((total, 0), np.int8))
         del parts
         if st.groups is not None:
-            new = _StageMap(G, E, p, state, groups=st.groups)
+            new = _StageMap(G, E, p, state, Dg, De, groups=st.groups)
         else:
             S_, K_ = piece_tables(st.activation, st.m, st.slopes)
-            new = _StageMap(G, E, p, state, S_, K_)
+            new = _StageMap(G, E, p, state, Dg, De, S_, K_)
         for src in sources.values():
             src.reindex(p)
         words = packer.add(words[p], state)
@@ -897,9 +1036,9 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
         if last.get(s, 0) > s:
             sources[s] = new
         del G, E, new, state
-    J, c, S = affine_of(staged.out_weights, staged.out_bias, sources, cells.size, want_scale=True, threads=threads)
+    J, c, DJ, Dc = affine_of(staged.out_weights, staged.out_bias, sources, cells.size, output=True, threads=threads)
     geo = cells.rag if cells.rag is not None else [a[: cells.size] for a in cells.geo]  # ragged: padded on use
-    return geo, words, J, c, S, events.finish()
+    return geo, words, J, c, (DJ, Dc), events.finish()
 
 
 def _guard(after: int, nxt, d: int, cells: Cells, bar):
@@ -952,19 +1091,19 @@ class _Frac:
         self.bar.update(k * self.frac)
 
 
-def _stage(cells: Cells, st, G, E, events, backend, bar, frac, start):
+def _stage(cells: Cells, st, G, E, bar, frac, start, ctx):
     """One stage on ``cells``, whose rows of G, E are ``start``: (geo, stage-start index, states int8)."""
     bar = _Frac(bar, frac)
     if st.groups is not None:
         cells.new_stage(0, start)
         for i in range(st.width):
             gi = st.groups[i]
-            max_unit(cells, backend.clip, G[:, :, gi], E[:, gi], events, backend.KAXIS, backend.PAD)
+            max_unit(cells, ctx, G[:, :, gi], E[:, gi], i, ctx.Dg[gi], ctx.De[gi])
             bar.update(1)
         state = cells.lab[: cells.size].astype(np.int8)
     else:
         cells.new_stage(st.width * len(st.activation.breakpoints), start)
-        state = elementwise_stage(cells, backend.clip, st.activation, G, E, events, bar)
+        state = elementwise_stage(cells, ctx, st.activation, G, E, bar)
     return [a[: cells.size] for a in cells.geo], cells.parent[: cells.size].copy(), state
 
 

@@ -5,12 +5,18 @@
  * the same float64 expressions (compiled with -ffp-contract=off, so no fused multiply-add changes a
  * rounding):
  *
- *   - values at vertices: f = (e + x0 g0) + x1 g1 + ...;  tolerance: 1e-10 * ((|g0| + |g1| + ...) + |e|);
+ *   - values at vertices: f = (e + x0 g0) + x1 g1 + ...;
+ *   - their error bounds (piecewise/numerics.py): tol = (A + B |x|_inf) + C delta_x per vertex and unit, with
+ *     A = (gamma_{d+3} |e| + De) S, B = (gamma_{d+1} |g|_1 + Dg) S, C = (|g|_1 + Dg) S (S: the safety factor);
+ *   - a sign is known where |f| > tol (or f = 0 with tol = 0). A stage-start cell where some sign is not
+ *     known is *deferred*: the kernel leaves it untouched (its events and cells rolled back) and reports it,
+ *     and the NumPy path decides it exactly;
  *   - a unit splits a cell iff some vertex is > tol and some vertex is < -tol; otherwise its side is 1 if
  *     some vertex is > tol, 0 if some is < -tol, and the state at the breakpoint (flat) if neither;
- *   - 2-D: the polygon clip of _Poly2D.clip (|f| <= tol counts as 0, counter-clockwise, edge labels);
+ *   - 2-D: the polygon clip of _Poly2D.clip (counter-clockwise, edge labels);
  *   - n-D: the combinatorial clip of exact_nd._clip (vertex-facet incidence bitsets, the edge test of
- *     shared facets with no third vertex, the lowest free slot for the new facet, crowded slots freed).
+ *     shared facets with no third vertex, the lowest free slot for the new facet, crowded slots freed);
+ *   - every new vertex gets its error bound (numerics.interpolation_error).
  *
  * The descendants of different stage-start cells never interact, so the kernel takes them one at a
  * time: the cell's pieces are split unit by unit, breakpoint by breakpoint; a unit that does not cross
@@ -31,8 +37,9 @@
 #include <string.h>
 #include <math.h>
 
-#define RTOL 1e-10
 #define NEWBASE (1 << 30)
+#define UROUND (1.0 / 9007199254740992.0) /* 2^-53, numerics.U */
+#define SAFETY (1.0 + 1.0 / 1048576.0)    /* 1 + 2^-20, numerics.SAFETY */
 #define NOLAB (-(1 << 30))
 #define F 64
 
@@ -56,8 +63,12 @@ typedef struct {
     /* output vertex pool */
     int64_t nv, vcap;
     double *x;       /* d per vertex */
+    double *dv;      /* error bound (max-norm) per vertex */
     int32_t *lab;    /* 2-D: label of the edge from this vertex to the next */
     uint64_t *inc;   /* n-D: facet slots of the vertex */
+    /* deferred stage-start cells (a sign float64 could not decide) */
+    int64_t nd_, dcap;
+    int64_t *deferred;
     /* events */
     int64_t ne, ecap;
     int64_t *ev_row;
@@ -77,6 +88,7 @@ typedef struct {
     int32_t *flab;          /* 64 per piece (n-D) */
     int64_t nv, vcap;       /* vertex arena (append only within a cell) */
     double *x;
+    double *dv;
     int32_t *lab;
     uint64_t *inc;
     int64_t scap;           /* scratch of the n-D clip: candidate edges and vertex classes */
@@ -119,6 +131,7 @@ static int work_verts(Work *W, int64_t need, int d, int nd)
     int64_t c = W->vcap ? W->vcap : 256;
     while (c < need) c *= 2;
     GROW_ONE(W->x, c, d);
+    GROW_ONE(W->dv, c, 1);
     if (nd) GROW_ONE(W->inc, c, 1);
     else GROW_ONE(W->lab, c, 1);
     W->vcap = c;
@@ -145,6 +158,7 @@ static int out_verts(Out *O, int64_t need, int d, int nd)
     int64_t c = O->vcap ? O->vcap : 1024;
     while (c < need) c *= 2;
     GROW_ONE(O->x, c, d);
+    GROW_ONE(O->dv, c, 1);
     if (nd) GROW_ONE(O->inc, c, 1);
     else GROW_ONE(O->lab, c, 1);
     O->vcap = c;
@@ -167,6 +181,161 @@ static int out_event(Out *O, int64_t row, int32_t unit, int8_t q)
     return 0;
 }
 
+static int out_deferred(Out *O, int64_t c)
+{
+    if (O->nd_ >= O->dcap) {
+        int64_t cc = O->dcap ? 2 * O->dcap : 256;
+        GROW_ONE(O->deferred, cc, 1);
+        O->dcap = cc;
+    }
+    O->deferred[O->nd_++] = c;
+    return 0;
+}
+
+static inline double vinf_of(const double *x, int d)
+{
+    double m = 0.0;
+    for (int i = 0; i < d; i++) {
+        double a = fabs(x[i]);
+        if (a > m) m = a;
+    }
+    return m;
+}
+
+static inline double gamma_n(int n) { return (double)n * UROUND / (1.0 - (double)n * UROUND); }
+
+/* the hyperplanes of facet labels, for new vertices' error bounds: the event table of earlier calls (evg (NE, d),
+ * eve, evdg, evde), this call's own events (label NEWBASE + i: row ev_row[i], unit ev_unit[i], breakpoint ev_q[i],
+ * with G, E, Dg, De, bps), and box facets (-1 - i: c_i = -1/2; -1 - d - i: c_i = 1/2) */
+typedef struct {
+    int d, w;
+    const double *evg, *eve, *evdg, *evde;
+    const double *G, *E, *Dg, *De, *bps;
+    const Out *O;
+} Planes;
+
+static void plane_of(const Planes *P, int32_t label, double *g, double *e, double *dg, double *de)
+{
+    int d = P->d;
+    if (label >= NEWBASE) {
+        int64_t i = label - NEWBASE;
+        int64_t r = P->O->ev_row[i];
+        int j = P->O->ev_unit[i], q = P->O->ev_q[i];
+        for (int c = 0; c < d; c++) g[c] = P->G[(r * d + c) * P->w + j];
+        *e = P->E[r * P->w + j] - P->bps[q];
+        *dg = P->Dg[j];
+        *de = P->De[j];
+    } else if (label >= 0) {
+        for (int c = 0; c < d; c++) g[c] = P->evg[(int64_t)label * d + c];
+        *e = P->eve[label];
+        *dg = P->evdg[label];
+        *de = P->evde[label];
+    } else {
+        int i = -1 - label;
+        for (int c = 0; c < d; c++) g[c] = 0.0;
+        g[i % d] = 1.0;
+        *e = i >= d ? -0.5 : 0.5;
+        *dg = 0.0;
+        *de = 0.0;
+    }
+}
+
+/* numerics.inverse_norm for one d x d matrix (row-major, overwritten): ||S^-1||_inf; *singular set */
+static double inverse_norm(double *A, double *M, int d, int *singular)
+{
+    for (int i = 0; i < d * d; i++) M[i] = 0.0;
+    for (int i = 0; i < d; i++) M[i * d + i] = 1.0;
+    for (int c = 0; c < d; c++) {
+        int p = c;
+        double best = fabs(A[c * d + c]);
+        for (int r = c + 1; r < d; r++)
+            if (fabs(A[r * d + c]) > best) { best = fabs(A[r * d + c]); p = r; }
+        if (p != c)
+            for (int k = 0; k < d; k++) {
+                double t = A[c * d + k]; A[c * d + k] = A[p * d + k]; A[p * d + k] = t;
+                t = M[c * d + k]; M[c * d + k] = M[p * d + k]; M[p * d + k] = t;
+            }
+        double piv = A[c * d + c];
+        if (piv == 0.0) { *singular = 1; piv = 1.0; }
+        for (int k = 0; k < d; k++) { A[c * d + k] = A[c * d + k] / piv; M[c * d + k] = M[c * d + k] / piv; }
+        for (int r = 0; r < d; r++) {
+            if (r == c) continue;
+            double fr = A[r * d + c];
+            for (int k = 0; k < d; k++) {
+                A[r * d + k] = A[r * d + k] - fr * A[c * d + k];
+                M[r * d + k] = M[r * d + k] - fr * M[c * d + k];
+            }
+        }
+    }
+    double kappa = 0.0;
+    for (int i = 0; i < d; i++) {
+        double rs = fabs(M[i * d]);
+        for (int j = 1; j < d; j++) rs = rs + fabs(M[i * d + j]);
+        if (rs > kappa || i == 0) kappa = rs;
+    }
+    return kappa;
+}
+
+/* numerics.residual_bound for one point v (d,) and R rows (Gr (R, d), er, dgr, der), the same expressions;
+ * scratch: at least R * d + 2 * d * d + 3 * R + d doubles */
+static double residual_bound1(const double *v, int d, int R, const double *Gr, const double *er, const double *dgr,
+                              const double *der, double *scratch)
+{
+    double *N = scratch, *rho = N + R * d, *eta = rho + R, *A = eta + R, *S = A + R * d, *M = S + d * d;
+    char ok[R > 0 ? R : 1], used_r[R > 0 ? R : 1], used_c[d];
+    int rows[d];
+    double vinf = 0.0;
+    for (int i = 0; i < d; i++) { double a = fabs(v[i]); if (a > vinf) vinf = a; }
+    double g1 = (double)(d + 1) * UROUND / (1.0 - (double)(d + 1) * UROUND);
+    for (int k = 0; k < R; k++) {
+        const double *g = Gr + (int64_t)k * d;
+        double f = er[k] + v[0] * g[0], nrm = fabs(g[0]);
+        for (int i = 1; i < d; i++) { f = f + v[i] * g[i]; nrm = nrm + fabs(g[i]); }
+        ok[k] = nrm > 0.0;
+        double nz = ok[k] ? nrm : 1.0;
+        rho[k] = (fabs(f) + (((g1 * (fabs(er[k]) + vinf * nrm)) + der[k]) + vinf * dgr[k]) * SAFETY) / nz;
+        eta[k] = dgr[k] / nz;
+        for (int i = 0; i < d; i++) N[k * d + i] = ok[k] ? g[i] / nz : 0.0;
+        used_r[k] = !ok[k];
+    }
+    for (int i = 0; i < R * d; i++) A[i] = N[i];
+    for (int i = 0; i < d; i++) used_c[i] = 0;
+    int bad = 0;
+    for (int step = 0; step < d; step++) {
+        int br = 0, bc = 0;
+        double best = (used_r[0] || used_c[0]) ? 0.0 : fabs(A[0]);
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < d; c++) {
+                double am = (used_r[r] || used_c[c]) ? 0.0 : fabs(A[r * d + c]);
+                if (am > best) { best = am; br = r; bc = c; }
+            }
+        double piv = A[br * d + bc];
+        if (best == 0.0) bad = 1;
+        rows[step] = br;
+        used_r[br] = 1;
+        used_c[bc] = 1;
+        double pd = piv == 0.0 ? 1.0 : piv;
+        for (int k = 0; k < R; k++) {
+            double fac = (used_r[k] ? 0.0 : A[k * d + bc]) / pd;
+            for (int c = 0; c < d; c++) A[k * d + c] = A[k * d + c] - fac * A[br * d + c];
+        }
+    }
+    for (int i = 0; i < d; i++)
+        for (int c = 0; c < d; c++) S[i * d + c] = N[rows[i] * d + c];
+    int singular = 0;
+    double kappa = inverse_norm(S, M, d, &singular);
+    if (singular) bad = 1;
+    double rS = rho[rows[0]], eS = eta[rows[0]];
+    for (int i = 1; i < d; i++) {
+        if (rho[rows[i]] > rS) rS = rho[rows[i]];
+        if (eta[rows[i]] > eS) eS = eta[rows[i]];
+    }
+    double den = 1.0 - kappa * eS;
+    if (den <= 0.0 || (double)(4 * d) * kappa * UROUND > 1e-6) bad = 1;
+    if (bad) return INFINITY;
+    return kappa * rS / den * (1.0 + (double)(8 * d) * kappa * UROUND) * SAFETY;
+}
+
 static inline double value_at(const double *x, const double *g, double e, int d)
 {
     double f = e + x[0] * g[0];
@@ -176,28 +345,35 @@ static inline double value_at(const double *x, const double *g, double e, int d)
 
 static inline int popcount64(uint64_t a) { return __builtin_popcountll(a); }
 
-/* side test of one piece: values into f, returns bit 1 = some > tol, bit 2 = some < -tol */
-static int piece_sides(const double *x, int nv, const double *g, double e, double tol, int d, double *f)
+/* side test of one piece: values into f, tolerances into tv; returns bit 1 = some > tol, bit 2 = some
+ * < -tol, bit 4 = some sign not known (|f| <= tol, unless f = 0 with tol = 0) */
+static int piece_sides(const double *x, const double *dv, int nv, const double *g, double e, double A, double B,
+                       double C, int d, double *f, double *tv)
 {
     int r = 0;
     for (int k = 0; k < nv; k++) {
-        double v = value_at(x + (int64_t)k * d, g, e, d);
+        const double *xk = x + (int64_t)k * d;
+        double v = value_at(xk, g, e, d);
+        double t = (A + B * vinf_of(xk, d)) + C * dv[k];
         f[k] = v;
-        if (v > tol) r |= 1;
-        if (v < -tol) r |= 2;
+        tv[k] = t;
+        if (v > t) r |= 1;
+        else if (v < -t) r |= 2;
+        else if (!(t == 0.0 && v == 0.0)) r |= 4;
     }
     return r;
 }
 
 /* -- 2-D polygon clip ---------------------------------------------------------------------------- */
-/* piece s (vertices at W->x + voff*2, labels W->lab) split by f (values at its vertices): appends the +
- * piece then the - piece to the arena; returns their offsets/counts. */
-static int clip2d(Work *W, int64_t off, int n, const double *f, double tol, int32_t label,
+/* piece s (vertices at W->x + voff*2, labels W->lab) split by f (values at its vertices, tolerances tv; every
+ * sign known): appends the + piece then the - piece to the arena; returns their offsets/counts. */
+static int clip2d(Work *W, int64_t off, int n, const double *f, const double *tv, int32_t label,
+                  const Planes *P, const double *cg, double ce, double cdg, double cde, double *scratch,
                   int64_t *off_p, int32_t *n_p, int64_t *off_m, int32_t *n_m)
 {
     if (work_verts(W, W->nv + 2 * (n + 2), 2, 0)) return 1;
     double fz[n > 0 ? n : 1];
-    for (int k = 0; k < n; k++) fz[k] = fabs(f[k]) <= tol ? 0.0 : f[k];
+    for (int k = 0; k < n; k++) fz[k] = fabs(f[k]) <= tv[k] ? 0.0 : f[k];
     for (int piece = 0; piece < 2; piece++) {
         int64_t o = W->nv;
         int m = 0;
@@ -212,6 +388,7 @@ static int clip2d(Work *W, int64_t off, int n, const double *f, double tol, int3
             if (keep) {
                 W->x[(o + m) * 2] = V[0];
                 W->x[(o + m) * 2 + 1] = V[1];
+                W->dv[o + m] = W->dv[off + k];
                 oc[m] = (a == 0.0);
                 src[m] = k;
                 m++;
@@ -221,6 +398,14 @@ static int clip2d(Work *W, int64_t off, int n, const double *f, double tol, int3
                 double t = a / (a - b);
                 W->x[(o + m) * 2] = V[0] + t * (Vn[0] - V[0]);
                 W->x[(o + m) * 2 + 1] = V[1] + t * (Vn[1] - V[1]);
+                double Gr[4], er[2], dgr[2], der[2];
+                plane_of(P, W->lab[off + k], Gr, er, dgr, der);
+                Gr[2] = cg[0];
+                Gr[3] = cg[1];
+                er[1] = ce;
+                dgr[1] = cdg;
+                der[1] = cde;
+                W->dv[o + m] = residual_bound1(W->x + (o + m) * 2, 2, 2, Gr, er, dgr, der, scratch);
                 oc[m] = 1;
                 src[m] = k;
                 m++;
@@ -255,8 +440,10 @@ static void free_crowded(Work *W, int64_t o, int m, int32_t *flab, int d)
 }
 
 /* returns 0, 1 (memory) or 2 (no free facet slot) */
-static int clipnd(Work *W, int64_t off, int n, const double *f, double tol, int32_t label, int d,
+static int clipnd(Work *W, int64_t off, int n, const double *f, const double *tv, int32_t label, int d,
                   const int32_t *flab_in, int32_t *flab_p, int32_t *flab_m,
+                  const Planes *P, const double *cg, double ce, double cdg, double cde, double *scratch,
+                  double *Gr, double *er, double *dgr, double *der,
                   int64_t *off_p, int32_t *n_p, int64_t *off_m, int32_t *n_m)
 {
     uint64_t used = 0;
@@ -269,7 +456,7 @@ static int clipnd(Work *W, int64_t off, int n, const double *f, double tol, int3
     char *cls = W->cls; /* 1 +, 2 -, 3 zero */
     int *ei = W->ei, *ej = W->ej;
     uint64_t *ecm = W->ecm;
-    for (int k = 0; k < n; k++) cls[k] = f[k] > tol ? 1 : (f[k] < -tol ? 2 : 3);
+    for (int k = 0; k < n; k++) cls[k] = f[k] > tv[k] ? 1 : (f[k] < -tv[k] ? 2 : 3);
     /* edges between a + and a - vertex */
     int ne = 0;
     for (int i = 0; i < n; i++) {
@@ -295,6 +482,7 @@ static int clipnd(Work *W, int64_t off, int n, const double *f, double tol, int3
         for (int k = 0; k < n; k++) {
             if (cls[k] != want && cls[k] != 3) continue;
             memcpy(W->x + (o + m) * d, W->x + (off + k) * d, sizeof(double) * d);
+            W->dv[o + m] = W->dv[off + k];
             W->inc[o + m] = W->inc[off + k] | (cls[k] == 3 ? low : 0);
             m++;
         }
@@ -304,6 +492,18 @@ static int clipnd(Work *W, int64_t off, int n, const double *f, double tol, int3
             double tt = fi / (fi - fj);
             double *Xo = W->x + (o + m) * d;
             for (int c = 0; c < d; c++) Xo[c] = Xi[c] + tt * (Xj[c] - Xi[c]);
+            int R = 0;
+            for (int sl = 0; sl < F; sl++)
+                if (((ecm[t] >> sl) & 1u) && flab_in[sl] != NOLAB) {
+                    plane_of(P, flab_in[sl], Gr + R * d, er + R, dgr + R, der + R);
+                    R++;
+                }
+            for (int c = 0; c < d; c++) Gr[R * d + c] = cg[c];
+            er[R] = ce;
+            dgr[R] = cdg;
+            der[R] = cde;
+            R++;
+            W->dv[o + m] = residual_bound1(Xo, d, R, Gr, er, dgr, der, scratch);
             W->inc[o + m] = ecm[t] | low;
             m++;
         }
@@ -323,8 +523,8 @@ static int clipnd(Work *W, int64_t off, int n, const double *f, double tol, int3
 typedef struct {
     int64_t fcap, wcap;
     double *fv;            /* n0 * w values */
-    double *ev, *tol;      /* w */
-    uint8_t *up, *dn;      /* w */
+    double *ev, *ta, *tb, *tc;  /* w: offsets and the tolerance coefficients A, B, C */
+    uint8_t *up, *dn, *un; /* w */
     uint8_t *cross;        /* w * nb */
     int8_t *base;          /* w */
 } Scratch;
@@ -341,9 +541,12 @@ static int work_cell(Scratch *S, int n0, int w, int nb)
     if (w * nb > S->wcap) {
         int64_t c = (int64_t)w * nb;
         GROW_ONE(S->ev, c, 1);
-        GROW_ONE(S->tol, c, 1);
+        GROW_ONE(S->ta, c, 1);
+        GROW_ONE(S->tb, c, 1);
+        GROW_ONE(S->tc, c, 1);
         GROW_ONE(S->up, c, 1);
         GROW_ONE(S->dn, c, 1);
+        GROW_ONE(S->un, c, 1);
         GROW_ONE(S->cross, c, 1);
         GROW_ONE(S->base, c, 1);
         S->wcap = c;
@@ -353,14 +556,16 @@ static int work_cell(Scratch *S, int n0, int w, int nb)
 
 /*
  * cells: idx (nc,) the input cells to take; geometry in ragged form: cell c has the n[c] vertices from
- *   vertex voff[c] on of x (V, d), and 2-D: lab (V,) int32 (edge labels); n-D: inc (V,) uint64, flab (C, 64).
- * rows (C,): each input cell's row of G (P, d, w) and E (P, w).
+ *   vertex voff[c] on of x (V, d) with error bounds dv (V,), and 2-D: lab (V,) int32 (edge labels); n-D:
+ *   inc (V,) uint64, flab (C, 64).
+ * rows (C,): each input cell's row of G (P, d, w) and E (P, w); Dg, De (w,): the coefficients' error bounds.
  * bps (nb,), flat (nb,) int8: breakpoints and the side taken by a unit identically on each.
  * counter: cells in all (shared by the calls of a stage, atomically), max_cells: refuse past it.
  */
-void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int d, const double *x, const int64_t *n,
-               const int32_t *lab, const uint64_t *inc, const int32_t *flab, const int64_t *rows,
-               int w, const double *G, const double *E, int nb, const double *bps, const int8_t *flat,
+void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int d, const double *x, const double *dvin,
+               const int64_t *n, const int32_t *lab, const uint64_t *inc, const int32_t *flab, const int64_t *rows,
+               int w, const double *G, const double *E, const double *Dg, const double *De, int nb, const double *bps,
+               const int8_t *flat, const double *evg, const double *eve, const double *evdg, const double *evde,
                int64_t *counter, int64_t max_cells)
 {
     Out *O = calloc(1, sizeof(Out));
@@ -371,20 +576,28 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
     Work *W = &Wk;
     Scratch S;
     memset(&S, 0, sizeof(S));
-    double *f = NULL;
+    double *f = NULL, *tv = NULL;
     int64_t fcap = 0;
     double *g = malloc(sizeof(double) * (d > 0 ? d : 1));
     int32_t *fl_tmp = malloc(sizeof(int32_t) * 2 * F);
-    if (!g || !fl_tmp) { O->err = 3; goto done; }
+    double g1 = gamma_n(d + 1), g3 = gamma_n(d + 3);
+    Planes PL = {d, w, evg, eve, evdg, evde, G, E, Dg, De, bps, O};
+    int RMAX = F + 1;
+    double *scratch = malloc(sizeof(double) * (RMAX * d + 2 * d * d + 3 * RMAX + d + 8));
+    double *Gr = malloc(sizeof(double) * RMAX * d), *er = malloc(sizeof(double) * RMAX);
+    double *dgr = malloc(sizeof(double) * RMAX), *der = malloc(sizeof(double) * RMAX);
+    if (!g || !fl_tmp || !scratch || !Gr || !er || !dgr || !der) { O->err = 3; goto done; }
     for (int64_t ci = 0; ci < nc; ci++) {
         int64_t c = idx[ci];
         int64_t r = rows[c];
         int n0 = (int)n[c];
+        int64_t ne0 = O->ne, splits = 0;
         /* the stage-start cell is piece 0 */
         W->n = 0;
         W->nv = 0;
         if (work_pieces(W, 1, w, nd) || work_verts(W, n0, d, nd)) { O->err = 3; goto done; }
         memcpy(W->x, x + voff[c] * d, sizeof(double) * n0 * d);
+        memcpy(W->dv, dvin + voff[c], sizeof(double) * n0);
         if (nd) {
             memcpy(W->inc, inc + voff[c], sizeof(uint64_t) * n0);
             memcpy(W->flab, flab + c * (int64_t)F, sizeof(int32_t) * F);
@@ -400,15 +613,21 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
          * fv[k * w + j] = value at vertex k, with the same expressions as value_at() */
         if (work_cell(&S, n0, w, nb)) { O->err = 3; goto done; }
         memset(S.base, 0, (size_t)w);
-        for (int q = 0; q < nb; q++) {
-            double *restrict ev = S.ev, *restrict tv = S.tol;
+        int defer = 0;
+        for (int q = 0; q < nb && !defer; q++) {
+            double *restrict ev = S.ev, *restrict ta = S.ta, *restrict tb = S.tb, *restrict tc = S.tc;
             const double *restrict Er = E + r * (int64_t)w;
             const double *restrict G0 = G + r * (int64_t)d * w;
             for (int j = 0; j < w; j++) ev[j] = Er[j] - bps[q];
-            for (int j = 0; j < w; j++) tv[j] = 0.0 + fabs(G0[j]);
+            for (int j = 0; j < w; j++) tc[j] = 0.0 + fabs(G0[j]);
             for (int i = 1; i < d; i++)
-                for (int j = 0; j < w; j++) tv[j] = tv[j] + fabs(G0[i * w + j]);
-            for (int j = 0; j < w; j++) tv[j] = RTOL * (tv[j] + fabs(ev[j]));
+                for (int j = 0; j < w; j++) tc[j] = tc[j] + fabs(G0[i * w + j]);
+            for (int j = 0; j < w; j++) {
+                double ag = tc[j];
+                ta[j] = (g3 * fabs(ev[j]) + De[j]) * SAFETY;
+                tb[j] = (g1 * ag + Dg[j]) * SAFETY;
+                tc[j] = (ag + Dg[j]) * SAFETY;
+            }
             for (int k = 0; k < n0; k++) {
                 double *restrict fk = S.fv + (int64_t)k * w;
                 const double *xk = W->x + (int64_t)k * d;
@@ -420,17 +639,23 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
                     for (int j = 0; j < w; j++) fk[j] = fk[j] + xi * Gi[j];
                 }
             }
-            uint8_t *restrict up = S.up, *restrict dn = S.dn;
+            uint8_t *restrict up = S.up, *restrict dn = S.dn, *restrict un = S.un;
             memset(up, 0, (size_t)w);
             memset(dn, 0, (size_t)w);
+            memset(un, 0, (size_t)w);
             for (int k = 0; k < n0; k++) {
                 const double *restrict fk = S.fv + (int64_t)k * w;
+                double vi = vinf_of(W->x + (int64_t)k * d, d), dk = W->dv[k];
                 for (int j = 0; j < w; j++) {
-                    up[j] |= fk[j] > tv[j];
-                    dn[j] |= fk[j] < -tv[j];
+                    double t = (ta[j] + tb[j] * vi) + tc[j] * dk;
+                    int u = fk[j] > t, dd = fk[j] < -t;
+                    up[j] |= u;
+                    dn[j] |= dd;
+                    un[j] |= !u && !dd && !(t == 0.0 && fk[j] == 0.0);
                 }
             }
             for (int j = 0; j < w; j++) {
+                if (un[j]) { defer = 1; break; }
                 int cross = up[j] && dn[j];
                 S.cross[j * nb + q] = (uint8_t)cross;
                 if (!cross) S.base[j] += (int8_t)(up[j] ? 1 : (dn[j] ? 0 : flat[q]));
@@ -438,8 +663,8 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
         }
         /* the pieces are split only by the units that cross the stage-start cell, in unit order; every
          * other unit's state is the stage-start cell's side (S.base), added at the end */
-        for (int j = 0; j < w; j++) {
-            for (int q = 0; q < nb; q++) {
+        for (int j = 0; j < w && !defer; j++) {
+            for (int q = 0; q < nb && !defer; q++) {
                 if (!S.cross[j * nb + q]) continue;
                 double e = E[r * w + j] - bps[q];
                 double sa = 0.0;
@@ -447,24 +672,29 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
                     g[i] = G[(r * d + i) * w + j];
                     sa = sa + fabs(g[i]);
                 }
-                double tol = RTOL * (sa + fabs(e));
+                double A = (g3 * fabs(e) + De[j]) * SAFETY, B = (g1 * sa + Dg[j]) * SAFETY;
+                double C = (sa + Dg[j]) * SAFETY;
                 if (fcap < W->vcap) {
                     free(f);
+                    free(tv);
                     fcap = W->vcap;
                     f = malloc(sizeof(double) * fcap);
-                    if (!f) { O->err = 3; goto done; }
+                    tv = malloc(sizeof(double) * fcap);
+                    if (!f || !tv) { O->err = 3; goto done; }
                 }
                 int64_t np0 = W->n;
                 for (int64_t p = 0; p < np0; p++) {
                     int64_t off = W->voff[p];
                     int nv = W->vcnt[p];
-                    int s = piece_sides(W->x + off * d, nv, g, e, tol, d, f);
+                    int s = piece_sides(W->x + off * d, W->dv + off, nv, g, e, A, B, C, d, f, tv);
+                    if (s & 4) { defer = 1; break; }
                     if (s != 3) {
                         int side = (s & 1) ? 1 : ((s & 2) ? 0 : flat[q]);
                         W->state[p * w + j] += (int8_t)side;
                         continue;
                     }
                     /* split: p becomes the + piece, the - piece is appended */
+                    splits++;
                     if (__atomic_add_fetch(counter, 1, __ATOMIC_RELAXED) > max_cells) { O->err = 1; goto done; }
                     int32_t label = NEWBASE + (int32_t)O->ne;
                     if (out_event(O, r, j, (int8_t)q)) { O->err = 3; goto done; }
@@ -474,16 +704,19 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
                     int rc;
                     if (nd) {
                         memcpy(fl_tmp, W->flab + p * F, sizeof(int32_t) * F);
-                        rc = clipnd(W, off, nv, f, tol, label, d, fl_tmp, W->flab + p * F, W->flab + W->n * F,
-                                    &op, &npl, &om, &nmi);
+                        rc = clipnd(W, off, nv, f, tv, label, d, fl_tmp, W->flab + p * F, W->flab + W->n * F,
+                                    &PL, g, e, Dg[j], De[j], scratch, Gr, er, dgr, der, &op, &npl, &om, &nmi);
                     } else {
-                        rc = clip2d(W, off, nv, f, tol, label, &op, &npl, &om, &nmi);
+                        rc = clip2d(W, off, nv, f, tv, label, &PL, g, e, Dg[j], De[j], scratch, &op, &npl, &om, &nmi);
                     }
                     if (rc) { O->err = rc == 2 ? 2 : 3; goto done; }
                     if (fcap < W->vcap) {  /* the arena grew: f must cover any piece */
                         double *f2 = realloc(f, sizeof(double) * W->vcap);
                         if (!f2) { O->err = 3; goto done; }
                         f = f2;
+                        double *t2 = realloc(tv, sizeof(double) * W->vcap);
+                        if (!t2) { O->err = 3; goto done; }
+                        tv = t2;
                         fcap = W->vcap;
                     }
                     int64_t m = W->n++;
@@ -496,14 +729,20 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
                 }
             }
         }
+        if (defer) {  /* roll this cell back: the NumPy path decides it exactly */
+            O->ne = ne0;
+            __atomic_sub_fetch(counter, splits, __ATOMIC_RELAXED);
+            if (out_deferred(O, c)) { O->err = 3; goto done; }
+            continue;
+        }
         for (int64_t p = 0; p < W->n; p++) {
             int8_t *st = W->state + p * w;
             for (int j = 0; j < w; j++) st[j] += S.base[j];
         }
         /* the pieces of this cell to the output */
-        int64_t tv = 0;
-        for (int64_t p = 0; p < W->n; p++) tv += W->vcnt[p];
-        if (out_pieces(O, O->n + W->n, w, nd) || out_verts(O, O->nv + tv, d, nd)) { O->err = 3; goto done; }
+        int64_t tvn = 0;
+        for (int64_t p = 0; p < W->n; p++) tvn += W->vcnt[p];
+        if (out_pieces(O, O->n + W->n, w, nd) || out_verts(O, O->nv + tvn, d, nd)) { O->err = 3; goto done; }
         for (int64_t p = 0; p < W->n; p++) {
             int64_t o = O->n++;
             int nv = W->vcnt[p];
@@ -513,6 +752,7 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
             if (nv > O->kmax) O->kmax = nv;
             memcpy(O->state + o * w, W->state + p * w, (size_t)w);
             memcpy(O->x + O->nv * d, W->x + W->voff[p] * d, sizeof(double) * nv * d);
+            memcpy(O->dv + O->nv, W->dv + W->voff[p], sizeof(double) * nv);
             if (nd) {
                 memcpy(O->inc + O->nv, W->inc + W->voff[p], sizeof(uint64_t) * nv);
                 memcpy(O->flab + o * F, W->flab + p * F, sizeof(int32_t) * F);
@@ -524,12 +764,16 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
     }
 done:
     free(f);
+    free(tv);
     free(g);
+    free(scratch);
+    free(Gr); free(er); free(dgr); free(der);
     free(fl_tmp);
     free(W->voff); free(W->vcnt); free(W->state); free(W->flab);
-    free(W->x); free(W->lab); free(W->inc);
+    free(W->x); free(W->dv); free(W->lab); free(W->inc);
     free(W->ei); free(W->ej); free(W->ecm); free(W->cls);
-    free(S.fv); free(S.ev); free(S.tol); free(S.up); free(S.dn); free(S.cross); free(S.base);
+    free(S.fv); free(S.ev); free(S.ta); free(S.tb); free(S.tc); free(S.up); free(S.dn); free(S.un); free(S.cross);
+    free(S.base);
     return O;
 }
 
@@ -538,12 +782,13 @@ void pw_free(void *h)
     Out *O = h;
     if (!O) return;
     free(O->voff); free(O->vcnt); free(O->row); free(O->state); free(O->flab);
-    free(O->x); free(O->lab); free(O->inc);
+    free(O->x); free(O->dv); free(O->lab); free(O->inc);
     free(O->ev_row); free(O->ev_unit); free(O->ev_q);
+    free(O->deferred);
     free(O);
 }
 
-/* sizes[0..4] = pieces, largest vertex count, events, error, vertices */
+/* sizes[0..5] = pieces, largest vertex count, events, error, vertices, deferred cells */
 void pw_sizes(void *h, int64_t *sizes)
 {
     Out *O = h;
@@ -552,17 +797,21 @@ void pw_sizes(void *h, int64_t *sizes)
     sizes[2] = O->ne;
     sizes[3] = O->err;
     sizes[4] = O->nv;
+    sizes[5] = O->nd_;
 }
 
 /* copies the pieces, in ragged form (vertices of piece after piece), into the caller's arrays: x (V, d),
  * n (N,), lab (V,) or inc (V,) and flab (N, 64), rows (N,), states (N, w), events; frees the handle. New
  * labels (NEWBASE + i) become label_base + i: the ids the caller gives this call's events. */
-void pw_fetch(void *h, int d, int w, int64_t label_base, double *x, int64_t *n, int32_t *lab, uint64_t *inc,
-              int32_t *flab, int64_t *row, int8_t *state, int64_t *ev_row, int32_t *ev_unit, int8_t *ev_q)
+void pw_fetch(void *h, int d, int w, int64_t label_base, double *x, double *dv, int64_t *n, int32_t *lab,
+              uint64_t *inc, int32_t *flab, int64_t *row, int8_t *state, int64_t *ev_row, int32_t *ev_unit,
+              int8_t *ev_q, int64_t *deferred)
 {
     Out *O = h;
     int32_t shift = (int32_t)(label_base - NEWBASE);  /* new labels NEWBASE + i become label_base + i */
     memcpy(x, O->x, sizeof(double) * O->nv * d);
+    memcpy(dv, O->dv, sizeof(double) * O->nv);
+    memcpy(deferred, O->deferred, sizeof(int64_t) * O->nd_);
     if (O->nd) {
         memcpy(inc, O->inc, sizeof(uint64_t) * O->nv);
         for (int64_t i = 0; i < O->n * F; i++) {
@@ -584,14 +833,16 @@ void pw_fetch(void *h, int d, int w, int64_t label_base, double *x, int64_t *n, 
     pw_free(h);
 }
 
-/* ragged cells (x (V, d), n (C,), voff (C,), per-vertex values pv (V,) of elem bytes) into padded arrays
- * X (C, K, d) and P (C, K) (the caller fills X with 0 and P with the pad value beforehand) */
+/* ragged cells (x (V, d), n (C,), voff (C,), per-vertex values pv (V,) of elem bytes, error bounds dv (V,))
+ * into padded arrays X (C, K, d), P (C, K), D (C, K) (the caller fills X, D with 0 and P with the pad value
+ * beforehand) */
 void pw_pad(int64_t nc, int K, int d, const double *x, const int64_t *n, const int64_t *voff, int elem,
-            const void *pv, double *X, void *P)
+            const void *pv, const double *dv, double *X, void *P, double *D)
 {
     for (int64_t c = 0; c < nc; c++) {
         memcpy(X + c * (int64_t)K * d, x + voff[c] * d, sizeof(double) * n[c] * d);
         memcpy((char *)P + c * (int64_t)K * elem, (const char *)pv + voff[c] * elem, (size_t)(n[c] * elem));
+        memcpy(D + c * (int64_t)K, dv + voff[c], sizeof(double) * n[c]);
     }
 }
 

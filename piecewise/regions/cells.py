@@ -2,20 +2,24 @@
 
 A :class:`CellComplex` holds, for every activation region (cell) of the domain:
 
-* ``vertices`` in the domain's parameter coordinates ``u`` (padded (C, K, d), ``n_vertices`` (C,) valid;
-  counter-clockwise in 2-D, in no particular order otherwise); :meth:`CellComplex.cell_vertices` gives them
-  in input coordinates;
+* ``vertices_c`` in the domain's centred coordinates ``c = u - 1/2`` (padded (C, K, d), ``n_vertices`` (C,)
+  valid; counter-clockwise in 2-D, in no particular order otherwise) with ``vertex_err`` (C, K), a bound on
+  each vertex's rounding error (max-norm); ``vertices`` gives them in ``u`` in [0, 1]^d and
+  :meth:`CellComplex.cell_vertices` in input coordinates;
 * ``patterns`` (packed uint32 words, :mod:`piecewise.patterns`);
 * ``measure``: length / area / volume in input coordinates (for a plane slice, area within the plane),
   computed on first use;
-* the network's affine map on the cell, ``y = u @ jacobian_u + offset`` (``jacobian_u`` (C, d, n_out));
+* the network's affine map on the cell, ``y = u @ jacobian_u + offset`` (``jacobian_u`` (C, d, n_out); also
+  ``y = c @ jacobian_u + offset_c``), with ``jacobian_err`` (n_out,), a bound on the rounding error of every
+  cell's gradient (``|.|_1`` over the d coordinates);
 * ``adjacency``: the pairs of cells sharing a facet (an end point in 1-D, an edge of positive length in
   2-D, a common face of dimension d - 1 in general), computed on first use.
 
 Linear regions (:meth:`CellComplex.linear_regions`): the network is continuous, so two cells that share a
-facet carry the same affine map iff their gradients agree; they are compared pair by pair, relative to the
-pair's own size (:func:`piecewise.numerics.gradients_equal`), and linear regions are the connected
-components. Cells that touch only in a lower-dimensional face are not merged.
+facet carry the same affine map iff their gradients agree. Float64 proves gradients different when they
+differ by more than their error bounds (:func:`piecewise.numerics.gradients_differ`); every other pair is
+compared exactly (:mod:`.rational`). Linear regions are the connected components. Cells that touch only in
+a lower-dimensional face are not merged.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import numpy as np
 
 from ..errors import PiecewiseError
 from ..nets import MLP, check_params
-from ..numerics import gradients_equal
+from ..numerics import gradients_differ
 from .domain import Domain, check_domain
 
 
@@ -75,43 +79,55 @@ class CellComplex:
 
     net: object
     domain: Domain = field(repr=False)
-    vertices: np.ndarray = field(repr=False)  # (C, K, d) in u
+    vertices_c: np.ndarray = field(repr=False)  # (C, K, d) in c = u - 1/2
     n_vertices: np.ndarray = field(repr=False)  # (C,)
     patterns: np.ndarray = field(repr=False)  # (C, n_words) uint32
     jacobian_u: np.ndarray = field(repr=False)  # (C, d, n_out)
-    offset: np.ndarray = field(repr=False)  # (C, n_out)
+    offset_c: np.ndarray = field(repr=False)  # (C, n_out): y = c @ J + offset_c
     seconds: float = 0.0
     params: object = field(default=None, repr=False)  # the float64 parameters the cells were built from
-    jacobian_scale: np.ndarray = field(default=None, repr=False)  # (C, d, n_out): bound of the terms of J
+    jacobian_err: np.ndarray = field(default=None, repr=False)  # (n_out,): error bound of every cell's J
+    offset_err: np.ndarray = field(default=None, repr=False)  # (n_out,): error bound of every cell's offset_c
     facets: tuple = field(default_factory=tuple, repr=False)  # backend data: 2-D edge labels; n-D (incidence, labels)
     events: object = field(default=None, repr=False)  # hyperplanes of the facet labels
     kind: str = "polygon"  # backend layout: "interval" (1-D), "polygon" (2-D, ordered), "polytope" (incidences)
+    vertex_err: np.ndarray = field(default=None, repr=False)  # (C, K)
+    staged: object = field(default=None, repr=False)  # the network as stages (for exact decisions)
+    layout: tuple = field(default=None, repr=False)  # (bits per unit, stage widths) of the pattern words
     _measure: np.ndarray = field(default=None, repr=False)
     _adjacency: np.ndarray = field(default=None, repr=False)
     _halfspaces: list = field(default=None, repr=False)
     _ragged: object = field(default=None, repr=False)  # the compiled kernel's cells until first padded
+    _exact: object = field(default=None, repr=False)
+
+    _LAZY = ("vertices_c", "facets", "vertex_err")
 
     def __post_init__(self):
-        if self.vertices is None and self._ragged is not None:
-            # the kernel's ragged cells: ``vertices`` and ``facets`` are padded on first use (__getattr__), so
-            # a count that never reads them (a few cells with many vertices pad all the others) skips it
-            del self.vertices, self.facets
+        if self.vertices_c is None and self._ragged is not None:
+            # the kernel's ragged cells: the geometry is padded on first use (__getattr__), so a count that never
+            # reads it (a few cells with many vertices pad all the others) skips it
+            del self.vertices_c, self.facets, self.vertex_err
 
     def __getattr__(self, name):
         rag = self.__dict__.get("_ragged")
-        if name in ("vertices", "facets") and rag is not None:
+        if name in CellComplex._LAZY and rag is not None:
             geo = rag.padded()
-            self.vertices, self.facets, self._ragged = geo[0], tuple(geo[2:]), None
+            self.vertices_c, self.facets, self.vertex_err, self._ragged = geo[0], tuple(geo[2:-1]), geo[-1], None
             return self.__dict__[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @classmethod
-    def build(cls, net, domain, geo, words, J, c, S, events, seconds, params=None, kind="polygon"):
-        """``geo``: the backend's padded arrays, or the kernel's ragged cells (:class:`._ckernel.Ragged`)."""
+    def build(cls, net, domain, geo, words, J, c, DJ, events, seconds, params=None, kind="polygon", staged=None,
+              layout=None):
+        """``geo``: the backend's padded arrays (the last one the vertices' error bounds), or the kernel's
+        ragged cells (:class:`._ckernel.Ragged`). J, c: the output's map in centred coordinates, DJ = (bound of
+        its gradients' errors, of its offsets' errors)."""
+        kw = dict(seconds=seconds, params=params, jacobian_err=DJ[0], offset_err=DJ[1], events=events, kind=kind,
+                  staged=staged, layout=layout)
         if isinstance(geo, (list, tuple)):
-            cx = cls(net, domain, geo[0], geo[1], words, J, c, seconds, params, S, tuple(geo[2:]), events, kind)
+            cx = cls(net, domain, geo[0], geo[1], words, J, c, facets=tuple(geo[2:-1]), vertex_err=geo[-1], **kw)
         else:
-            cx = cls(net, domain, None, geo.n, words, J, c, seconds, params, S, None, events, kind, _ragged=geo)
+            cx = cls(net, domain, None, geo.n, words, J, c, facets=None, vertex_err=None, _ragged=geo, **kw)
         dup = _duplicates(words)
         if dup:  # convex regions have unique patterns: a duplicate would mean a bug
             raise RuntimeError(f"internal error: {dup} duplicate activation patterns among {len(words)} cells")
@@ -130,36 +146,51 @@ class CellComplex:
         return self.regions
 
     @property
+    def vertices(self) -> np.ndarray:
+        """Vertices in u = c + 1/2 (C, K, d) (rounded once from ``vertices_c``: for display and coordinates in
+        the unit cube; the engine's own geometry is ``vertices_c``)."""
+        return self.vertices_c + 0.5
+
+    @property
+    def offset(self) -> np.ndarray:
+        """Offsets (C, n_out) of the cells' maps in u: ``y = u @ jacobian_u + offset``."""
+        return self.offset_c - 0.5 * self.jacobian_u.sum(1)
+
+    @property
     def measure(self) -> np.ndarray:
         """Length / area / volume of every cell in input coordinates (within the slice), (C,)."""
         if self._measure is None:
             if self.kind == "interval":
-                m = self.vertices[:, 1, 0] - self.vertices[:, 0, 0]
+                m = self.vertices_c[:, 1, 0] - self.vertices_c[:, 0, 0]
             elif self.kind == "polygon":
                 from .exact import polygon_area
 
-                m = polygon_area(self.vertices, self.n_vertices)
+                m = polygon_area(self.vertices_c, self.n_vertices)
             else:
                 from .exact_nd import volumes
 
-                m = volumes(self.vertices, self.n_vertices, self.facets[0])
+                m = volumes(self.vertices_c, self.n_vertices, self.facets[0])
             self._measure = m * self.domain.measure()
         return self._measure
 
     def cell_vertices(self, i: int) -> np.ndarray:
         """Vertices of cell i in input coordinates, (n_vertices, n_in) (counter-clockwise in 2-D's u)."""
-        return self.domain.points(self.vertices[i, : self.n_vertices[i]])
+        return self.domain.points_c(self.vertices_c[i, : self.n_vertices[i]])
 
     @property
     def vertices_u(self) -> list:
         """Vertices of every cell in u, as a list of (n_i, d) arrays."""
-        return [self.vertices[i, : self.n_vertices[i]] for i in range(self.regions)]
+        V = self.vertices
+        return [V[i, : self.n_vertices[i]] for i in range(self.regions)]
 
     def interior_points(self) -> np.ndarray:
         """A point inside every cell (vertex average), input coordinates (C, n_in)."""
-        valid = np.arange(self.vertices.shape[1])[None, :] < self.n_vertices[:, None]
-        u = (self.vertices * valid[..., None]).sum(1) / self.n_vertices[:, None]
-        return self.domain.points(u)
+        return self.domain.points_c(self.interior_c())
+
+    def interior_c(self) -> np.ndarray:
+        """The vertex average of every cell in centred coordinates (C, d)."""
+        valid = np.arange(self.vertices_c.shape[1])[None, :] < self.n_vertices[:, None]
+        return (self.vertices_c * valid[..., None]).sum(1) / self.n_vertices[:, None]
 
     def jacobian(self) -> np.ndarray:
         """The network's Jacobian on each cell with respect to the input, (C, n_out, n_in), for boxes
@@ -172,7 +203,11 @@ class CellComplex:
     # -- geometry queries ------------------------------------------------------------------------------
     def halfspace(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Inequalities ``A u <= c`` of cell i in u (one per facet; A (r, d), c (r,))."""
-        V = self.vertices[i, : self.n_vertices[i]]
+        A, b = self._halfspace_c(i)
+        return A, b + 0.5 * A.sum(1)
+
+    def _halfspace_c(self, i: int):
+        V = self.vertices_c[i, : self.n_vertices[i]]
         if self.kind == "interval":
             return np.array([[-1.0], [1.0]]), np.array([-V[0, 0], V[1, 0]])
         if self.kind == "polygon":
@@ -206,15 +241,16 @@ class CellComplex:
         if self.kind == "interval":
             from .exact import adjacency_1d
 
-            pairs = adjacency_1d(self.vertices)
+            pairs = adjacency_1d(self.vertices_c)
         elif self.kind == "polygon":
             from .exact import adjacency_2d
 
-            pairs = adjacency_2d(self.vertices, self.n_vertices, self.facets[0], self.events)
+            pairs = adjacency_2d(self.vertices_c, self.n_vertices, self.facets[0], self.events, self.vertex_err,
+                                 self._exact_points())
         else:
             from .exact_nd import adjacency_nd
 
-            return adjacency_nd(self.vertices, self.n_vertices, self.facets[0], self.facets[1], self.events, keep)
+            return adjacency_nd(self.vertices_c, self.n_vertices, self.facets[0], self.facets[1], self.events, keep)
         return pairs if keep is None else pairs[keep(pairs)]
 
     @property
@@ -224,13 +260,71 @@ class CellComplex:
             self._adjacency = self._pairs()
         return self._adjacency
 
+    def _exactness(self):
+        """The exact network and pattern unpacking of this complex (built on first use)."""
+        if self._exact is None:
+            from . import rational
+            staged = self.staged
+            if staged is None:
+                from ..staged import as_staged
+
+                staged = as_staged(self.net, self.params)
+            self._exact = (rational.ExactNet(staged, self.domain), staged)
+        return self._exact
+
+    def cell_states(self, i: int) -> list:
+        """The per-stage states (int arrays) of cell i, from its pattern words."""
+        from ._resolve import unpack_row
+
+        staged = self._exactness()[1]
+        bits, widths = self.layout if self.layout is not None else _layout_of(staged)
+        return unpack_row(self.patterns[i], bits, widths, len(widths))
+
+    def _exact_points(self):
+        """``point(cell, labels)``: the exact intersection of facet labels of a cell (2-D adjacency's exact
+        comparisons)."""
+        from . import rational
+
+        def point(cell, labels):
+            net, _ = self._exactness()
+            st = self.cell_states(int(cell))
+            H = []
+            for lab in labels:
+                if lab < 0:
+                    H.append(net.box_plane(lab))
+                else:
+                    s, u, sub = self.events.meta_of(lab)
+                    H.append(net.unit_plane(s, u, sub, st))
+            return rational.intersection(H)
+
+        return point
+
+    def exact_gradient(self, i: int):
+        """Cell i's exact gradient (d rows of the output map) as a :class:`.rational.Dyadic` (d, n_out)."""
+        net, _ = self._exactness()
+        return net.output(self.cell_states(i))[: self.dim]
+
     def same_map(self, pairs) -> np.ndarray:
         """Whether the cells of each pair (P, 2) carry the same gradient (hence, on neighbours, the same
-        affine map), relative to the pair's own size."""
+        affine map): float64 proves most pairs different (their difference beats the error bounds); the
+        others are compared exactly."""
+        pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
         a, b = pairs[:, 0], pairs[:, 1]
-        S = self.jacobian_scale
-        return gradients_equal(self.jacobian_u[a], self.jacobian_u[b],
-                               None if S is None else S[a], None if S is None else S[b])
+        D = self.jacobian_err if self.jacobian_err is not None else np.full(self.jacobian_u.shape[-1], np.inf)
+        out = np.zeros(len(pairs), bool)
+        maybe = np.nonzero(~gradients_differ(self.jacobian_u[a], self.jacobian_u[b], D, D))[0]
+        memo = {}
+
+        def grad(i):
+            if i not in memo:
+                memo[i] = self.exact_gradient(i)
+            return memo[i]
+
+        for t in maybe.tolist():
+            ga, gb = grad(int(a[t])), grad(int(b[t]))
+            k = min(ga.k, gb.k)
+            out[t] = bool(np.all(ga.shifted(k) == gb.shifted(k)))
+        return out
 
     def linear_regions(self) -> tuple[int, np.ndarray]:
         """(number of linear regions, region label per cell): connected unions of facet-sharing cells with
@@ -250,7 +344,13 @@ class CellComplex:
 
     def to_json(self, linear: bool = False) -> dict:
         out = {"regions": self.regions, "method": "exact", "seconds": round(self.seconds, 4),
-               "domain": self.domain.describe(), "measure_total": float(self.measure.sum() if self.kind != "polytope" else self.domain.measure())}
+               "domain": self.domain.describe(), "measure_total": float(self.measure.sum())}
         if linear:
             out["linear_regions"] = self.linear_regions()[0]
         return out
+
+
+def _layout_of(staged):
+    from ._engine import _bits
+
+    return max([_bits(st) for st in staged.stages] or [1]), [st.width for st in staged.stages]

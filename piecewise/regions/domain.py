@@ -1,13 +1,15 @@
 """Domains on which regions are counted: boxes, 2D plane slices, segments.
 
 Every domain is an affine image of the unit cube: ``x = origin + u @ axes`` with ``u`` in ``[0, 1]^d``
-(``axes`` is (d, n_in)). A box [lo, hi]^n has ``axes = (hi - lo) I``; the plane through p0, p1, p2 is
+(``axes`` is (d, n_in)). The exact engine works in the *centred* coordinates ``c = u - 1/2`` in
+``[-1/2, 1/2]^d``, ``x = center + c @ axes``: near the domain's centre they keep every digit of a point
+however large the domain is (a box of 1e12 loses nothing around 0). A box [lo, hi]^n has ``axes = (hi - lo) I``; the plane through p0, p1, p2 is
 ``p0 + s (p1 - p0) + t (p2 - p0)``, ``s, t`` in [0, 1] (Hanin & Rolnick's slices through three inputs);
 a segment is ``p0 + s (p1 - p0)``. Regions of a slice are the cells of the network restricted to it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +24,9 @@ class Domain:
     kind: str
     origin: np.ndarray  # (n_in,) float64
     axes: np.ndarray  # (d, n_in) float64
+    # the float64 numbers that define the domain exactly, when origin + axes are rounded from them: a box's
+    # corners (lo, hi), a plane's three points, a segment's two (exact enumeration works on this exact set)
+    exact: tuple | None = field(default=None, repr=False)
 
     @property
     def dim(self) -> int:
@@ -35,10 +40,20 @@ class Domain:
         """Map parameter coordinates u (..., d) to input points (..., n_in), float64."""
         return self.origin + np.asarray(u, np.float64) @ self.axes
 
+    @property
+    def center(self) -> np.ndarray:
+        """The point at u = 1/2 (c = 0): ``origin + axes.sum(0) / 2`` (exact for symmetric boxes)."""
+        return self.origin + 0.5 * self.axes.sum(0)
+
+    def points_c(self, c) -> np.ndarray:
+        """Map centred coordinates c = u - 1/2 (..., d) to input points (..., n_in), float64."""
+        return self.center + np.asarray(c, np.float64) @ self.axes
+
     def describe(self) -> dict:
         """JSON-ready description."""
         if self.kind == "box":
-            return {"kind": "box", "lo": self.origin.tolist(), "hi": (self.origin + np.diag(self.axes)).tolist()}
+            hi = self.exact[1] if self.exact is not None else self.origin + np.diag(self.axes)
+            return {"kind": "box", "lo": self.origin.tolist(), "hi": np.asarray(hi).tolist()}
         pts = [self.origin] + [self.origin + a for a in self.axes]
         return {"kind": self.kind, "points": [p.tolist() for p in pts]}
 
@@ -67,7 +82,7 @@ def box(lo, hi, n_in: int | None = None) -> Domain:
     _finite("box", np.concatenate([lo, hi]))
     if np.any(hi <= lo):
         raise PiecewiseError(f"empty box: need LO < HI, got LO={lo.tolist()} HI={hi.tolist()}")
-    return Domain("box", lo, np.diag(hi - lo))
+    return Domain("box", lo, np.diag(hi - lo), exact=(lo, hi))
 
 
 def plane(p0, p1=None, p2=None) -> Domain:
@@ -79,7 +94,7 @@ def plane(p0, p1=None, p2=None) -> Domain:
     axes = P[1:] - P[0]
     if np.linalg.matrix_rank(axes, tol=1e-12 * max(1.0, np.abs(axes).max())) < 2:
         raise PiecewiseError("plane points are collinear (or equal): they span no 2D slice")
-    return Domain("plane", P[0].copy(), axes)
+    return Domain("plane", P[0].copy(), axes, exact=(P[0].copy(), P[1].copy(), P[2].copy()))
 
 
 def segment(p0, p1) -> Domain:
@@ -90,7 +105,7 @@ def segment(p0, p1) -> Domain:
     _finite("segment points", P)
     if np.all(P[1] == P[0]):
         raise PiecewiseError("segment end points are equal")
-    return Domain("segment", P[0].copy(), (P[1] - P[0])[None, :])
+    return Domain("segment", P[0].copy(), (P[1] - P[0])[None, :], exact=(P[0].copy(), P[1].copy()))
 
 
 def check_domain(domain: Domain, n_in: int) -> None:

@@ -38,7 +38,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import PiecewiseError
-from ..numerics import U_ATOL
+from ..numerics import residual_bound
+
+U_ATOL = 1e-12  # margin of the bounding-box filter of candidate facet pairs (generous: a filter only)
 
 F = 64  # facet slots per cell (bits of one uint64)
 NOLAB = np.int32(-(2**30))
@@ -57,11 +59,11 @@ def _popcount(a):
 
 
 def _cube(d):
-    X = np.array(np.meshgrid(*[[0.0, 1.0]] * d, indexing="ij")).reshape(d, -1).T  # (2^d, d)
+    X = np.array(np.meshgrid(*[[-0.5, 0.5]] * d, indexing="ij")).reshape(d, -1).T  # (2^d, d), centred cube
     inc = np.zeros(len(X), np.uint64)
     for i in range(d):
-        inc |= np.where(X[:, i] == 0.0, _ONE << np.uint64(i), np.uint64(0))
-        inc |= np.where(X[:, i] == 1.0, _ONE << np.uint64(d + i), np.uint64(0))
+        inc |= np.where(X[:, i] == -0.5, _ONE << np.uint64(i), np.uint64(0))
+        inc |= np.where(X[:, i] == 0.5, _ONE << np.uint64(d + i), np.uint64(0))
     flab = np.full(F, NOLAB, np.int32)
     flab[: 2 * d] = -1 - np.arange(2 * d)
     return X, inc, flab
@@ -73,38 +75,48 @@ def _bits(inc):
 
 
 class Polytopes:
-    """Backend (see the module docstring). geo = [X (B, K, d), n (B,), inc (B, K) uint64, flab (B, 64) int32]."""
+    """Backend (see the module docstring). geo = [X (B, K, d), n (B,), inc (B, K) uint64, flab (B, 64) int32,
+    D (B, K) vertex error bounds (max-norm, :mod:`piecewise.numerics`)]."""
 
-    KAXIS = (True, False, True, False)
-    PAD = (0.0, 0, np.uint64(0), NOLAB)
+    KAXIS = (True, False, True, False, True)
+    PAD = (0.0, 0, np.uint64(0), NOLAB, 0.0)
     KERNEL = "polytope"  # elementwise stages run in the compiled kernel when it is built (_ckernel)
 
     @staticmethod
     def bytes_per_cell(d):
         K = 3 * 2**min(d, 4)
-        return K * (8 * d + 8) + 4 * F + 64
+        return K * (8 * d + 16) + 4 * F + 64
 
     @staticmethod
     def init(d):
         if d > 16:
             raise PiecewiseError(f"the exact engine handles boxes up to 16 inputs, got {d}: use the grid method")
         X, inc, flab = _cube(d)
-        return [X[None], np.array([len(X)]), inc[None], flab[None]]
+        return [X[None], np.array([len(X)]), inc[None], flab[None], np.zeros((1, len(X)))]
 
     @staticmethod
-    def clip(geo, f, tol, ids, block: int = 2048):
+    def vertex_labels(geo, b, k):
+        """The labels of the facet slots vertex k of cell b lies on (d independent ones among them define it)."""
+        inc, flab = int(geo[2][b, k]), geo[3][b]
+        return [int(flab[s]) for s in range(F) if (inc >> s) & 1 and flab[s] != NOLAB]
+
+    @staticmethod
+    def clip(geo, f, tol, cls, sure, ids, aux, block: int = 2048):
         """Split polytopes (see the module docstring); cells in blocks of similar vertex count, each block
-        padded only to its own largest count (the pair test is quadratic in it)."""
+        padded only to its own largest count (the pair test is quadratic in it). ``aux``: the exact crossing of
+        an edge whose end points float64 could not classify (``aux.exact(b, labels)``), the float hyperplanes
+        of labels and of the cut (for the new vertices' error bounds)."""
         n = geo[1]
-        tol = np.reshape(tol, -1)
         if len(n) <= block and n.max() == geo[0].shape[1]:
-            return _clip(geo, f, tol, ids)
+            return _clip(geo, f, tol, cls, sure, ids, aux)
         order = np.argsort(n, kind="stable")
         plus, minus = [], []
         for s in range(0, len(n), block):
             o = order[s:s + block]
             K = int(n[o].max())
-            p, m = _clip([a[o, :K] if ka else a[o] for a, ka in zip(geo, Polytopes.KAXIS)], f[o, :K], tol[o], ids[o])
+            sub = type(aux)(lambda b, labs, o=o: aux.exact(o[b], labs), aux.planes, tuple(a[o] for a in aux.cut))
+            p, m = _clip([a[o, :K] if ka else a[o] for a, ka in zip(geo, Polytopes.KAXIS)], f[o, :K], tol[o, :K],
+                         cls[o, :K], sure[o, :K], ids[o], sub)
             plus.append(p)
             minus.append(m)
         from ._engine import concat_geo
@@ -116,13 +128,13 @@ class Polytopes:
         return [a[inv] for a in P], [a[inv] for a in M]
 
 
-def _clip(geo, f, tol, ids):
-    X, n, inc, flab = geo
+def _clip(geo, f, tol, cls, sure, ids, aux):
+    X, n, inc, flab, D = geo
     B, K, d = X.shape
     valid = np.arange(K)[None, :] < n[:, None]
-    pos = valid & (f > tol[:, None])
-    neg = valid & (f < -tol[:, None])
-    zero = valid & ~pos & ~neg
+    pos = valid & (cls > 0)
+    neg = valid & (cls < 0)
+    zero = valid & (cls == 0)
     used = np.bitwise_or.reduce(np.where(valid, inc, np.uint64(0)), axis=1)
     free = ~used
     if np.any(free == 0):
@@ -142,7 +154,14 @@ def _clip(geo, f, tol, ids):
     bi, i, j, cm = bi[edge], i[edge], j[edge], cm[edge]
     fi, fj = f[bi, i], f[bi, j]
     t = fi / (fi - fj)
-    Xn = X[bi, i] + t[:, None] * (X[bi, j] - X[bi, i])
+    Xi, Xj = X[bi, i], X[bi, j]
+    Xn = Xi + t[:, None] * (Xj - Xi)
+    Dn = _new_vertex_error(Xn, bi, cm, flab, aux) if len(bi) else np.zeros(0)
+    unsure = ~(sure[bi, i] & sure[bi, j])
+    for r in np.nonzero(unsure)[0].tolist():
+        b, c = int(bi[r]), int(cm[r])
+        labs = [int(flab[b, s]) for s in range(F) if (c >> s) & 1 and flab[b, s] != NOLAB]
+        Xn[r], Dn[r] = aux.exact(b, labs)
     incn = cm | low[bi]
     inc_z = np.where(zero, inc | low[:, None], inc)
     first = np.searchsorted(bi, bi)
@@ -157,13 +176,16 @@ def _clip(geo, f, tol, ids):
         K2 = max(int(n2.max()), 1)
         X2 = np.zeros((B, K2, d))
         I2 = np.zeros((B, K2), np.uint64)
+        D2 = np.zeros((B, K2))
         b0, k0 = np.nonzero(keep)
         p0 = (np.cumsum(keep, 1) - 1)[b0, k0]
         X2[b0, p0] = X[b0, k0]
         I2[b0, p0] = inc_z[b0, k0]
+        D2[b0, p0] = D[b0, k0]
         p1 = nk[bi] + rank
         X2[bi, p1] = Xn
         I2[bi, p1] = incn
+        D2[bi, p1] = Dn
         fl = flab2
         # slots tight at fewer than d vertices of a piece are not facets (still valid inequalities, so the
         # edge test stays exact); they are freed only when a cell runs short of slots
@@ -177,8 +199,29 @@ def _clip(geo, f, tol, ids):
             I2[ci] &= ~mask[:, None]
             fl = flab2.copy()
             fl[ci] = np.where(weak, NOLAB, flab2[ci])
-        out.append([X2, n2, I2, fl])
+        out.append([X2, n2, I2, fl, D2])
     return out
+
+
+def _new_vertex_error(Xn, bi, cm, flab, aux):
+    """Error bounds of new vertices Xn (m, d) on the edges with common facets cm (m,) of cells bi (m,): from
+    the residuals of those facets' hyperplanes and the cut's (:func:`piecewise.numerics.residual_bound`)."""
+    bits = _bits(cm)  # (m, 64)
+    labs = np.where(bits, flab[bi], NOLAB)
+    bits &= labs != NOLAB
+    R = int(bits.sum(1).max()) if len(bi) else 0
+    # the facets' labels first (in slot order), padded, then the cut
+    order = np.argsort(~bits, axis=1, kind="stable")[:, :R]
+    lab = np.take_along_axis(labs, order, 1)
+    valid = np.take_along_axis(bits, order, 1)
+    g, e, dg, de = aux.planes(np.where(valid, lab, -1))
+    cg, ce, cdg, cde = (a[bi] for a in aux.cut)
+    G = np.concatenate([g, cg[:, None]], 1)
+    E = np.concatenate([e, ce[:, None]], 1)
+    DG = np.concatenate([dg, cdg[:, None]], 1)
+    DE = np.concatenate([de, cde[:, None]], 1)
+    ok = np.concatenate([valid, np.ones((len(bi), 1), bool)], 1)
+    return residual_bound(Xn, G, E, DG, DE, ok)
 
 
 # -- after enumeration --------------------------------------------------------------------------------
@@ -404,12 +447,20 @@ def adjacency_nd(X, n, inc, flab, events, keep=None) -> np.ndarray:
 
 
 def _facets_overlap(X, n, inc, flab, events, a, b, L, fa, fb) -> bool:
-    """Whether the facets on label L of cells a and b overlap in dimension d - 1."""
+    """Whether the facets on label L of cells a and b overlap in dimension d - 1: they share d affinely
+    independent vertices, or the largest ball inside both (within L's hyperplane) has a positive radius
+    relative to the facets' size (one LP, SciPy HiGHS, in coordinates centred and scaled to the two facets,
+    so the answer does not depend on the domain's scale). An LP that fails is retried with HiGHS's other
+    methods; if all fail the count is refused with the solver's message (never a silent "no")."""
     d = X.shape[2]
     Va, Vb = X[a][fa], X[b][fb]
+    pts = np.concatenate([Va, Vb])
+    x0 = pts.mean(0)
+    scale = float(np.abs(pts - x0).max()) or 1.0
+    Ya, Yb = (Va - x0) / scale, (Vb - x0) / scale
     # shortcut: d common vertices spanning the facet's hyperplane -> both contain their simplex
-    dist = np.abs(Va[:, None, :] - Vb[None, :, :]).max(-1)
-    common = Va[(dist <= U_ATOL).any(1)]
+    dist = np.abs(Ya[:, None, :] - Yb[None, :, :]).max(-1)
+    common = Ya[(dist <= 1e-12).any(1)]
     if len(common) >= d and np.linalg.matrix_rank(common[1:] - common[0], tol=1e-9) == d - 1:
         return True
     from scipy.optimize import linprog
@@ -421,12 +472,26 @@ def _facets_overlap(X, n, inc, flab, events, a, b, L, fa, fb) -> bool:
         rows.append(A[labs != L])
         rhs.append(cc[labs != L])
     A = np.concatenate(rows)
-    c = np.concatenate(rhs)
+    c = np.concatenate(rhs) - A @ x0
+    A = A * scale
+    nrm = np.maximum(np.linalg.norm(A, axis=1), 1e-300)
+    A, c = A / nrm[:, None], c / nrm
     g, e = events.plane(np.array([L]))
-    norms = np.linalg.norm(A, axis=1)
-    res = linprog(np.r_[np.zeros(d), -1.0], A_ub=np.c_[A, norms], b_ub=c, A_eq=np.r_[g[0], 0.0][None], b_eq=[-e[0]],
-                  bounds=[(None, None)] * d + [(None, 1.0)], method="highs")
-    return bool(res.status == 0 and -res.fun > 1e-9)
+    ge = g[0] * scale
+    gn = max(float(np.linalg.norm(ge)), 1e-300)
+    beq = (-e[0] - g[0] @ x0) / gn
+    msg = ""
+    for method in ("highs", "highs-ds", "highs-ipm"):
+        res = linprog(np.r_[np.zeros(d), -1.0], A_ub=np.c_[A, np.ones(len(A))], b_ub=c,
+                      A_eq=np.r_[ge / gn, 0.0][None], b_eq=[beq], bounds=[(None, None)] * d + [(None, 1.0)],
+                      method=method)
+        if res.status == 0:
+            return bool(-res.fun > 1e-9)
+        if res.status == 2:  # infeasible: the facets do not meet
+            return False
+        msg = res.message
+    raise PiecewiseError(f"the linear program deciding whether two cells share a facet failed ({msg}): linear regions "
+                         "cannot be counted for this complex")
 
 
 def enumerate_cells_nd(net, params, domain, *, progress: bool | None = None, max_cells: int = 2_000_000):

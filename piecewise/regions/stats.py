@@ -14,27 +14,44 @@ import numpy as np
 
 
 def _pieces_by_class(cx):
-    """Split every cell by the argmax of its logits: (geo, parent cell, class, events) of the pieces."""
-    from ._engine import Cells, Events, max_unit
+    """Split every cell by the argmax of its logits: (geo, parent cell, class, events) of the pieces (in the
+    complex's centred coordinates). The signs are decided as the engine decides them (float64 with error
+    bounds, exactly where those do not suffice)."""
+    from ._engine import Cells, Events, _Ctx, max_unit
+    from ._resolve import Resolver
     from .exact import _Poly2D, _Seg1D
 
     if cx.kind not in ("polygon", "interval"):
         raise ValueError("the decision boundary is computed on 1-D and 2-D complexes (segments, boxes, plane slices)")
-    J, c = cx.jacobian_u, cx.offset
+    J, c = cx.jacobian_u, cx.offset_c
+    Dg, De = cx.jacobian_err, cx.offset_err
     if J.shape[-1] == 1:  # one logit: the decision is its sign
         J = np.concatenate([J, np.zeros_like(J)], -1)
         c = np.concatenate([c, np.zeros_like(c)], -1)
+        Dg, De = np.r_[Dg, 0.0], np.r_[De, 0.0]
     backend = _Poly2D if cx.kind == "polygon" else _Seg1D
     ev = Events(cx.dim)
     if cx.events is not None:
         src = cx.events.finish()
         ev.g, ev.e, ev.n = src.g.copy(), src.e.copy(), len(src.e)
-    geo = [cx.vertices, cx.n_vertices, *cx.facets]
+        ev.meta, ev.dg, ev.de = src.meta.copy(), src.dg.copy(), src.de.copy()
+    staged = cx._exactness()[1]
+    bits, widths = cx.layout
+    res = Resolver(staged, cx.domain, ev, (bits, widths))
+    res.begin(len(staged.stages) + 1, cx.patterns)
+    ctx = _Ctx(backend, res, len(staged.stages) + 1, Dg, De, ev)
+    geo = [cx.vertices_c, cx.n_vertices, *cx.facets, cx.vertex_err]
     cells = Cells(geo, backend.KAXIS, backend.PAD, np.iinfo(np.int64).max, 0.0)
     cells.new_stage(0)
-    max_unit(cells, backend.clip, J, c, ev, backend.KAXIS, backend.PAD)
+    max_unit(cells, ctx, J, c, 0, Dg, De)
     s = cells.size
-    return [a[:s] for a in cells.geo], cells.parent[:s], cells.lab[:s, 0].astype(np.int64), ev.finish()
+    parent = cells.parent[:s]
+    from . import rational
+
+    def exact_point(piece, labels):  # a vertex of a piece, exactly (for the edges' overlaps)
+        return rational.intersection(res._defining(labels, res.states(int(parent[piece]))))
+
+    return [a[:s] for a in cells.geo], parent, cells.lab[:s, 0].astype(np.int64), ev.finish(), exact_point
 
 
 def decision_boundary(cx, detail: bool = False):
@@ -46,20 +63,21 @@ def decision_boundary(cx, detail: bool = False):
     output on each side."""
     from .exact import adjacency_1d, edge_overlaps, line_point
 
-    geo, parent, cls, ev = _pieces_by_class(cx)
+    geo, parent, cls, ev, exact_point = _pieces_by_class(cx)
     if cx.kind == "interval":
         pairs = adjacency_1d(geo[0])
         a, b = pairs[:, 0], pairs[:, 1]
         diff = cls[a] != cls[b]
         a, b = a[diff], b[diff]
-        x = np.where(geo[0][a, 1, 0] <= geo[0][b, 0, 0] + 1e-12, geo[0][a, 1, 0], geo[0][a, 0, 0])
-        seg = np.stack([x, x], 1)[..., None]
+        # the shared end point: a's right end if a lies left of b
+        x = np.where(geo[0][a, 0, 0] < geo[0][b, 0, 0], geo[0][a, 1, 0], geo[0][a, 0, 0])
+        seg = np.stack([x, x], 1)[..., None] + 0.5
     else:
-        pairs, lo, hi, lab = edge_overlaps(*geo, ev)
+        pairs, lo, hi, lab = edge_overlaps(geo[0], geo[1], geo[2], ev, geo[3], exact_point)
         a, b = pairs[:, 0], pairs[:, 1]
         diff = cls[a] != cls[b]
         a, b, lo, hi, lab = a[diff], b[diff], lo[diff], hi[diff], lab[diff]
-        seg = np.stack([line_point(ev, lab, lo), line_point(ev, lab, hi)], 1)
+        seg = np.stack([line_point(ev, lab, lo), line_point(ev, lab, hi)], 1) + 0.5
     if not detail:
         return [s[:1] if cx.kind == "interval" else s for s in seg]
     return {"segments": seg, "cells": np.stack([parent[a], parent[b]], 1), "classes": np.stack([cls[a], cls[b]], 1)}
@@ -101,17 +119,19 @@ def _interior_edges(cx):
     segments and (E, 2) the two cells of each (1-D: degenerate segments at the end points)."""
     if cx.kind == "interval":
         pairs = cx.adjacency
-        x = cx.vertices[pairs[:, 0], 1, 0]
-        x = np.where(np.abs(x - cx.vertices[pairs[:, 1], 0, 0]) <= 1e-12, x, cx.vertices[pairs[:, 0], 0, 0])
-        p = cx.domain.points(x[:, None])
+        V = cx.vertices_c
+        a, b = pairs[:, 0], pairs[:, 1]
+        x = np.where(V[a, 0, 0] < V[b, 0, 0], V[a, 1, 0], V[a, 0, 0])  # the shared end point
+        p = cx.domain.points_c(x[:, None])
         return np.stack([p, p], 1), pairs
     if cx.kind != "polygon":
         raise ValueError("distances and local complexity are computed on 1-D and 2-D complexes")
     from .exact import edge_overlaps, line_point
 
-    pairs, lo, hi, lab = edge_overlaps(cx.vertices, cx.n_vertices, cx.facets[0], cx.events)
+    pairs, lo, hi, lab = edge_overlaps(cx.vertices_c, cx.n_vertices, cx.facets[0], cx.events, cx.vertex_err,
+                                       cx._exact_points())
     seg = np.stack([line_point(cx.events, lab, lo), line_point(cx.events, lab, hi)], 1)
-    return cx.domain.points(seg), pairs
+    return cx.domain.points_c(seg), pairs
 
 
 def _point_segment_distance(x, seg):
@@ -175,16 +195,16 @@ def local_complexity(cx, points, radius: float) -> np.ndarray:
 def _all_edges(cx):
     """Every edge of every cell in input coordinates, (E, 2, n_in), and its cell (E,)."""
     if cx.kind == "interval":
-        V = cx.vertices
-        p = cx.domain.points(V[:, :, 0:1].reshape(-1, 1))
+        V = cx.vertices_c
+        p = cx.domain.points_c(V[:, :, 0:1].reshape(-1, 1))
         return np.stack([p, p], 1), np.repeat(np.arange(cx.regions), 2)
     if cx.kind != "polygon":
         raise ValueError("distances and local complexity are computed on 1-D and 2-D complexes")
     from .exact import ring_next
 
-    V, n = cx.vertices, cx.n_vertices
+    V, n = cx.vertices_c, cx.n_vertices
     K = V.shape[1]
     ci, ki = np.nonzero(np.arange(K)[None, :] < n[:, None])
     a = V[ci, ki]
     b = V[ci, ring_next(n, K)[ci, ki]]
-    return np.stack([cx.domain.points(a), cx.domain.points(b)], 1), ci
+    return np.stack([cx.domain.points_c(a), cx.domain.points_c(b)], 1), ci

@@ -18,9 +18,13 @@ nodes are the tiles' linear-region labels, and whose edges are
 * *same pattern*: pieces of one activation region cut by tile borders are one region, and
 * *border facets*: a cell of one tile and a cell of the neighbouring tile that share a piece of positive
   (d-1)-measure of the common border (an interval in 2-D, an end point in 1-D, a polygon overlap tested
-  by a linear program in n-D) and whose gradients agree (:func:`piecewise.numerics.gradients_equal`, the
-  rule used within a complex: the network is continuous, so equal gradients across a shared facet mean
-  one affine map).
+  by a linear program in n-D) and whose gradients agree (the rule used within a complex: the network is
+  continuous, so equal gradients across a shared facet mean one affine map). A cell's facets on the tile's
+  border are the ones labelled with the tile's box facets (no tolerance); float64 proves gradients different
+  beyond their error bounds, the rest are compared exactly from the two cells' patterns
+  (:mod:`.rational`), and 2-D border intervals whose overlap is within rounding of zero are compared with
+  their exact end points. Box tiles share their borders exactly (each tile is the exact box between float64
+  corners that its neighbours use too); tiles of a plane or segment are float64 sub-slices.
 
 Two activation regions are adjacent in the whole domain iff some tile sees them adjacent or they meet
 across a tile border, so the components are exactly the untiled linear regions.
@@ -35,7 +39,7 @@ import time
 import numpy as np
 
 from ..errors import PiecewiseError
-from ..numerics import gradients_equal
+from ..numerics import U, gradients_differ
 from .cells import prepare_exact
 from .domain import Domain
 
@@ -90,7 +94,7 @@ def tile_domains(domain: Domain, tiles: int) -> list[tuple[tuple[int, ...], Doma
             a_hi = (np.asarray(idx, np.float64) + 1) / counts
             t_lo = full_lo + a_lo * (full_hi - full_lo)
             t_hi = np.where(np.asarray(idx) + 1 == np.asarray(counts), full_hi, full_lo + a_hi * (full_hi - full_lo))
-            out.append((idx, Domain("box", t_lo, np.diag(t_hi - t_lo))))
+            out.append((idx, Domain("box", t_lo, np.diag(t_hi - t_lo), exact=(t_lo, t_hi))))
         else:
             out.append((idx, Domain(domain.kind, origin, span[:, None] * domain.axes)))
     return out
@@ -120,69 +124,116 @@ def _tile(idx, tdom, linear, max_cells, threads, net, params, t0):
         n_lab, labels = cx.linear_regions()
         out["n_labels"] = int(n_lab)
         out["labels"] = np.asarray(labels, np.int32)
-        out["faces"] = _faces(cx, tdom)
+        out["faces"], out["jacobian_err"] = _faces(cx, tdom)
+        out["axes"] = np.asarray(tdom.axes, np.float64)
     return out
 
 
 def _faces(cx, tdom: Domain) -> dict:
-    """Cells with a facet on each face ``(axis, side)`` of the tile's parameter cube: their indices, the
-    facet in the face's coordinates (an interval (lo, hi) in 2-D; vertices in n-D; nothing in 1-D) and the
-    cell's gradient in tile coordinates (J (d, n_out)) with its term bound S (for the rounding allowance)."""
+    """Cells with a facet on each face ``(axis, side)`` of the tile: their indices, the facet in the face's
+    coordinates (tile u = c + 1/2 of the other axes: an interval (lo, hi) with an error margin and, for box
+    tiles, the exact end points in input coordinates, in 2-D; vertices in n-D; nothing in 1-D) and the cell's
+    gradient in the tile's coordinates (J (d, n_out)) with the complex's error bound. A facet lies on a face
+    iff it carries that box facet's label (:class:`._engine.Events`: -1 - a for c_a = -1/2, -1 - d - a for
+    c_a = 1/2)."""
     d = tdom.dim
-    pinv = np.linalg.pinv(tdom.axes)  # x = origin + u @ axes  =>  u = (x - origin) @ pinv
     J = np.asarray(cx.jacobian_u, np.float64)
-    S = None if cx.jacobian_scale is None else np.asarray(cx.jacobian_scale, np.float64)
     acc = {(a, s): ([], []) for a in range(d) for s in (0, 1)}
-    for i in range(cx.regions):
-        U = (np.asarray(cx.cell_vertices(i), np.float64) - tdom.origin) @ pinv  # (n_v, d)
+    V, n, D = cx.vertices_c, cx.n_vertices, cx.vertex_err
+    if d == 1:
+        L = cx.facets[0]
+        for s, lab in ((0, -1), (1, -2)):
+            cells = np.nonzero((L == lab).any(1))[0]
+            acc[(0, s)] = (list(cells), [None] * len(cells))
+    elif d == 2:
+        from .exact import ring_next
+
+        L = cx.facets[0]
+        K = V.shape[1]
+        nxt = ring_next(n, K)
+        point = cx._exact_points() if tdom.kind == "box" else None
+        if point is not None:
+            from .rational import domain_frame
+
+            cen, ax = domain_frame(tdom)
+            cen = [_frac(cen, i) for i in range(2)]
+            axd = [_frac(ax, (i, i)) for i in range(2)]
+        for a in range(2):
+            b = 1 - a
+            for s, lab in ((0, -1 - a), (1, -1 - d - a)):
+                ci, ki = np.nonzero((L == lab) & (np.arange(K)[None, :] < n[:, None]))
+                for c, k in zip(ci.tolist(), ki.tolist()):
+                    k2 = int(nxt[c, k])
+                    t0, t1 = V[c, k, b] + 0.5, V[c, k2, b] + 0.5
+                    err = 2 * max(D[c, k], D[c, k2]) + 4 * U
+                    exact = None
+                    if point is not None:  # the end points in input coordinates, exactly
+                        nk = int(n[c])
+                        ends = []
+                        for kk in (k, k2):
+                            P = point(c, [int(L[c, (kk - 1) % nk]), int(L[c, kk])])
+                            ends.append(cen[b] + P[b] * axd[b])
+                        exact = (min(ends), max(ends))
+                    acc[(a, s)][0].append(c)
+                    acc[(a, s)][1].append((min(t0, t1), max(t0, t1), err, exact))
+    else:
+        from .exact_nd import _facet_mask
+
+        inc, flab = cx.facets
         for a in range(d):
-            for s in (0, 1):
-                on = np.abs(U[:, a] - s) <= BORDER_TOL
-                if d == 1:
-                    if on.any():
-                        acc[(a, s)][0].append(i)
-                        acc[(a, s)][1].append(None)
-                    continue
-                if on.sum() < d:
-                    continue
-                P = np.delete(U[on], a, axis=1)  # the facet's vertices in the face's coordinates
-                if d == 2:
-                    lo, hi = P[:, 0].min(), P[:, 0].max()
-                    if hi - lo > BORDER_TOL:
-                        acc[(a, s)][0].append(i)
-                        acc[(a, s)][1].append((lo, hi))
-                else:
-                    Q = P - P.mean(0)
-                    if np.linalg.matrix_rank(Q, tol=BORDER_TOL) == d - 1:
-                        acc[(a, s)][0].append(i)
-                        acc[(a, s)][1].append(P)
+            for s, slot in ((0, a), (1, d + a)):  # box facet slots are fixed (exact_nd._cube)
+                ci = np.nonzero(flab[:, slot] == (-1 - a if s == 0 else -1 - d - a))[0]
+                for c in ci.tolist():
+                    on = _facet_mask(n, inc, c, slot)
+                    if on.sum() < d:  # tight at fewer than d vertices: not a facet
+                        continue
+                    P = np.delete(V[c][on] + 0.5, a, axis=1)
+                    acc[(a, s)][0].append(c)
+                    acc[(a, s)][1].append(P)
     faces = {}
     for key, (cells, geo) in acc.items():
         cells = np.asarray(cells, np.int64)
-        if d == 2:
-            geo = np.asarray(geo, np.float64).reshape(-1, 2)
-        faces[key] = {"cells": cells, "geometry": geo, "J": J[cells], "S": None if S is None else S[cells]}
-    return faces
+        faces[key] = {"cells": cells, "geometry": geo, "J": J[cells]}
+    return faces, np.asarray(cx.jacobian_err, np.float64)
+
+
+def _frac(D, idx):
+    from fractions import Fraction
+
+    return Fraction(int(D.N[idx])) * Fraction(2) ** D.k
 
 
 # -- merging (driver) ----------------------------------------------------------------------------------
 def _polys_overlap(P, Q) -> bool:
     """Whether two convex polytopes of dimension m >= 2 (vertex arrays (n, m)) overlap with positive measure:
-    the largest ball inside both has a positive radius (one LP, scipy HiGHS)."""
+    the largest ball inside both has a positive radius relative to their size (one LP, scipy HiGHS, retried
+    with HiGHS's other methods; refused if all fail)."""
     from scipy.optimize import linprog
     from scipy.spatial import ConvexHull
 
+    pts = np.concatenate([P, Q])
+    x0 = pts.mean(0)
+    sc = float(np.abs(pts - x0).max()) or 1.0
+    P, Q = (P - x0) / sc, (Q - x0) / sc
     H = np.vstack([ConvexHull(P).equations, ConvexHull(Q).equations])  # rows (a, b): a.x + b <= 0 inside
     A, b = H[:, :-1], -H[:, -1]
     m = A.shape[1]
-    res = linprog(np.r_[np.zeros(m), -1.0], A_ub=np.c_[A, np.linalg.norm(A, axis=1)], b_ub=b,
-                  bounds=[(None, None)] * m + [(0, 1.0)], method="highs")
-    return bool(res.status == 0 and -res.fun > BORDER_TOL)
+    msg = ""
+    for method in ("highs", "highs-ds", "highs-ipm"):
+        res = linprog(np.r_[np.zeros(m), -1.0], A_ub=np.c_[A, np.linalg.norm(A, axis=1)], b_ub=b,
+                      bounds=[(None, None)] * m + [(0, 1.0)], method=method)
+        if res.status == 0:
+            return bool(-res.fun > BORDER_TOL)
+        if res.status == 2:
+            return False
+        msg = res.message
+    raise PiecewiseError(f"the linear program deciding whether two tiles' cells share a border facet failed ({msg})")
 
 
-def _border_pairs(fa: dict, fb: dict, axis: int, d: int) -> np.ndarray:
+def _border_pairs(fa: dict, fb: dict, axis: int, d: int, same_map) -> np.ndarray:
     """Cell pairs (i in tile A, j in tile B) that share a border facet piece and the same affine map, where
-    face ``fa`` is A's side 1 and ``fb`` B's side 0 of ``axis``."""
+    face ``fa`` is A's side 1 and ``fb`` B's side 0 of ``axis``. ``same_map(ia, jb) -> bool``: whether the
+    cells' gradients are equal (float64 bounds, then exactly)."""
     ca, cb = fa["cells"], fb["cells"]
     if not len(ca) or not len(cb):
         return np.zeros((0, 2), np.int64)
@@ -190,13 +241,28 @@ def _border_pairs(fa: dict, fb: dict, axis: int, d: int) -> np.ndarray:
         ia, jb = np.zeros(1, np.int64), np.zeros(1, np.int64)
     elif d == 2:
         ga, gb = fa["geometry"], fb["geometry"]
+        A = np.array([g[:3] for g in ga], np.float64).reshape(-1, 3)
+        B = np.array([g[:3] for g in gb], np.float64).reshape(-1, 3)
         ia_l, jb_l = [], []
         for s in range(0, len(ca), 1024):
-            lo = np.maximum(ga[s:s + 1024, None, 0], gb[None, :, 0])
-            hi = np.minimum(ga[s:s + 1024, None, 1], gb[None, :, 1])
-            i, j = np.nonzero(hi - lo > BORDER_TOL)
+            lo = np.maximum(A[s:s + 1024, None, 0], B[None, :, 0])
+            hi = np.minimum(A[s:s + 1024, None, 1], B[None, :, 1])
+            m = A[s:s + 1024, None, 2] + B[None, :, 2]
+            i, j = np.nonzero(hi - lo > m)
             ia_l.append(i + s)
             jb_l.append(j)
+            # within rounding of zero: the exact end points decide (box tiles), else the float64 overlap
+            ui, uj = np.nonzero(np.abs(hi - lo) <= m)
+            keep = []
+            for x, y in zip(ui.tolist(), uj.tolist()):
+                ea, eb = ga[x + s][3], gb[y][3]
+                if ea is not None and eb is not None:
+                    keep.append(max(ea[0], eb[0]) < min(ea[1], eb[1]))
+                else:
+                    keep.append(bool(hi[x, y] > lo[x, y]))
+            keep = np.asarray(keep, bool)
+            ia_l.append(ui[keep] + s)
+            jb_l.append(uj[keep])
         ia, jb = np.concatenate(ia_l), np.concatenate(jb_l)
     else:
         ga, gb = fa["geometry"], fb["geometry"]
@@ -204,7 +270,7 @@ def _border_pairs(fa: dict, fb: dict, axis: int, d: int) -> np.ndarray:
         lo_b = np.stack([g.min(0) for g in gb]); hi_b = np.stack([g.max(0) for g in gb])  # noqa: E702
         ia_l, jb_l = [], []
         for i in range(len(ca)):
-            cand = np.nonzero(np.all((lo_a[i] < hi_b - BORDER_TOL) & (lo_b < hi_a[i] - BORDER_TOL), 1))[0]
+            cand = np.nonzero(np.all((lo_a[i] < hi_b + BORDER_TOL) & (lo_b < hi_a[i] + BORDER_TOL), 1))[0]
             for j in cand:
                 if _polys_overlap(ga[i], gb[j]):
                     ia_l.append(i)
@@ -212,9 +278,7 @@ def _border_pairs(fa: dict, fb: dict, axis: int, d: int) -> np.ndarray:
         ia, jb = np.asarray(ia_l, np.int64), np.asarray(jb_l, np.int64)
     if not len(ia):
         return np.zeros((0, 2), np.int64)
-    # tiles of one size: tile coordinates have the same spans, so the gradients compare directly
-    SA, SB = (None, None) if fa["S"] is None or fb["S"] is None else (fa["S"][ia], fb["S"][jb])
-    ok = gradients_equal(fa["J"][ia], fb["J"][jb], SA, SB)
+    ok = same_map(ia, jb)
     return np.stack([ca[ia[ok]], cb[jb[ok]]], 1)
 
 
@@ -227,8 +291,9 @@ def _unique_rows(words: np.ndarray) -> tuple[int, np.ndarray]:
     return len(uniq), inv.ravel()
 
 
-def merge_tiles(parts: list[dict], counts: tuple[int, ...], linear: bool) -> tuple[int, int | None]:
-    """(activation regions, linear regions or None) of the parent domain from the tiles' task results."""
+def merge_tiles(parts: list[dict], counts: tuple[int, ...], linear: bool, staged=None) -> tuple[int, int | None]:
+    """(activation regions, linear regions or None) of the parent domain from the tiles' task results
+    (``staged``: the network, for the exact comparison of gradients across tile borders)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -251,7 +316,9 @@ def merge_tiles(parts: list[dict], counts: tuple[int, ...], linear: bool) -> tup
             if u is None:
                 continue
             q = parts[u]
-            pairs = _border_pairs(p["faces"][(a, 1)], q["faces"][(a, 0)], a, d)
+            fa, fb = p["faces"][(a, 1)], q["faces"][(a, 0)]
+            same = _same_map_fn(staged, p, q, fa, fb)
+            pairs = _border_pairs(fa, fb, a, d, same)
             if len(pairs):
                 rows.append(off[t] + p["labels"][pairs[:, 0]])
                 cols.append(off[u] + q["labels"][pairs[:, 1]])
@@ -260,6 +327,54 @@ def merge_tiles(parts: list[dict], counts: tuple[int, ...], linear: bool) -> tup
     graph = coo_matrix((np.ones(len(r), np.int8), (r, c)), shape=(n, n)).tocsr()
     n_comp, _ = connected_components(graph, directed=False)
     return n_regions, int(n_comp)
+
+
+def _same_map_fn(staged, p, q, fa, fb):
+    """``same(ia, jb)``: whether face cells ia of tile p and jb of tile q carry equal gradients. Gradients are
+    compared in input coordinates (tile coordinates over the tiles' own axes, which may differ by rounding);
+    float64 proves most pairs different, the rest are compared exactly from the cells' patterns."""
+    from . import rational
+    from ._resolve import unpack_row
+    from .cells import _layout_of
+
+    def x_grad(part, J):
+        ax = part["axes"]  # (d, n_in); boxes: diagonal
+        if ax.shape[0] == ax.shape[1] and np.all(ax == np.diag(np.diag(ax))):
+            a = np.diag(ax)
+            return J / a[None, :, None], 1.0 / a.min()
+        return J, 1.0
+
+    Ja, sa = x_grad(p, fa["J"])
+    Jb, sb = x_grad(q, fb["J"])
+    Da = p["jacobian_err"] * sa + 2 * U * np.abs(Ja).sum(1).max(0, initial=0.0)
+    Db = q["jacobian_err"] * sb + 2 * U * np.abs(Jb).sum(1).max(0, initial=0.0)
+    state = {}
+
+    def exact(part, cell):
+        if "net" not in state:
+            ax = p["axes"]
+            box = ax.shape[0] == ax.shape[1] and np.all(ax == np.diag(np.diag(ax)))
+            frame_axes = np.eye(ax.shape[1]) if box else ax
+            n_in = ax.shape[1]
+            fr = (rational.Dyadic.of(np.zeros(n_in)), rational.Dyadic.of(frame_axes))
+            state["net"] = rational.ExactNet(staged, frame=fr)
+            state["layout"] = _layout_of(staged)
+        bits, widths = state["layout"]
+        st = unpack_row(part["patterns"][cell], bits, widths, len(widths))
+        g = state["net"].output(st)
+        return g[: g.N.shape[0] - 1]
+
+    def same(ia, jb):
+        ok = ~gradients_differ(Ja[ia], Jb[jb], Da, Db)
+        if staged is None:
+            return ok
+        for t in np.nonzero(ok)[0].tolist():
+            ga, gb = exact(p, int(fa["cells"][ia[t]])), exact(q, int(fb["cells"][jb[t]]))
+            k = min(ga.k, gb.k)
+            ok[t] = bool(np.all(ga.shifted(k) == gb.shifted(k)))
+        return ok
+
+    return same
 
 
 def _work_order(staged, tiles: list) -> list[int]:
@@ -320,7 +435,7 @@ def tiled_count(net, params, domain: Domain, tiles: int, *, linear: bool = False
     parts = run_tasks(_tile_task, items, shared=(net, P), workers=workers, scheduler=scheduler,
                       label=lambda it: f"tile {list(it[0])} of grid {list(counts)}", progress=progress,
                       desc="tiles", unit="tile", fail_fast=True)
-    regions, lin = merge_tiles(parts, counts, linear)
+    regions, lin = merge_tiles(parts, counts, linear, staged)
     out = {"regions": int(regions), "method": "exact", "seconds": round(time.perf_counter() - t0, 4),
            "domain": domain.describe(), "measure_total": float(sum(p["measure"] for p in parts))}
     if linear:

@@ -1,4 +1,4 @@
-"""The previous n-D engine, kept as an independent reference for the tests (recursive, one cell at a time,
+"""The first n-D engine, kept as an independent reference for the tests (recursive, one cell at a time,
 an SVD per candidate edge): exact enumeration of activation regions of an MLP on a box, in float64.
 Use :func:`piecewise.regions.enumerate_cells`; this module is slow and returns only counts, patterns,
 vertices and volumes.
@@ -9,7 +9,8 @@ vertices with ``f > tol`` go to the + piece, ``f < -tol`` to the - piece, ``|f| 
 *edge* between a + and a - vertex gives a new vertex on the hyperplane. Two vertices span an edge iff the
 inequalities tight at both have rank n - 1 (the algebraic adjacency test; it holds for degenerate,
 non-simple polytopes and with redundant inequalities). A unit splits a cell only if some vertex lies
-strictly on each side, as in the 2D engine, with the same tolerance rule (:mod:`piecewise.numerics`).
+strictly on each side (here: beyond 1e-10 times ``|h|_1 + |e|`` on the unit cube, a float tolerance fit for
+the unit-scale nets the tests give it).
 
 Cells are processed depth first, one layer-start cell at a time, so memory stays small.
 """
@@ -19,13 +20,17 @@ import time
 
 import numpy as np
 
-from ..errors import PiecewiseError
-from ..nets import MLP, Params
-from ..numerics import affine_tol
-from ._engine import flat_sides, piece_tables
-from ..patterns import pack_states
-from .cells import prepare_exact
-from .domain import Domain
+from piecewise.errors import PiecewiseError
+from piecewise.nets import MLP, Params
+from piecewise.patterns import pack_states
+from piecewise.regions._engine import flat_sides, piece_tables
+from piecewise.regions.cells import prepare_exact
+from piecewise.regions.domain import Domain
+
+
+def affine_tol(g, e):
+    """The reference's own "zero": 1e-10 (|g|_1 + |e|) for u -> u.g + e on the unit cube."""
+    return 1e-10 * (np.abs(g).sum(-1) + np.abs(e))
 
 class _Poly:
     __slots__ = ("A", "c", "X", "inc")
