@@ -115,6 +115,10 @@ def residual_bound(V, G, e, dg, de, valid):
         used_c[ar, c] = True
         fac = np.where(used_r, 0.0, A[ar, :, c]) / np.where(piv == 0.0, 1.0, piv)[:, None]
         A = A - fac[..., None] * A[ar, r][:, None, :]
+    exact_d = ok.sum(1) == d  # exactly d rows: they are the ones, in order (the kernel does the same)
+    if exact_d.any():
+        rows[exact_d] = np.argsort(~ok[exact_d], axis=1, kind="stable")[:, :d]
+        bad[exact_d] = False
     S = np.take_along_axis(N, rows[..., None], 1)  # (m, d, d)
     kappa, singular = inverse_norm(S)
     bad |= singular
@@ -127,36 +131,36 @@ def residual_bound(V, G, e, dg, de, valid):
 
 
 def inverse_norm(S):
-    """``||S^-1||_inf`` (max row sum of |entries|) of a batch of d x d matrices (m, d, d) by Gauss-Jordan
-    with partial pivoting, and whether each is singular in float64."""
+    """A bound of ``||S^-1||_inf`` for a batch of d x d matrices (m, d, d) whose rows have ``|.|_1 = 1``, and
+    whether each is singular in float64. d = 2: the exact value ``max(|s11| + |s01|, |s10| + |s00|) / |det|``;
+    d > 2: ``d / |det|`` (every cofactor is at most the product of the other rows' 2-norms, each <= 1:
+    Hadamard), the determinant by Gaussian elimination with partial pivoting. 1-D: ``1 / |s|``."""
     m, d, _ = S.shape
+    if d == 1:
+        a = np.abs(S[:, 0, 0])
+        return 1.0 / np.where(a == 0.0, 1.0, a), a == 0.0
+    if d == 2:
+        det = S[:, 0, 0] * S[:, 1, 1] - S[:, 0, 1] * S[:, 1, 0]
+        num = np.maximum(np.abs(S[:, 1, 1]) + np.abs(S[:, 0, 1]), np.abs(S[:, 1, 0]) + np.abs(S[:, 0, 0]))
+        sing = det == 0.0
+        return num / np.where(sing, 1.0, np.abs(det)), sing
     A = S.copy()
-    M = np.broadcast_to(np.eye(d), (m, d, d)).copy()
     ar = np.arange(m)
-    singular = np.zeros(m, bool)
+    det = np.ones(m)
     for c in range(d):
         p = c + np.abs(A[:, c:, c]).argmax(1)
         swap = p != c
         if swap.any():
             i = ar[swap]
             A[i, c], A[i, p[swap]] = A[i, p[swap]].copy(), A[i, c].copy()
-            M[i, c], M[i, p[swap]] = M[i, p[swap]].copy(), M[i, c].copy()
         piv = A[:, c, c]
-        singular |= piv == 0.0
-        piv = np.where(piv == 0.0, 1.0, piv)
-        A[:, c] = A[:, c] / piv[:, None]
-        M[:, c] = M[:, c] / piv[:, None]
-        for r in range(d):
-            if r == c:
-                continue
-            fr = A[:, r, c].copy()
+        det = det * np.abs(piv)
+        pz = np.where(piv == 0.0, 1.0, piv)
+        for r in range(c + 1, d):
+            fr = A[:, r, c] / pz
             A[:, r] = A[:, r] - fr[:, None] * A[:, c]
-            M[:, r] = M[:, r] - fr[:, None] * M[:, c]
-    aM = np.abs(M)
-    rs = aM[:, :, 0]
-    for j in range(1, d):  # in order (the compiled kernel sums the same way)
-        rs = rs + aM[:, :, j]
-    return rs.max(1), singular
+    sing = det == 0.0
+    return d / np.where(sing, 1.0, det), sing
 
 
 def rounding_error(x_inf):

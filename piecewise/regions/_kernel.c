@@ -89,15 +89,17 @@ typedef struct {
     int64_t nv, vcap;       /* vertex arena (append only within a cell) */
     double *x;
     double *dv;
+    double *vi;             /* |x|_inf per vertex */
     int32_t *lab;
     uint64_t *inc;
     int64_t scap;           /* scratch of the n-D clip: candidate edges and vertex classes */
     int *ei, *ej;
     uint64_t *ecm;
     char *cls;
+    double *xn, *dn, *vn;   /* the new vertices of a clip (once for both pieces) */
 } Work;
 
-static int work_scratch(Work *W, int64_t n)
+static int work_scratch(Work *W, int64_t n, int d)
 {
     int64_t need = n * n + n + 1;
     if (need <= W->scap) return 0;
@@ -107,6 +109,9 @@ static int work_scratch(Work *W, int64_t n)
     GROW_ONE(W->ej, c, 1);
     GROW_ONE(W->ecm, c, 1);
     GROW_ONE(W->cls, c, 1);
+    GROW_ONE(W->xn, c, d > 0 ? d : 1);
+    GROW_ONE(W->dn, c, 1);
+    GROW_ONE(W->vn, c, 1);
     W->scap = c;
     return 0;
 }
@@ -132,6 +137,7 @@ static int work_verts(Work *W, int64_t need, int d, int nd)
     while (c < need) c *= 2;
     GROW_ONE(W->x, c, d);
     GROW_ONE(W->dv, c, 1);
+    GROW_ONE(W->vi, c, 1);
     if (nd) GROW_ONE(W->inc, c, 1);
     else GROW_ONE(W->lab, c, 1);
     W->vcap = c;
@@ -240,40 +246,40 @@ static void plane_of(const Planes *P, int32_t label, double *g, double *e, doubl
     }
 }
 
-/* numerics.inverse_norm for one d x d matrix (row-major, overwritten): ||S^-1||_inf; *singular set */
+/* numerics.inverse_norm for one d x d matrix (row-major, overwritten): a bound of ||S^-1||_inf; *singular set */
 static double inverse_norm(double *A, double *M, int d, int *singular)
 {
-    for (int i = 0; i < d * d; i++) M[i] = 0.0;
-    for (int i = 0; i < d; i++) M[i * d + i] = 1.0;
+    (void)M;
+    if (d == 1) {
+        double a = fabs(A[0]);
+        if (a == 0.0) { *singular = 1; return 1.0; }
+        return 1.0 / a;
+    }
+    if (d == 2) {
+        double det = A[0] * A[3] - A[1] * A[2];
+        double n1 = fabs(A[3]) + fabs(A[1]), n2 = fabs(A[2]) + fabs(A[0]);
+        double num = n1 > n2 ? n1 : n2;
+        if (det == 0.0) { *singular = 1; return num; }
+        return num / fabs(det);
+    }
+    double det = 1.0;
     for (int c = 0; c < d; c++) {
         int p = c;
         double best = fabs(A[c * d + c]);
         for (int r = c + 1; r < d; r++)
             if (fabs(A[r * d + c]) > best) { best = fabs(A[r * d + c]); p = r; }
         if (p != c)
-            for (int k = 0; k < d; k++) {
-                double t = A[c * d + k]; A[c * d + k] = A[p * d + k]; A[p * d + k] = t;
-                t = M[c * d + k]; M[c * d + k] = M[p * d + k]; M[p * d + k] = t;
-            }
+            for (int k = 0; k < d; k++) { double t = A[c * d + k]; A[c * d + k] = A[p * d + k]; A[p * d + k] = t; }
         double piv = A[c * d + c];
-        if (piv == 0.0) { *singular = 1; piv = 1.0; }
-        for (int k = 0; k < d; k++) { A[c * d + k] = A[c * d + k] / piv; M[c * d + k] = M[c * d + k] / piv; }
-        for (int r = 0; r < d; r++) {
-            if (r == c) continue;
-            double fr = A[r * d + c];
-            for (int k = 0; k < d; k++) {
-                A[r * d + k] = A[r * d + k] - fr * A[c * d + k];
-                M[r * d + k] = M[r * d + k] - fr * M[c * d + k];
-            }
+        det = det * fabs(piv);
+        double pz = piv == 0.0 ? 1.0 : piv;
+        for (int r = c + 1; r < d; r++) {
+            double fr = A[r * d + c] / pz;
+            for (int k = 0; k < d; k++) A[r * d + k] = A[r * d + k] - fr * A[c * d + k];
         }
     }
-    double kappa = 0.0;
-    for (int i = 0; i < d; i++) {
-        double rs = fabs(M[i * d]);
-        for (int j = 1; j < d; j++) rs = rs + fabs(M[i * d + j]);
-        if (rs > kappa || i == 0) kappa = rs;
-    }
-    return kappa;
+    if (det == 0.0) { *singular = 1; return (double)d; }
+    return (double)d / det;
 }
 
 /* numerics.residual_bound for one point v (d,) and R rows (Gr (R, d), er, dgr, der), the same expressions;
@@ -298,10 +304,16 @@ static double residual_bound1(const double *v, int d, int R, const double *Gr, c
         for (int i = 0; i < d; i++) N[k * d + i] = ok[k] ? g[i] / nz : 0.0;
         used_r[k] = !ok[k];
     }
-    for (int i = 0; i < R * d; i++) A[i] = N[i];
+    int bad = 0, nok = 0;
+    for (int k = 0; k < R; k++) nok += ok[k];
+    if (nok == d) {  /* exactly d rows: they are the ones (numerics.residual_bound does the same) */
+        int t = 0;
+        for (int k = 0; k < R; k++)
+            if (ok[k]) rows[t++] = k;
+    }
+    for (int i = 0; i < R * d && nok != d; i++) A[i] = N[i];
     for (int i = 0; i < d; i++) used_c[i] = 0;
-    int bad = 0;
-    for (int step = 0; step < d; step++) {
+    for (int step = 0; step < d && nok != d; step++) {
         int br = 0, bc = 0;
         double best = (used_r[0] || used_c[0]) ? 0.0 : fabs(A[0]);
         for (int r = 0; r < R; r++)
@@ -343,18 +355,25 @@ static inline double value_at(const double *x, const double *g, double e, int d)
     return f;
 }
 
-static inline int popcount64(uint64_t a) { return __builtin_popcountll(a); }
+/* bit count without a library call (the default x86-64 target has no popcnt instruction) */
+static inline int popcount64(uint64_t a)
+{
+    a = a - ((a >> 1) & 0x5555555555555555ULL);
+    a = (a & 0x3333333333333333ULL) + ((a >> 2) & 0x3333333333333333ULL);
+    a = (a + (a >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    return (int)((a * 0x0101010101010101ULL) >> 56);
+}
 
 /* side test of one piece: values into f, tolerances into tv; returns bit 1 = some > tol, bit 2 = some
  * < -tol, bit 4 = some sign not known (|f| <= tol, unless f = 0 with tol = 0) */
-static int piece_sides(const double *x, const double *dv, int nv, const double *g, double e, double A, double B,
-                       double C, int d, double *f, double *tv)
+static int piece_sides(const double *x, const double *dv, const double *vi, int nv, const double *g, double e,
+                       double A, double B, double C, int d, double *f, double *tv)
 {
     int r = 0;
     for (int k = 0; k < nv; k++) {
         const double *xk = x + (int64_t)k * d;
         double v = value_at(xk, g, e, d);
-        double t = (A + B * vinf_of(xk, d)) + C * dv[k];
+        double t = (A + B * vi[k]) + C * dv[k];
         f[k] = v;
         tv[k] = t;
         if (v > t) r |= 1;
@@ -374,6 +393,25 @@ static int clip2d(Work *W, int64_t off, int n, const double *f, const double *tv
     if (work_verts(W, W->nv + 2 * (n + 2), 2, 0)) return 1;
     double fz[n > 0 ? n : 1];
     for (int k = 0; k < n; k++) fz[k] = fabs(f[k]) <= tv[k] ? 0.0 : f[k];
+    double cx[2 * n + 2], cd[n + 1], cv[n + 1];  /* each crossing once, for both pieces */
+    for (int k = 0; k < n; k++) {
+        int kn = k + 1 < n ? k + 1 : 0;
+        double a = fz[k], b = fz[kn];
+        if (!(a * b < 0)) continue;
+        const double *V = W->x + (off + k) * 2, *Vn = W->x + (off + kn) * 2;
+        double t = a / (a - b);
+        cx[2 * k] = V[0] + t * (Vn[0] - V[0]);
+        cx[2 * k + 1] = V[1] + t * (Vn[1] - V[1]);
+        double Gr[4], er[2], dgr[2], der[2];
+        plane_of(P, W->lab[off + k], Gr, er, dgr, der);
+        Gr[2] = cg[0];
+        Gr[3] = cg[1];
+        er[1] = ce;
+        dgr[1] = cdg;
+        der[1] = cde;
+        cd[k] = residual_bound1(cx + 2 * k, 2, 2, Gr, er, dgr, der, scratch);
+        cv[k] = vinf_of(cx + 2 * k, 2);
+    }
     for (int piece = 0; piece < 2; piece++) {
         int64_t o = W->nv;
         int m = 0;
@@ -389,23 +427,16 @@ static int clip2d(Work *W, int64_t off, int n, const double *f, const double *tv
                 W->x[(o + m) * 2] = V[0];
                 W->x[(o + m) * 2 + 1] = V[1];
                 W->dv[o + m] = W->dv[off + k];
+                W->vi[o + m] = W->vi[off + k];
                 oc[m] = (a == 0.0);
                 src[m] = k;
                 m++;
             }
             if (a * b < 0) {
-                const double *Vn = W->x + (off + kn) * 2;
-                double t = a / (a - b);
-                W->x[(o + m) * 2] = V[0] + t * (Vn[0] - V[0]);
-                W->x[(o + m) * 2 + 1] = V[1] + t * (Vn[1] - V[1]);
-                double Gr[4], er[2], dgr[2], der[2];
-                plane_of(P, W->lab[off + k], Gr, er, dgr, der);
-                Gr[2] = cg[0];
-                Gr[3] = cg[1];
-                er[1] = ce;
-                dgr[1] = cdg;
-                der[1] = cde;
-                W->dv[o + m] = residual_bound1(W->x + (o + m) * 2, 2, 2, Gr, er, dgr, der, scratch);
+                W->x[(o + m) * 2] = cx[2 * k];
+                W->x[(o + m) * 2 + 1] = cx[2 * k + 1];
+                W->dv[o + m] = cd[k];
+                W->vi[o + m] = cv[k];
                 oc[m] = 1;
                 src[m] = k;
                 m++;
@@ -452,7 +483,7 @@ static int clipnd(Work *W, int64_t off, int n, const double *f, const double *tv
     if (freeb == 0) return 2;
     uint64_t low = freeb & (~freeb + 1);
     int slot = __builtin_ctzll(low);
-    if (work_scratch(W, n)) return 1;
+    if (work_scratch(W, n, d)) return 1;
     char *cls = W->cls; /* 1 +, 2 -, 3 zero */
     int *ei = W->ei, *ej = W->ej;
     uint64_t *ecm = W->ecm;
@@ -475,6 +506,28 @@ static int clipnd(Work *W, int64_t off, int n, const double *f, const double *tv
         }
     }
     if (work_verts(W, W->nv + 2 * (n + ne), d, 1)) return 1;
+    for (int t = 0; t < ne; t++) {  /* the new vertices, their error bounds and norms (shared by both pieces) */
+        const double *Xi = W->x + (off + ei[t]) * d, *Xj = W->x + (off + ej[t]) * d;
+        double fi = f[ei[t]], fj = f[ej[t]];
+        double tt = fi / (fi - fj);
+        double *Xo = W->xn + (int64_t)t * d;
+        for (int c = 0; c < d; c++) Xo[c] = Xi[c] + tt * (Xj[c] - Xi[c]);
+        int R = 0;
+        for (uint64_t bits = ecm[t]; bits; bits &= bits - 1) {
+            int sl = __builtin_ctzll(bits);
+            if (flab_in[sl] != NOLAB) {
+                plane_of(P, flab_in[sl], Gr + R * d, er + R, dgr + R, der + R);
+                R++;
+            }
+        }
+        for (int c = 0; c < d; c++) Gr[R * d + c] = cg[c];
+        er[R] = ce;
+        dgr[R] = cdg;
+        der[R] = cde;
+        R++;
+        W->dn[t] = residual_bound1(Xo, d, R, Gr, er, dgr, der, scratch);
+        W->vn[t] = vinf_of(Xo, d);
+    }
     for (int piece = 0; piece < 2; piece++) {
         int64_t o = W->nv;
         int m = 0;
@@ -483,27 +536,14 @@ static int clipnd(Work *W, int64_t off, int n, const double *f, const double *tv
             if (cls[k] != want && cls[k] != 3) continue;
             memcpy(W->x + (o + m) * d, W->x + (off + k) * d, sizeof(double) * d);
             W->dv[o + m] = W->dv[off + k];
+            W->vi[o + m] = W->vi[off + k];
             W->inc[o + m] = W->inc[off + k] | (cls[k] == 3 ? low : 0);
             m++;
         }
         for (int t = 0; t < ne; t++) {
-            const double *Xi = W->x + (off + ei[t]) * d, *Xj = W->x + (off + ej[t]) * d;
-            double fi = f[ei[t]], fj = f[ej[t]];
-            double tt = fi / (fi - fj);
-            double *Xo = W->x + (o + m) * d;
-            for (int c = 0; c < d; c++) Xo[c] = Xi[c] + tt * (Xj[c] - Xi[c]);
-            int R = 0;
-            for (int sl = 0; sl < F; sl++)
-                if (((ecm[t] >> sl) & 1u) && flab_in[sl] != NOLAB) {
-                    plane_of(P, flab_in[sl], Gr + R * d, er + R, dgr + R, der + R);
-                    R++;
-                }
-            for (int c = 0; c < d; c++) Gr[R * d + c] = cg[c];
-            er[R] = ce;
-            dgr[R] = cdg;
-            der[R] = cde;
-            R++;
-            W->dv[o + m] = residual_bound1(Xo, d, R, Gr, er, dgr, der, scratch);
+            memcpy(W->x + (o + m) * d, W->xn + (int64_t)t * d, sizeof(double) * d);
+            W->dv[o + m] = W->dn[t];
+            W->vi[o + m] = W->vn[t];
             W->inc[o + m] = ecm[t] | low;
             m++;
         }
@@ -523,7 +563,7 @@ static int clipnd(Work *W, int64_t off, int n, const double *f, const double *tv
 typedef struct {
     int64_t fcap, wcap;
     double *fv;            /* n0 * w values */
-    double *ev, *ta, *tb, *tc;  /* w: offsets and the tolerance coefficients A, B, C */
+    double *ev, *ta, *tb, *tc, *tt;  /* w: offsets, the tolerance coefficients A, B, C, their bound over a cell */
     uint8_t *up, *dn, *un; /* w */
     uint8_t *cross;        /* w * nb */
     int8_t *base;          /* w */
@@ -544,6 +584,7 @@ static int work_cell(Scratch *S, int n0, int w, int nb)
         GROW_ONE(S->ta, c, 1);
         GROW_ONE(S->tb, c, 1);
         GROW_ONE(S->tc, c, 1);
+        GROW_ONE(S->tt, c, 1);
         GROW_ONE(S->up, c, 1);
         GROW_ONE(S->dn, c, 1);
         GROW_ONE(S->un, c, 1);
@@ -598,6 +639,7 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
         if (work_pieces(W, 1, w, nd) || work_verts(W, n0, d, nd)) { O->err = 3; goto done; }
         memcpy(W->x, x + voff[c] * d, sizeof(double) * n0 * d);
         memcpy(W->dv, dvin + voff[c], sizeof(double) * n0);
+        for (int k = 0; k < n0; k++) W->vi[k] = vinf_of(W->x + (int64_t)k * d, d);
         if (nd) {
             memcpy(W->inc, inc + voff[c], sizeof(uint64_t) * n0);
             memcpy(W->flab, flab + c * (int64_t)F, sizeof(int32_t) * F);
@@ -643,15 +685,36 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
             memset(up, 0, (size_t)w);
             memset(dn, 0, (size_t)w);
             memset(un, 0, (size_t)w);
+            /* a bound T_j >= every vertex's tolerance (the largest |x|_inf and error bound of the cell's vertices;
+             * the float64 operations are monotone): a value beyond it is decided as the exact test decides it;
+             * only units with a value within it take the exact per-vertex test */
+            double vmax = 0.0, dmax = 0.0;
+            for (int k = 0; k < n0; k++) {
+                if (W->vi[k] > vmax) vmax = W->vi[k];
+                if (W->dv[k] > dmax) dmax = W->dv[k];
+            }
+            double *restrict T = S.tt;
+            for (int j = 0; j < w; j++) T[j] = (ta[j] + tb[j] * vmax) + tc[j] * dmax;
             for (int k = 0; k < n0; k++) {
                 const double *restrict fk = S.fv + (int64_t)k * w;
-                double vi = vinf_of(W->x + (int64_t)k * d, d), dk = W->dv[k];
                 for (int j = 0; j < w; j++) {
-                    double t = (ta[j] + tb[j] * vi) + tc[j] * dk;
-                    int u = fk[j] > t, dd = fk[j] < -t;
+                    double v = fk[j], t = T[j];
+                    uint8_t u = v > t, dd = v < -t;
                     up[j] |= u;
                     dn[j] |= dd;
-                    un[j] |= !u && !dd && !(t == 0.0 && fk[j] == 0.0);
+                    un[j] |= (uint8_t)!(u | dd);
+                }
+            }
+            for (int j = 0; j < w; j++) {
+                if (!un[j]) continue;
+                up[j] = dn[j] = un[j] = 0;
+                for (int k = 0; k < n0; k++) {
+                    double v = S.fv[(int64_t)k * w + j];
+                    double t = (ta[j] + tb[j] * W->vi[k]) + tc[j] * W->dv[k];
+                    int u = v > t, dd = v < -t;
+                    up[j] |= u;
+                    dn[j] |= dd;
+                    un[j] |= !u && !dd && !(t == 0.0 && v == 0.0);
                 }
             }
             for (int j = 0; j < w; j++) {
@@ -686,7 +749,7 @@ void *pw_stage(int nd, int64_t nc, const int64_t *idx, const int64_t *voff, int 
                 for (int64_t p = 0; p < np0; p++) {
                     int64_t off = W->voff[p];
                     int nv = W->vcnt[p];
-                    int s = piece_sides(W->x + off * d, W->dv + off, nv, g, e, A, B, C, d, f, tv);
+                    int s = piece_sides(W->x + off * d, W->dv + off, W->vi + off, nv, g, e, A, B, C, d, f, tv);
                     if (s & 4) { defer = 1; break; }
                     if (s != 3) {
                         int side = (s & 1) ? 1 : ((s & 2) ? 0 : flat[q]);
@@ -770,9 +833,9 @@ done:
     free(Gr); free(er); free(dgr); free(der);
     free(fl_tmp);
     free(W->voff); free(W->vcnt); free(W->state); free(W->flab);
-    free(W->x); free(W->dv); free(W->lab); free(W->inc);
-    free(W->ei); free(W->ej); free(W->ecm); free(W->cls);
-    free(S.fv); free(S.ev); free(S.ta); free(S.tb); free(S.tc); free(S.up); free(S.dn); free(S.un); free(S.cross);
+    free(W->x); free(W->dv); free(W->vi); free(W->lab); free(W->inc);
+    free(W->ei); free(W->ej); free(W->ecm); free(W->cls); free(W->xn); free(W->dn); free(W->vn);
+    free(S.fv); free(S.ev); free(S.ta); free(S.tb); free(S.tc); free(S.tt); free(S.up); free(S.dn); free(S.un); free(S.cross);
     free(S.base);
     return O;
 }
