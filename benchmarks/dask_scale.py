@@ -1,7 +1,7 @@
 """Scaling out on Dask: 1 vs 2 worker processes, measured in the same run.
 
 1. A tiled exact count of a 2-256x3 ReLU net (He init, biases N(0, 0.1^2), box [-1, 1]^2), K tiles, on a
-   LocalCluster of 1 and of 2 worker processes (the issue's goal: speed-up >= 1.6x with 2 workers).
+   LocalCluster of 1 and of 2 worker processes (goal: speed-up >= 1.6x with 2 workers).
 2. Sweep throughput (networks per second) of a small exact sweep on the same two clusters.
 3. Peak memory per worker as the number of tiles grows: for each K, a fresh 2-worker cluster runs the count;
    each tile task is measured with tracemalloc (peak bytes allocated by the task) and each worker's peak

@@ -6,7 +6,7 @@ He-init ReLU nets with biases N(0, 0.1^2) on [-1,1]^2 (2-64x4, 2-128x4, 2-256x3,
 regions, cold and warm seconds (cold = the first call in a fresh process, what the CLI reports), CPU seconds,
 the floor measured in the same run (one float64 forward pass over all the cells' vertices) and the ratio to
 it, and peak memory per cell. Peer figures (edge subdivision, Berzins 2023, PyTorch float32 CPU, cold) are
-quoted from the issue that set the goals (same 2-core CPU class, not measured here): 2-64x4 1.6-1.9 s;
+quoted from the published figures that set the goals (same 2-core CPU class, not measured here): 2-64x4 1.6-1.9 s;
 2-128x4 crashes (a hyperplane through a vertex in float32). Goals: 2-64x4 >= 10x the peer cold (<= 0.16 s),
 2-128x4 <= 1 s, 2-256x3 <= 1.5 GB peak.
 """

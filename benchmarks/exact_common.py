@@ -22,10 +22,11 @@ def run_case(n_in: int, width: int, depth: int, threads: int = 2) -> dict:
     import jax
     import numpy as np
 
-    import piecewise as pw
-    from piecewise.regions import _engine
+    import os
 
-    _engine.THREADS = threads
+    import piecewise as pw
+
+    os.environ["PIECEWISE_THREADS"] = str(threads)  # the engine's default threads in this process
     net = pw.mlp(n_in, (width,) * depth, 1)
     params = net.init(key=jax.random.key(0), bias_std=0.1)
     params = tuple((np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params)

@@ -5,7 +5,7 @@ Run: python benchmarks/exact_nd.py [--quick] [--threads N]
 For each net (He-init ReLU, biases N(0, 0.1^2), box [-1,1]^n): exact regions, cold and warm seconds, CPU
 seconds, the floor measured in the same run (one float64 forward pass over all cells' vertices) and the
 ratio to it, peak memory per cell, and the figures of the edge-subdivision method (Berzins 2023, PyTorch,
-float32, CPU, 1-skeleton only, generic position assumed) quoted from the issue that set the goals (same
+float32, CPU, 1-skeleton only, generic position assumed) quoted from the published figures that set the goals (same
 2-core CPU class, measured there, not here): the ``x peer`` column is peer seconds / our cold seconds.
 """
 from __future__ import annotations

@@ -145,8 +145,9 @@ class Activation:
         return jax.nn.softplus(z)
 
     def derivative(self, z):
-        """Derivative of an elementwise activation at z (inside a piece; at a kink the right piece is taken
-        for z > breakpoint and the left one otherwise). Not defined for maxout (use the argmax piece)."""
+        """Derivative of an elementwise activation at z: the slope of the piece of z's pattern state
+        (:meth:`states`), at a kink too (relu at 0: the left piece; hardtanh at -1 and at 1: the middle one).
+        Not defined for maxout (use the argmax piece)."""
         n = self.name
         if n == "relu":
             return (z > 0).astype(z.dtype)
@@ -155,7 +156,7 @@ class Activation:
         if n == "abs":
             return jnp.where(z > 0, 1.0, -1.0).astype(z.dtype)
         if n == "hardtanh":
-            return ((z > -1) & (z <= 1)).astype(z.dtype)
+            return ((z >= -1) & (z <= 1)).astype(z.dtype)
         if n == "tanh":
             return 1.0 - jnp.tanh(z) ** 2
         if n == "sigmoid":

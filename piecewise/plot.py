@@ -78,11 +78,14 @@ def _ccw(V):
     return V[np.argsort(np.arctan2(V[:, 1] - c[1], V[:, 0] - c[0]))]
 
 
-def cell_map(cx, *, ax=None, title: str | None = None, linear: bool = False, boundary: bool = True):
+def cell_map(cx, *, ax=None, title: str | None = None, linear: bool = False, boundary: bool = True,
+             threshold: float | None = None):
     """Draw the exact cells of a 2-D :class:`~piecewise.regions.CellComplex`, each in its own colour, with
     their edges; ``linear=True`` colours by linear region instead; ``boundary`` draws the classifier's
-    decision boundary in red: where the top two outputs (logits) tie, or the zero set of a single output
+    decision boundary in red: where the top two outputs (logits) tie, or where a single output crosses
+    ``threshold`` (default :data:`piecewise.decision.THRESHOLD`, 0.5: the level training and accuracy use)
     (computed exactly per cell, :func:`piecewise.regions.stats.decision_boundary`). Returns the figure."""
+    from .decision import THRESHOLD
     from matplotlib.collections import LineCollection, PolyCollection
 
     from .regions.stats import decision_boundary
@@ -108,11 +111,12 @@ def cell_map(cx, *, ax=None, title: str | None = None, linear: bool = False, bou
     ax.add_collection(PolyCollection(polys, facecolors=colors, edgecolors="k", linewidths=lw))
     what_b = ""
     if boundary:
-        segs = decision_boundary(cx) if cx.kind == "polygon" else []
+        t = THRESHOLD if threshold is None else threshold
+        segs = decision_boundary(cx, threshold=t) if cx.kind == "polygon" else []
         if len(segs):
             ax.add_collection(LineCollection([to_xy(s) for s in segs], colors="red", linewidths=1.5))
         n_out = cx.jacobian_u.shape[-1]
-        what_b = ", red: decision boundary" + (" (top two logits tie)" if n_out > 1 else " (output = 0)")
+        what_b = ", red: decision boundary" + (" (top two logits tie)" if n_out > 1 else f" (output = {t:g})")
     lo = to_xy(np.zeros(2)) if box else np.zeros(2)
     hi = to_xy(np.ones(2)) if box else np.ones(2)
     ax.set_xlim(lo[0], hi[0])

@@ -68,8 +68,11 @@ def fit(net: MLP, params: Params, X, y, optimizer: optax.GradientTransformation,
     return records
 
 
-def accuracy(net: MLP, params: Params, X, y) -> float:
-    """Fraction of correct argmax predictions (n_out >= 2) or sign predictions against 0/1 labels (n_out = 1)."""
+def accuracy(net: MLP, params: Params, X, y, threshold: float | None = None) -> float:
+    """Fraction of correct predictions (:func:`piecewise.decision.predict`: argmax for n_out >= 2, output
+    above ``threshold`` (default :data:`piecewise.decision.THRESHOLD`, 0.5) against 0/1 labels for n_out = 1)."""
+    from .decision import THRESHOLD, predict
+
     out = np.asarray(net.apply(params, jnp.asarray(X, jnp.float32)))
-    pred = out.argmax(-1) if out.shape[-1] > 1 else (out[:, 0] > 0.5).astype(int)
+    pred = predict(out, THRESHOLD if threshold is None else threshold)
     return float(np.mean(pred == np.asarray(y)))

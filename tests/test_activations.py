@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+import jax.numpy as jnp
+
 import piecewise as pw
 from piecewise.activations import get_activation
 
@@ -76,3 +78,12 @@ def test_hashable_and_rank_from_weights():
     assert hash(get_activation("leaky_relu:0.1")) == hash(get_activation("leaky_relu:0.1"))
     with pytest.raises(pw.PiecewiseError):
         get_activation("maxout:2", rank=3)
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu:0.1", "abs", "hardtanh"])
+def test_derivative_is_the_slope_of_the_state_at_every_breakpoint(name):
+    act = pw.get_activation(name)
+    bps = np.asarray(act.breakpoints)
+    z = np.concatenate([bps, bps - 0.25, bps + 0.25])
+    st = np.asarray(act.states(jnp.asarray(z)))
+    np.testing.assert_allclose(np.asarray(act.derivative(jnp.asarray(z))), np.asarray(act.slopes)[st], rtol=1e-7)

@@ -346,3 +346,36 @@ def test_linear_regions_against_lp_brute_force_3d(seed, dead):
     assert len({(int(x), int(y)) for x, y in zip(labels, comp)}) == nl
     if dead:
         assert nl < cx.regions
+
+
+def test_a_failing_facet_lp_is_retried_then_refused(monkeypatch):
+    """HiGHS failing (status 4) on the facet LP of linear regions: the other HiGHS methods are tried, then the
+    count is refused with the solver's message (a failed LP used to count as "not adjacent", in silence)."""
+    import scipy.optimize
+
+    from piecewise.errors import PiecewiseError
+
+    net = pw.mlp(3, (6, 6), 1)
+    cx = pw.enumerate_cells(net, random_params(net, 2, bias_std=0.3), pw.box(-1, 1, 3), progress=False)
+    methods = []
+
+    class Res:
+        status, message, fun, x = 4, "numerical difficulties (test)", 0.0, None
+
+    def failing(*a, method=None, **k):
+        methods.append(method)
+        return Res()
+
+    monkeypatch.setattr(scipy.optimize, "linprog", failing)
+    monkeypatch.setattr(E, "_facets_overlap", E._facets_overlap)
+    with pytest.raises(PiecewiseError, match="numerical difficulties"):
+        cx.linear_regions()
+    assert {"highs", "highs-ds", "highs-ipm"} <= set(methods)
+
+
+def test_measure_total_is_the_cells_sum():
+    net = pw.mlp(3, (6, 6), 1)
+    cx = pw.enumerate_cells(net, random_params(net, 2, bias_std=0.3), pw.box(-1, 2, 3), progress=False)
+    js = cx.to_json()
+    assert js["measure_total"] == float(cx.measure.sum())
+    assert abs(js["measure_total"] - 27.0) <= 1e-9 * 27

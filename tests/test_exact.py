@@ -353,7 +353,7 @@ def test_degenerate_integer_networks_two_engines_and_lp_agree(seed):
     assert pw.count_grid(net, params, pw.box(-1, 1, 2), 129, dtype=np.float64).regions <= a.regions
 
 
-# -- linear regions at any output scale (issue 11 item 1) ---------------------------------------------------
+# -- linear regions at any output scale ---------------------------------------------------
 def _out_scaled(params, w=1.0, b=0.0):
     *hidden, (W, c) = params
     return (*hidden, (W * w, c + b))
@@ -428,7 +428,7 @@ def test_linear_regions_of_segment_are_breakpoint_pieces():
     assert cx.linear_regions()[0] == 1 + len(breakpoints_on_segment(W0[:, alive], b0[alive], p0, p1))
 
 
-# -- one complex type in every dimension (issue 11 item 7) -------------------------------------------------
+# -- one complex type in every dimension -------------------------------------------------
 @pytest.mark.parametrize("dom", [pw.segment([-1.0, -1.0, 0.0], [1.0, 0.5, 0.2]), pw.plane(np.eye(3)), pw.box(-1, 1, 3)])
 def test_one_complex_type_every_dimension(dom):
     from piecewise.regions import stats
@@ -455,7 +455,7 @@ def test_one_complex_type_every_dimension(dom):
     assert cx.to_json(linear=True)["regions"] == cx.regions
 
 
-# -- StagedNet: residual and max-pool networks (issue 9's engine side) -------------------------------------
+# -- StagedNet: residual and max-pool networks -------------------------------------
 def _lp_count_staged(stages, out_dim_unused, domain):
     """Independent brute force (plain NumPy + SciPy, no piecewise code): the number of state tuples of a
     staged network whose region has an interior point in ``domain`` (x = origin + u @ axes, u in the unit

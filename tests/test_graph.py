@@ -203,3 +203,21 @@ def test_grid_rejects_params_for_graph():
     g = from_mlp(pw.mlp(2, (3,), 1), random_params(pw.mlp(2, (3,), 1)))
     with pytest.raises(PiecewiseError, match="params=None"):
         pw.count_grid(g, (1, 2), pw.box(-1, 1, 2), 9)
+
+
+def test_exact_entry_points_take_a_graph_as_count_grid_does():
+    """enumerate_cells, tiled_count and stats.locate take a Graph (with params=None) like count_grid and the
+    homeomorphism check: the same cells as the graph's stages, located by their own interior points."""
+    from piecewise.regions import stats
+    from piecewise.regions.tiles import tiled_count
+
+    net = pw.mlp(2, (6, 5), 1)
+    p = random_params(net, seed=3)
+    g = from_mlp(net, p)
+    dom = pw.box(-1.5, 1.5, 2)
+    cg = pw.enumerate_cells(g, None, dom)
+    cs = pw.enumerate_cells(g.to_staged(), None, dom)
+    cm = pw.enumerate_cells(net, p, dom)
+    assert cg.regions == cs.regions == cm.regions
+    assert tiled_count(g, None, dom, 4, progress=False)["regions"] == cm.regions
+    assert np.array_equal(stats.locate(cg, cg.interior_points()), np.arange(cg.regions))

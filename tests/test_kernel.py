@@ -131,3 +131,68 @@ def test_kernel_switch(monkeypatch):
     monkeypatch.setattr(_ckernel, "_load", lambda: None)
     with pytest.raises(PiecewiseError, match="not built"):
         _ckernel.available()
+
+
+def test_threads_split_large_stages_and_change_nothing(monkeypatch):
+    """A net whose stages start from more cells than both paths' thresholds for threads (kernel: several
+    chunks; NumPy path: PARALLEL_MIN_CELLS stage-start cells), counted on 1, 2 and 3 threads: the same cells,
+    and the threads really ran (a chunked map over more than one item on more than one thread)."""
+    from piecewise.regions import _engine
+
+    net, params = _mlp(2, (64, 64, 16), "relu", seed=5)
+    dom = pw.box(-1, 1, 2)
+    calls = []
+    real = _engine._pmap
+
+    def spy(fn, items, threads):
+        items = list(items)
+        calls.append((len(items), threads))
+        return real(fn, items, threads)
+
+    stages = []
+    real_stage = _engine._stage
+
+    def stage_spy(cells, st, G, E, bar, frac, start, ctx):
+        stages.append(frac)
+        return real_stage(cells, st, G, E, bar, frac, start, ctx)
+
+    monkeypatch.setattr(_engine, "_pmap", spy)
+    monkeypatch.setattr(_engine, "_stage", stage_spy)
+    out = {}
+    for mode in ("c", "numpy"):
+        for threads in (1, 2, 3):
+            calls.clear()
+            stages.clear()
+            out[mode, threads] = _run(monkeypatch, mode, net, params, dom, threads=threads)
+            if threads > 1:
+                assert any(n > 1 and t == threads for n, t in calls), (mode, calls)
+                if mode == "numpy":  # a stage's cells split among the threads
+                    assert any(f == 1.0 / threads for f in stages), stages
+    # BLAS rounds a GEMM differently on one thread or several (the maps of the cells on the engine's worker
+    # threads use one BLAS thread each): the same cells and patterns, vertices equal within their error bounds
+    ref = out["numpy", 1]
+    o_r, k_r = _by_pattern(ref)
+    for key, cx in out.items():
+        o, k = _by_pattern(cx)
+        assert cx.regions == ref.regions and np.array_equal(k[o], k_r[o_r]), key
+        n = cx.n_vertices[o]
+        assert np.array_equal(n, ref.n_vertices[o_r]), key
+        K = int(n.max())
+        valid = np.arange(K)[None, :] < n[:, None]
+        dv = np.abs(cx.vertices_c[o, :K] - ref.vertices_c[o_r, :K]).max(-1)[valid]
+        bound = (cx.vertex_err[o, :K] + ref.vertex_err[o_r, :K])[valid]
+        assert np.all(dv <= bound), key
+
+
+def test_default_threads_follow_the_affinity_and_the_environment(monkeypatch):
+    from piecewise.regions import _engine
+
+    monkeypatch.delenv("PIECEWISE_THREADS", raising=False)
+    import os
+
+    assert _engine.default_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("PIECEWISE_THREADS", "3")
+    assert _engine.default_threads() == 3
+    monkeypatch.setenv("PIECEWISE_THREADS", "zero")
+    with pytest.raises(PiecewiseError, match="PIECEWISE_THREADS"):
+        _engine.default_threads()

@@ -22,3 +22,18 @@ def test_quickstart_has_two_commands():
     block = re.findall(r"```bash\n(.*?)```", qs, re.S)[0]
     lines = [ln for ln in block.strip().splitlines() if ln.strip()]
     assert len(lines) == 2 and "piecewise demo" in lines[0] and "pytest" in lines[1]
+
+
+def test_one_version_everywhere():
+    """pyproject.toml, piecewise.__version__ and the README's status line give the same version."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    import piecewise as pw
+
+    root = Path(__file__).resolve().parents[1]
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    assert pw.__version__ == declared
+    status = re.search(r"^Status \((\d+\.\d+)\)", (root / "README.md").read_text(), re.M)
+    assert status and declared.startswith(status.group(1) + ".")

@@ -65,13 +65,15 @@ def test_three_logits_boundary_is_three_rays():
 def test_boundary_of_a_deep_net_is_exact_and_complete(n_out, seed):
     net = pw.mlp(2, (10, 8), n_out)
     params = random_params(net, seed, bias_std=0.3)
+    if n_out == 1:  # the level y = 0.5 where y = 0 was: the seed's boundary inside the box
+        params = params[:-1] + ((params[-1][0], params[-1][1] + 0.5),)
     cx = pw.enumerate_cells(net, params, pw.box(-1, 1, 2))
     db = stats.decision_boundary(cx, detail=True)
     seg = cx.domain.points(db["segments"])  # (S, 2, 2) in x
 
     def logits(x):
         y = np.asarray(net.apply(tuple((W, b) for W, b in params), x.astype(np.float32)), np.float64)
-        return np.c_[y, np.zeros(len(y))] if n_out == 1 else y
+        return np.c_[y, np.full(len(y), 0.5)] if n_out == 1 else y  # one output: the level y = 0.5
 
     # on every segment the top two logits tie, and just off it the two reported classes win
     t = np.linspace(0.1, 0.9, 5)
@@ -111,3 +113,42 @@ def test_summary_every_dimension_and_one_d_boundary():
     got = np.sort([p[0, 0] for p in pts])
     assert len(got) == len(flips)
     np.testing.assert_allclose(got, flips, atol=1e-4)
+
+
+def test_one_output_boundary_is_the_level_that_accuracy_uses():
+    """A one-output net fitted to 0/1 labels by MSE: the decision boundary is y = 0.5 (piecewise.decision),
+    the level train.accuracy thresholds at; every training point lies on the side of the pieces whose class
+    predict() gives it (it was 52% on two moons when the boundary was drawn at y = 0)."""
+    import jax
+    import optax
+
+    from piecewise import decision, train
+    from piecewise.regions.stats import _pieces_by_class
+
+    X, y = pw.datasets.playground("xor", 200, seed=0)
+    net = pw.mlp(2, (16, 16), 1)
+    run = train.fit(net, net.init(key=jax.random.key(0), bias_std=0.1), X, y, optax.adam(1e-2), steps=600)
+    params = tuple((np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in run[-1]["params"])
+    acc = train.accuracy(net, params, X, y)
+    assert acc > 0.9
+    lo, hi = X.min(0) - 0.1, X.max(0) + 0.1
+    cx = pw.enumerate_cells(net, params, pw.box(lo, hi))
+    seg = cx.domain.points(np.asarray(stats.decision_boundary(cx)))
+    mid = seg.mean(1)
+    out = np.asarray(net.apply(params, mid), np.float64)[:, 0]
+    np.testing.assert_allclose(out, decision.THRESHOLD, atol=1e-6)
+    # the class of the piece holding each training point is the one predict() gives
+    geo, parent, cls, ev, _ = _pieces_by_class(cx)
+    u = (X - cx.domain.origin) / np.diag(cx.domain.axes) - 0.5  # centred coordinates
+    V, n = geo[0], geo[1]
+    nxt = (np.arange(V.shape[1])[None, :] + 1) % n[:, None]
+    W = np.take_along_axis(V, nxt[..., None], 1)
+    from piecewise.staged import from_mlp
+
+    pred = decision.predict(from_mlp(net, params)(np.asarray(X, np.float64)))  # float64
+    for x, p in zip(u, pred):
+        cross = (W[..., 0] - V[..., 0]) * (x[1] - V[..., 1]) - (W[..., 1] - V[..., 1]) * (x[0] - V[..., 0])
+        valid = np.arange(V.shape[1])[None, :] < n[:, None]
+        inside = np.all(np.where(valid, cross >= -1e-12, True), 1)
+        assert set(cls[inside].tolist()) == {p}
+    assert abs(float(np.mean(pred == y)) - acc) <= 1 / len(y)  # (accuracy evaluates in float32)

@@ -27,7 +27,8 @@ re-taken (one more batched product for the remaining units) whenever the cells o
 the per-unit work stays proportional to the cells the unit can cut.
 
 Both cores: the descendants of different stage-start cells never interact, so from
-:data:`PARALLEL_MIN_CELLS` stage-start cells on, a stage's cells are split among :data:`THREADS` threads
+:data:`PARALLEL_MIN_CELLS` stage-start cells on, a stage's cells are split among the engine's threads
+(:func:`default_threads`: the cores the process may run on)
 (NumPy releases the GIL inside its kernels), each with its own buffers; the event table is shared (locked).
 The maps of a stage are computed in blocks on the same threads. Results do not depend on the split.
 
@@ -600,7 +601,24 @@ def _pmap(fn, items, threads: int):
     return list(_pool(threads).map(fn, items))
 
 
-THREADS = 2  # default worker threads (the machine's cores); enumerate_cells(threads=1) turns threading off
+def default_threads() -> int:
+    """The engine's default worker threads: the cores this process may run on (its CPU affinity, which
+    containers and ``taskset`` restrict), or ``PIECEWISE_THREADS`` when set."""
+    import os
+
+    env = os.environ.get("PIECEWISE_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise PiecewiseError(f"PIECEWISE_THREADS must be a positive integer, got {env!r}") from None
+        if n < 1:
+            raise PiecewiseError(f"PIECEWISE_THREADS must be a positive integer, got {env!r}")
+        return n
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 _POOLS: dict = {}
 
 
@@ -958,7 +976,7 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
     cells, :class:`._ckernel.Ragged`), packed patterns (C, n_words) uint32, the output's affine map
     ``y = c @ J + c0`` (J (C, d, n_out)), the error bounds DJ, Dc (n_out,) of its gradients (``|.|_1`` over d)
     and offsets (any cell) and the event table."""
-    threads = max(1, int(THREADS if threads is None else threads))
+    threads = max(1, int(default_threads() if threads is None else threads))
     d = domain.dim
     events = Events(d)
     cells = Cells(backend.init(d), backend.KAXIS, backend.PAD, max_cells, backend.bytes_per_cell(d))

@@ -39,6 +39,8 @@ def prepare_exact(net, params, domain):
     a StagedNet given as ``net`` with ``params=None``)."""
     from ..staged import StagedNet, from_mlp
 
+    if params is None and hasattr(net, "to_staged") and not isinstance(net, StagedNet):  # a Graph (ONNX, ...)
+        net = net.to_staged()
     if isinstance(net, StagedNet):
         if params is not None:
             raise PiecewiseError("a StagedNet carries its own weights: pass params=None")

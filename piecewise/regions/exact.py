@@ -302,8 +302,8 @@ def enumerate_cells(net, params, domain: Domain, *, progress: bool | None = None
         (the polytope backend of :mod:`~piecewise.regions.exact_nd`).
       progress: a progress bar over the network's units (None: only for larger nets on a terminal).
       max_cells: refuse (PiecewiseError) rather than exhaust memory past this many cells.
-      threads: worker threads of the engine (default 2, the cores of the reference machine; a Dask tile
-        task uses 1: each task has one core).
+      threads: worker threads of the engine (default: the cores this process may run on,
+        :func:`piecewise.regions._engine.default_threads`; a Dask tile task uses 1: each task has one core).
     Returns:
       :class:`~piecewise.regions.cells.CellComplex` (the same type in every dimension). Patterns of an
       MLP are packed as :func:`piecewise.patterns.pack_states` packs them; of a StagedNet, stage after stage
@@ -329,7 +329,7 @@ def _enumerate(net, params, domain, backend, kind, progress, max_cells, threads=
     big = n_units >= 64
     show = progress if progress is not None else (big and sys.stderr.isatty())
     desc = f"exact cells ({d}-D)"
-    if big and show:  # interactive: a cheap grid estimate first, to refuse early and say what to expect
+    if big:  # a cheap grid estimate first, to refuse early (on a terminal or not) and say what to expect
         lower, est = _engine.estimate_cells(staged, domain)
         bpc = backend.bytes_per_cell(d)
         if lower > max_cells:

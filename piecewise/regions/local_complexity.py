@@ -146,7 +146,7 @@ def exact_local_complexity(net, params, point, radius: float, directions, *, sha
     cx = enumerate_cells(S, None, dom, max_cells=max_cells)
     keep = []
     for c in range(cx.regions):
-        Vc = (cx.vertices[c, : cx.n_vertices[c]] - 0.5) * (2 * radius)
+        Vc = cx.vertices_c[c, : cx.n_vertices[c]] * (2 * radius)  # centred coordinates: the point is at 0
         if _meets(shape, Vc, radius, 1e-12 * radius):
             keep.append(c)
     if not keep:

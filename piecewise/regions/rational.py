@@ -240,8 +240,7 @@ class ExactNet:
         self._bout = Dyadic.of(staged.out_bias)
         self._cache: dict = {}
         self._cache_size = cache_size
-        self._e_row = np.zeros(d + 1, object)
-        self._e_row[d] = 1
+        self.threshold = 0.5  # one-output nets' decision level (piecewise.decision.THRESHOLD)
 
     # stage outputs ---------------------------------------------------------------------------------------
     def _key(self, states, s: int):
@@ -297,10 +296,14 @@ class ExactNet:
         """Integer coefficients (d + 1,) of the split event's hyperplane: elementwise stages, ``z_unit = bp_sub``
         (oriented as ``z - bp``); max stages, ``z_a = z_b`` for the sub-th pair (a < b) of the unit's pieces
         (oriented as ``z_a - z_b``). Scaled by a positive power of two (signs and zero sets unchanged)."""
-        if s > len(self.staged.stages):  # the output stage (decision boundaries): pairs of logits (y, 0 if one)
+        if s > len(self.staged.stages):  # the output stage (decision boundaries): pairs of scores
             y = self.output(states)
-            if y.N.shape[1] == 1:
-                y = Dyadic(np.concatenate([y.N, np.zeros_like(y.N)], 1), y.k)
+            if y.N.shape[1] == 1:  # one output: scores (threshold, y), piecewise.decision.logits
+                t = Dyadic.of(np.array([self.threshold]))
+                col = _zeros((self.d + 1, 1))
+                col.N[self.d, 0], col.k = t.N[0], t.k
+                k = min(y.k, col.k)
+                y = Dyadic(np.concatenate([col.shifted(k), y.shifted(k)], 1), k)
             a, b = pair_of(y.N.shape[1], sub)
             return tuple(int(x) for x in (y[:, a] - y[:, b]).N)
         z = self.preact(s, states)

@@ -2,7 +2,9 @@
 cell, density, distances to boundaries, local complexity, and the classifier's decision boundary.
 
 Decision boundary. For a network with several outputs (logits) the decision is the argmax; the boundary is
-where the top two logits tie. For one output it is the zero set (the decision is its sign: logits (y, 0)).
+where the top two logits tie. For one output it is the level set ``y = threshold`` (:mod:`piecewise.decision`:
+0.5, the level that training and accuracy use for 0/1 labels; scores (threshold, y), so that the class index is
+the predicted class).
 Inside a cell the logits are affine, so each cell is split exactly into the pieces where each class wins
 (the same clipping as a max unit of the engine, :func:`piecewise.regions._engine.max_unit`, ties on a whole
 piece to the lowest class); the boundary is every piece of edge shared by two pieces of different classes
@@ -13,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def _pieces_by_class(cx):
+def _pieces_by_class(cx, threshold=None):
     """Split every cell by the argmax of its logits: (geo, parent cell, class, events) of the pieces (in the
     complex's centred coordinates). The signs are decided as the engine decides them (float64 with error
     bounds, exactly where those do not suffice)."""
@@ -23,12 +25,13 @@ def _pieces_by_class(cx):
 
     if cx.kind not in ("polygon", "interval"):
         raise ValueError("the decision boundary is computed on 1-D and 2-D complexes (segments, boxes, plane slices)")
-    J, c = cx.jacobian_u, cx.offset_c
+    from ..decision import THRESHOLD, logits
+
+    t = THRESHOLD if threshold is None else float(threshold)
     Dg, De = cx.jacobian_err, cx.offset_err
-    if J.shape[-1] == 1:  # one logit: the decision is its sign
-        J = np.concatenate([J, np.zeros_like(J)], -1)
-        c = np.concatenate([c, np.zeros_like(c)], -1)
-        Dg, De = np.r_[Dg, 0.0], np.r_[De, 0.0]
+    if cx.jacobian_u.shape[-1] == 1:  # one output: scores (t, y), class 1 iff y > t
+        Dg, De = np.r_[0.0, Dg], np.r_[0.0, De]
+    J, c = logits(cx.jacobian_u, cx.offset_c, t)
     backend = _Poly2D if cx.kind == "polygon" else _Seg1D
     ev = Events(cx.dim)
     if cx.events is not None:
@@ -38,6 +41,7 @@ def _pieces_by_class(cx):
     staged = cx._exactness()[1]
     bits, widths = cx.layout
     res = Resolver(staged, cx.domain, ev, (bits, widths))
+    res.net.threshold = t
     res.begin(len(staged.stages) + 1, cx.patterns)
     ctx = _Ctx(backend, res, len(staged.stages) + 1, Dg, De, ev)
     geo = [cx.vertices_c, cx.n_vertices, *cx.facets, cx.vertex_err]
@@ -54,7 +58,7 @@ def _pieces_by_class(cx):
     return [a[:s] for a in cells.geo], parent, cells.lab[:s, 0].astype(np.int64), ev.finish(), exact_point
 
 
-def decision_boundary(cx, detail: bool = False):
+def decision_boundary(cx, detail: bool = False, threshold: float | None = None):
     """The decision boundary of the network on a 1-D or 2-D complex (module docstring).
 
     Returns a list of (2, 2) segments in the domain's u coordinates (2-D) or of (1, 1) points (1-D). With
@@ -63,7 +67,7 @@ def decision_boundary(cx, detail: bool = False):
     output on each side."""
     from .exact import adjacency_1d, edge_overlaps, line_point
 
-    geo, parent, cls, ev, exact_point = _pieces_by_class(cx)
+    geo, parent, cls, ev, exact_point = _pieces_by_class(cx, threshold)
     if cx.kind == "interval":
         pairs = adjacency_1d(geo[0])
         a, b = pairs[:, 0], pairs[:, 1]
@@ -148,7 +152,7 @@ def locate(cx, points) -> np.ndarray:
     outside every cell. Uses the float64 activation pattern of the point (MLP complexes)."""
     from ..patterns import classify
 
-    words, valid = classify(cx.net, _params_of(cx), np.asarray(points, float), cx.domain.axes)
+    words, valid = classify(cx.net, cx.params, np.asarray(points, float), cx.domain.axes)
     index = {row.tobytes(): i for i, row in enumerate(cx.patterns)}
     return np.array([index.get(w.tobytes(), -1) if v else -1 for w, v in zip(words, valid)])
 

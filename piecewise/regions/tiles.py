@@ -397,7 +397,8 @@ def _work_order(staged, tiles: list) -> list[int]:
 
 # -- the public entry point ----------------------------------------------------------------------------
 def tiled_count(net, params, domain: Domain, tiles: int, *, linear: bool = False, workers: int | None = None,
-                scheduler=None, progress: bool | None = None, max_cells: int = 2_000_000) -> dict:
+                scheduler=None, progress: bool | None = None, max_cells: int = 2_000_000,
+                threads: int | None = None) -> dict:
     """Exact region counts of ``net`` on ``domain`` cut into ``tiles`` tiles, one task per tile.
 
     Args:
@@ -409,6 +410,7 @@ def tiled_count(net, params, domain: Domain, tiles: int, *, linear: bool = False
       scheduler: ... or on an existing Dask cluster (``"tcp://HOST:PORT"`` or a ``Client``).
       progress: tqdm bar over tiles (None: on when stderr is a terminal).
       max_cells: per-tile cap passed to :func:`~piecewise.regions.enumerate_cells`.
+      threads: the engine's threads per tile in-process (default: the process's cores); on Dask one per task.
     Returns:
       the JSON of an untiled exact count -- ``regions``, ``method`` ("exact"), ``seconds`` (wall time),
       ``domain``, ``measure_total``, and ``linear_regions`` when ``linear`` -- plus ``tiles`` (K) and
@@ -431,7 +433,7 @@ def tiled_count(net, params, domain: Domain, tiles: int, *, linear: bool = False
     if (workers is not None or scheduler is not None) and len(parts) > 2:
         parts = [parts[i] for i in _work_order(staged, parts)]
     on_dask = workers is not None or scheduler is not None
-    items = [(idx, tdom, bool(linear), int(max_cells), 1 if on_dask else None) for idx, tdom in parts]
+    items = [(idx, tdom, bool(linear), int(max_cells), 1 if on_dask else threads) for idx, tdom in parts]
     parts = run_tasks(_tile_task, items, shared=(net, P), workers=workers, scheduler=scheduler,
                       label=lambda it: f"tile {list(it[0])} of grid {list(counts)}", progress=progress,
                       desc="tiles", unit="tile", fail_fast=True)
