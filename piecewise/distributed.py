@@ -15,16 +15,28 @@ one-line :class:`~piecewise.errors.PiecewiseError`.
 Failures: a task that raises, or whose worker dies (Dask's ``KilledWorker`` after the scheduler's retries),
 becomes a :class:`TaskFailure` naming the task. With ``fail_fast=False`` the other tasks keep running and
 their results are still handed to ``on_result`` (so a sweep keeps every finished cell and ``--resume`` does
-the rest); :func:`run_tasks` then raises :class:`TasksFailed` listing the failures. A progress bar (tqdm)
-counts finished tasks in every mode.
+the rest); :func:`run_tasks` then raises, listing the failures, one of two exceptions:
+
+* :class:`TasksFailed` (a :class:`~piecewise.errors.PiecewiseError`: one line, exit status 2 on the command
+  line) when every failure is a user mistake (a ``PiecewiseError`` raised by the task, e.g. a cap exceeded)
+  or the infrastructure's: a worker that died (``KilledWorker``), a task cancelled or a connection lost with
+  the cluster. Those have no traceback worth reading (the task did not raise; the process was killed, for
+  memory or by the system) and the remedy is the user's: more memory, fewer workers, ``--resume``.
+* :class:`TasksCrashed` (a ``RuntimeError``, not a PiecewiseError: the CLI prints its traceback and exits 1)
+  when some task raised anything else -- a bug. Its message ends with the original traceback text of the
+  first such task (from the worker on Dask), and ``exceptions`` holds the exception objects.
+
+A progress bar (tqdm) counts finished tasks in every mode.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import logging
 import os
 import sys
+import traceback
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -54,11 +66,13 @@ def _require_dask(what: str):
 
 @dataclass(frozen=True)
 class TaskFailure:
-    """One failed task: its description (``label``) and the error, one line."""
+    """One failed task: its description (``label``) and the error, one line; ``traceback``: the task's
+    traceback text when the error is a bug (not a PiecewiseError, not the infrastructure's), else None."""
 
     index: int
     label: str
     error: str
+    traceback: str | None = None
 
     def __str__(self) -> str:
         return f"{self.label}: {self.error}"
@@ -72,6 +86,48 @@ class TasksFailed(PiecewiseError):
         first = self.failures[0]
         more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
         super().__init__(f"{len(self.failures)} of {total} tasks failed; {first}{more}{hint}")
+
+
+class TasksCrashed(RuntimeError):
+    """Some tasks raised an unexpected exception (a bug, not a user mistake). ``failures`` lists every failed
+    task (user errors and lost workers included), ``exceptions`` maps a crashed task's index to its exception;
+    the message names the first crashed task and ends with its traceback text."""
+
+    def __init__(self, failures: Sequence[TaskFailure], total: int, hint: str = "", exceptions=None):
+        self.failures = list(failures)
+        self.exceptions = dict(exceptions or {})
+        crashed = [f for f in self.failures if f.traceback is not None]
+        first = crashed[0]
+        n = len(self.failures)
+        others = f" (and {n - 1} more failed task{'s' if n > 2 else ''})" if n > 1 else ""
+        super().__init__(f"{n} of {total} tasks failed, {len(crashed)} with an unexpected error (a bug); "
+                         f"{first}{others}{hint}\n\nTraceback of {first.label}:\n{first.traceback.rstrip()}")
+
+
+def _infrastructure_errors() -> tuple:
+    """Exception types of a task lost to the infrastructure rather than raised by its code: its worker died
+    (``KilledWorker``), it was cancelled, the connection to the cluster closed."""
+    types = [concurrent.futures.CancelledError]
+    try:
+        from distributed.comm.core import CommClosedError
+        from distributed.scheduler import KilledWorker
+    except ImportError:
+        return tuple(types)
+    return (*types, KilledWorker, CommClosedError)
+
+
+def _failure(i: int, label: str, exc: BaseException) -> TaskFailure:
+    """The failure of task i: a user mistake or a lost task in one line, a bug with its traceback."""
+    if isinstance(exc, (PiecewiseError, *_infrastructure_errors())):
+        return TaskFailure(i, label, _one_line(exc))
+    return TaskFailure(i, label, _one_line(exc), "".join(traceback.format_exception(exc)))
+
+
+def _raise_failures(failures: list, exceptions: dict, total: int, hint: str) -> None:
+    failures = sorted(failures, key=lambda f: f.index)
+    if any(f.traceback is not None for f in failures):
+        raise TasksCrashed(failures, total, hint, exceptions)
+    raise TasksFailed(failures, total, hint)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -180,7 +236,9 @@ def run_tasks(fn: Callable, items: Sequence, *, shared: Any = None, workers: int
         compiled again on every worker). Dask mode keeps a bounded number of tasks in flight, so prepared
         arguments never pile up.
     Raises:
-      TasksFailed: after the other tasks finished (or at once with ``fail_fast``), naming the failed ones.
+      TasksFailed: after the other tasks finished (or at once with ``fail_fast``), naming the failed ones, when
+        each raised a PiecewiseError or was lost with its worker (module docstring).
+      TasksCrashed: the same, when some task raised any other exception (a bug): with its traceback.
     """
     from tqdm.auto import tqdm
 
@@ -188,6 +246,14 @@ def run_tasks(fn: Callable, items: Sequence, *, shared: Any = None, workers: int
     items = list(items)
     results: list = [None] * len(items)
     failures: list[TaskFailure] = []
+    exceptions: dict[int, BaseException] = {}  # the crashed tasks' exceptions (bugs)
+
+    def failed(i, item, exc):
+        f = _failure(i, label(item), exc)
+        failures.append(f)
+        if f.traceback is not None:
+            exceptions[i] = exc
+
     bar = tqdm(total=len(items), desc=desc, unit=unit, leave=False,
                disable=(not progress) if progress is not None else None)
 
@@ -203,21 +269,21 @@ def run_tasks(fn: Callable, items: Sequence, *, shared: Any = None, workers: int
                 try:
                     value = fn(item if prepare is None else prepare(item), shared)
                 except Exception as e:  # noqa: BLE001 - reported with the task that failed
-                    failures.append(TaskFailure(i, label(item), _one_line(e)))
+                    failed(i, item, e)
                     if fail_fast:
                         break
                     continue
                 done(i, value)
         else:
-            _run_dask(fn, items, shared, workers, scheduler, done, failures, label, fail_fast, prepare)
+            _run_dask(fn, items, shared, workers, scheduler, done, failed, failures, fail_fast, prepare)
     finally:
         bar.close()
     if failures:
-        raise TasksFailed(sorted(failures, key=lambda f: f.index), len(items), hint)
+        _raise_failures(failures, exceptions, len(items), hint)
     return results
 
 
-def _run_dask(fn, items, shared, workers, scheduler, done, failures, label, fail_fast, prepare):
+def _run_dask(fn, items, shared, workers, scheduler, done, failed, failures, fail_fast, prepare):
     import uuid
 
     dd = _require_dask("--workers" if workers is not None else "--scheduler")
@@ -233,7 +299,7 @@ def _run_dask(fn, items, shared, workers, scheduler, done, failures, label, fail
                 try:
                     arg = item if prepare is None else prepare(item)
                 except Exception as e:  # noqa: BLE001 - reported with the task that failed
-                    failures.append(TaskFailure(i, label(item), _one_line(e)))
+                    failed(i, item, e)
                     if fail_fast:
                         return None
                     continue
@@ -252,7 +318,7 @@ def _run_dask(fn, items, shared, workers, scheduler, done, failures, label, fail
                 try:
                     value = f.result()  # waits if the result was lost with its worker and is being recomputed
                 except Exception as e:  # noqa: BLE001 - the task's error, KilledWorker, CancelledError
-                    failures.append(TaskFailure(i, label(items[i]), _one_line(e)))
+                    failed(i, items[i], e)
                     f.release()
                     if fail_fast:
                         break

@@ -9,6 +9,14 @@ Jit policy: the hot routines (:meth:`MLP.apply`, :meth:`MLP.preactivations`) are
 are defined, with the spec static. They take any number of leading batch axes, ``x`` of shape
 (..., n_in), so they also work unchanged under ``jax.vmap``. Ensembles: ``jax.vmap(lambda k:
 net.init(key=k))(keys)`` gives stacked params, and ``jax.vmap(net.apply)(stacked, x)`` evaluates them.
+The params' shapes (and x's last axis) are checked when a routine is traced (a one-line
+:class:`~piecewise.errors.PiecewiseError`; no cost per call); their values are checked by the analysis entry
+points (:mod:`piecewise.validate`), not here, where they may be tracers.
+
+Precision: the products run at JAX's default precision unless ``precision`` is given: on GPUs that is TF32
+for float32 (about 3 decimal digits; bf16 on TPUs), right for training and plotting. Code that reads the
+sign of a pre-activation (patterns, grid counts: :mod:`piecewise.patterns`) asks for
+``jax.lax.Precision.HIGHEST``, which the float32 tolerance of :mod:`piecewise.numerics` assumes.
 
 Example::
 
@@ -113,48 +121,54 @@ class MLP:
         return tuple(params)
 
     # -- evaluation (jit-compiled, spec static) --------------------------------------------------------
-    def apply(self, params: Params, x):
-        """Network output. x: (..., n_in) float -> (..., n_out)."""
-        return _apply(self, params, x)
+    def apply(self, params: Params, x, *, precision=None):
+        """Network output. x: (..., n_in) float -> (..., n_out). ``precision``: of the matrix products
+        (a ``jax.lax.Precision``; None: JAX's default, TF32 for float32 on GPUs, see the module docstring)."""
+        return _apply(self, params, x, precision)
 
-    def preactivations(self, params: Params, x):
+    def preactivations(self, params: Params, x, *, precision=None):
         """All hidden pre-activations: a tuple with one array per hidden layer, (..., width) or
-        (..., width, k) for maxout."""
-        return _preactivations(self, params, x)
+        (..., width, k) for maxout. ``precision``: as in :meth:`apply`."""
+        return _preactivations(self, params, x, precision)
 
-    def hidden(self, params: Params, x):
+    def hidden(self, params: Params, x, *, precision=None):
         """All hidden post-activations (the layer-by-layer representations): tuple of (..., width)."""
-        return tuple(self.activation(z) for z in self.preactivations(params, x))
+        return tuple(self.activation(z) for z in self.preactivations(params, x, precision=precision))
 
     def __call__(self, params: Params, x):
         return self.apply(params, x)
 
 
-def _layer(W, b, h):
+def _layer(W, b, h, precision=None):
+    """One affine layer ``h @ W + b``: h (..., fan_in), W (fan_in, fan_out) or (fan_in, fan_out, k) ->
+    (..., fan_out) or (..., fan_out, k). ``precision``: of the product (None: JAX's default)."""
     if W.ndim == 3:
-        return jnp.einsum("...i,ijk->...jk", h, W) + b
-    return h @ W + b
+        return jnp.einsum("...i,ijk->...jk", h, W, precision=precision) + b
+    return jnp.matmul(h, W, precision=precision) + b
 
 
-def _forward(net: MLP, params: Params, x):
+def _forward(net: MLP, params: Params, x, precision=None):
+    check_params(net, params)  # shapes are static: checked once, when the jitted routine is traced
+    if jnp.shape(x)[-1:] != (net.n_in,):
+        raise PiecewiseError(f"x has shape {tuple(jnp.shape(x))}, expected (..., {net.n_in}) for this network")
     zs = []
     h = x
     for W, b in params[:-1]:
-        z = _layer(W, b, h)
+        z = _layer(W, b, h, precision)
         zs.append(z)
         h = net.activation(z)
     W, b = params[-1]
-    return tuple(zs), _layer(W, b, h)
+    return tuple(zs), _layer(W, b, h, precision)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _apply(net, params, x):
-    return _forward(net, params, x)[1]
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _apply(net, params, x, precision=None):
+    return _forward(net, params, x, precision)[1]
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _preactivations(net, params, x):
-    return _forward(net, params, x)[0]
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _preactivations(net, params, x, precision=None):
+    return _forward(net, params, x, precision)[0]
 
 
 def mlp(n_in: int, widths: Sequence[int], n_out: int = 1, activation: "str | Activation" = "relu") -> MLP:
@@ -169,49 +183,33 @@ def mlp(n_in: int, widths: Sequence[int], n_out: int = 1, activation: "str | Act
 
 
 def check_params(net: MLP, params: Params) -> None:
-    """Raise :class:`PiecewiseError` naming the first layer whose arrays do not fit ``net``."""
+    """Raise :class:`PiecewiseError` naming the first layer whose arrays do not fit ``net`` (shapes only;
+    :func:`piecewise.validate.check_network` also checks the values)."""
     shapes = net.param_shapes()
+    if not isinstance(params, (tuple, list)):
+        raise PiecewiseError(f"params must be a tuple of (W, b) pairs, got {type(params).__name__}")
     if len(params) != len(shapes):
         raise PiecewiseError(f"expected {len(shapes)} (W, b) pairs for {net.layer_sizes}, got {len(params)}")
-    for i, ((W, b), (ws, bs)) in enumerate(zip(params, shapes)):
-        if tuple(W.shape) != ws:
-            raise PiecewiseError(f"W{i} has shape {tuple(W.shape)}, expected {ws}")
-        if tuple(b.shape) != bs:
-            raise PiecewiseError(f"b{i} has shape {tuple(b.shape)}, expected {bs}")
+    for i, (layer, (ws, bs)) in enumerate(zip(params, shapes)):
+        if not isinstance(layer, (tuple, list)) or len(layer) != 2:
+            raise PiecewiseError(f"params[{i}] must be a (W, b) pair, got {type(layer).__name__}")
+        W, b = layer
+        if tuple(np.shape(W)) != ws:
+            raise PiecewiseError(f"W{i} has shape {tuple(np.shape(W))}, expected {ws}")
+        if tuple(np.shape(b)) != bs:
+            raise PiecewiseError(f"b{i} has shape {tuple(np.shape(b))}, expected {bs}")
 
 
 MAX_MAGNITUDE = 1e50  # inputs and pre-activations beyond this leave float64 no room (areas, tolerances)
 
 
-def check_magnitudes(net, params, domain) -> None:
-    """Refuse a domain on which float64 arithmetic would overflow: raise :class:`PiecewiseError` when a
-    coordinate of the domain, or a bound on any pre-activation over it (interval arithmetic, stage by stage),
-    exceeds ``MAX_MAGNITUDE``. ``net``: an MLP spec with params, a graph or a StagedNet (params None)."""
-    from .staged import as_staged
+def check_magnitudes(net, params, domain, dtype=np.float64) -> None:
+    """Refuse a domain on which ``dtype`` arithmetic (float64 by default) would overflow: raise
+    :class:`PiecewiseError` when a coordinate of the domain, or a bound on the magnitudes summed into any
+    pre-activation over it (interval arithmetic, stage by stage), exceeds the dtype's limit (``MAX_MAGNITUDE``
+    for float64). ``net``: an MLP spec with params, a graph or a StagedNet (params None).
 
-    corners = np.abs(domain.origin) + np.abs(domain.axes).sum(0)
-    bound = float(corners.max())
-    if not np.isfinite(bound) or bound > MAX_MAGNITUDE:
-        raise PiecewiseError(f"the domain reaches |x| = {bound:.3g}, beyond {MAX_MAGNITUDE:g}: float64 arithmetic "
-                             f"would overflow; scale the inputs (and the first layer's weights) down")
-    sn = as_staged(net, params)
-    hs = [np.full(sn.n_in, bound)]
+    The rule and the bounds are :mod:`piecewise.validate`'s (:func:`~piecewise.validate.check_range`)."""
+    from .validate import check_range, domain_magnitude
 
-    def bounded(weights, bias, what):
-        with np.errstate(over="ignore", invalid="ignore"):
-            z = np.abs(bias) + sum(hs[j] @ np.abs(A) for j, A in weights.items())
-        zmax = float(np.max(z))
-        if not np.isfinite(zmax) or zmax > MAX_MAGNITUDE:
-            raise PiecewiseError(f"on this domain {what} may reach {zmax:.3g}, beyond {MAX_MAGNITUDE:g}: float64 "
-                                 f"arithmetic would overflow; use a smaller box")
-        return z
-
-    for s, st in enumerate(sn.stages, 1):
-        z = bounded(st.weights, st.bias, f"stage {s}'s pre-activations")
-        if st.groups is not None:
-            hs.append(z[st.groups].max(-1))
-        else:
-            slopes = np.abs(st.slopes) if st.slopes is not None else max(abs(v) for v in st.activation.slopes)
-            h = z * np.maximum(slopes, 1.0)
-            hs.append(np.minimum(h, 1.0) if st.activation.name == "hardtanh" else h)
-    bounded(sn.out_weights, sn.out_bias, "the outputs")
+    check_range(net, params, domain_magnitude(domain), dtype, where=f"this {domain.kind}")

@@ -11,6 +11,13 @@ point may be the pattern of a set of measure zero, so region counting never take
 One exception: a unit whose pre-activation is *identically* on the breakpoint near the point (zero
 derivative along the domain, e.g. ``relu(z)`` passed on by a later unit where ``z < 0``) does not cut the
 domain; its state is set to the state *at* the breakpoint. :func:`classify` makes that decision in float64.
+
+Precision. Every product here is computed at ``jax.lax.Precision.HIGHEST`` (:data:`PRECISION`): JAX's default
+on GPUs multiplies float32 matrices in TF32 (bf16 on TPUs), whose rounding is far above the float32 tolerance
+of :mod:`piecewise.numerics` that the boundary test relies on. ``tests/test_patterns.py`` checks the jaxprs.
+
+Inputs. :func:`pattern_words` and :func:`classify` validate the network, its params and the points
+(:mod:`piecewise.validate`): shapes, finite values, and magnitudes the dtype can hold.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ import numpy as np
 
 from .errors import PiecewiseError
 from .nets import MLP, Params, _layer
+from .validate import check_network, check_points, check_range
 from .staged import StagedNet
 from .numerics import rtol
 
@@ -86,6 +94,14 @@ def _pack_matrix(net, layer: int) -> np.ndarray:
     return P
 
 
+PRECISION = jax.lax.Precision.HIGHEST  # of every product whose result is compared (module docstring)
+
+
+def _matmul(a, b, xp=jnp):
+    """``a @ b`` at :data:`PRECISION` (NumPy: its own float arithmetic)."""
+    return xp.matmul(a, b) if xp is np else jnp.matmul(a, b, precision=PRECISION)
+
+
 def pack_states(net, states, xp=jnp):
     """Pack per-layer states (a sequence of int arrays (..., width_l)) into uint32 words (..., n_words).
     ``net``: an MLP, or a StagedNet (one entry per stage; every unit takes the largest stage's bits).
@@ -99,7 +115,7 @@ def pack_states(net, states, xp=jnp):
     lead = states[0].shape[:-1]
     halves = None
     for layer, s in enumerate(states):
-        part = xp.asarray(s).astype(xp.float32) @ xp.asarray(_pack_matrix(net, layer))
+        part = _matmul(xp.asarray(s).astype(xp.float32), xp.asarray(_pack_matrix(net, layer)), xp)
         halves = part if halves is None else halves + part
     halves = halves.astype(xp.uint32).reshape(*lead, nw, 2)
     return halves[..., 0] | (halves[..., 1] << xp.uint32(16))
@@ -149,7 +165,7 @@ def forward_states(net, params, x, tol: float):
     h = x
     states, flag = [], jnp.zeros(x.shape[:-1], bool)
     for W, b in params[:-1]:
-        z = _layer(W, b, h)
+        z = _layer(W, b, h, PRECISION)
         scale = _scale(W, b, jnp.max(jnp.abs(h), axis=-1))
         s, near = _states_and_near(net.activation, z, scale, tol)
         states.append(s)
@@ -163,9 +179,26 @@ def pattern_words(net, params, x):
     use :func:`classify` when that matters. ``net``: an MLP with params, or a Graph / StagedNet with
     ``params=None``."""
     net = as_staged(net)
-    if is_staged(net) and params is None:
+    x = _checked(net, params, x, None)
+    if is_staged(net):
         params = staged_params(net)
     return _pattern_words(net, params, x)
+
+
+def _checked(net, params, x, dtype):
+    """Validate a public call (:mod:`piecewise.validate`): the network and params, points x (m, n_in) (left as
+    they are when traced), and the magnitudes of the forward pass in ``dtype`` (None: the dtype JAX will
+    compute in, float32 unless x64 is on and the arrays are float64)."""
+    check_network(net, params)
+    if isinstance(x, jax.core.Tracer) or any(isinstance(a, jax.core.Tracer) for a in jax.tree_util.tree_leaves(params)):
+        return x
+    pts = check_points(x, net.n_in)
+    if dtype is None:
+        dtype = jnp.result_type(*jax.tree_util.tree_leaves(params), x) if params is not None else jnp.result_type(x)
+        dtype = np.float64 if np.dtype(dtype) == np.float64 else np.float32
+    if len(pts):
+        check_range(net, params, float(np.abs(pts).max()), dtype, where="these points")
+    return x
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -225,11 +258,11 @@ def _classify(net: MLP, params: Params, x, dx):
     h, dh = x, dx  # (m, n), (m, n, d)
     states, valid = [], jnp.ones(x.shape[:-1], bool)
     for W, b in params[:-1]:
-        z = _layer(W, b, h)
+        z = _layer(W, b, h, PRECISION)
         if W.ndim == 3:
-            dz = jnp.einsum("mnd,njk->mjkd", dh, W)
+            dz = jnp.einsum("mnd,njk->mjkd", dh, W, precision=PRECISION)
         else:
-            dz = jnp.einsum("mnd,nj->mjd", dh, W)
+            dz = jnp.einsum("mnd,nj->mjd", dh, W, precision=PRECISION)
         scale = _scale(W, b, jnp.max(jnp.abs(h), axis=-1))
         dscale = jnp.sum(jnp.abs(W), axis=0) * jnp.max(jnp.abs(dh), axis=(-2, -1))[..., *([None] * (W.ndim - 1))]
         if W.ndim == 3:
@@ -259,6 +292,13 @@ def classify(net, params, x, directions) -> tuple[np.ndarray, np.ndarray]:
     ``params=None``.
     """
     net = as_staged(net)
+    _checked(net, params, x, np.float64)
+    check_points(directions, net.n_in, "directions")
+    return _classify_points(net, None if is_staged(net) else params, x, directions)
+
+
+def _classify_points(net, params, x, directions) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`classify` without the validation (for callers that validated the network once, the grid)."""
     if is_staged(net) and params is None:
         params = staged_params(net)
     x = np.asarray(x, np.float64)
@@ -298,7 +338,7 @@ def _words_near(net: MLP, params: Params, x):
 def _stage_z(W: dict, c, hs):
     z = c
     for j, A in W.items():
-        z = z + hs[j] @ A
+        z = z + _matmul(hs[j], A)
     return z
 
 
@@ -343,7 +383,7 @@ def _classify_staged(net: StagedNet, params, x, dx):
     for st, (W, c, sl) in zip(net.stages, stages_p):
         act = st.activation
         z = _stage_z(W, c, hs)
-        dz = sum(jnp.einsum("mnd,nj->mjd", dhs[j], A) for j, A in W.items())
+        dz = sum(jnp.einsum("mnd,nj->mjd", dhs[j], A, precision=PRECISION) for j, A in W.items())
         scale = _stage_scale(W, c, hmax)
         dscale = sum(jnp.sum(jnp.abs(A), axis=0) * dmax[j][..., None] for j, A in W.items())
         if st.groups is not None:

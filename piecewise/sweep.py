@@ -50,7 +50,7 @@ import jax
 import numpy as np
 
 from .errors import PiecewiseError
-from .files import atomic_open, write_json
+from .files import atomic_open, make_folder, write_json
 from .nets import mlp
 from .regions import box as _box
 from .regions import enumerate_cells
@@ -345,16 +345,18 @@ def run_sweep(spec, out: str | None = None, *, workers: int | None = None, sched
     widths, seed, step.
 
     Args:
-      out: results folder (created): ``sweep.json`` and ``sweep.csv`` rewritten atomically after every
-        finished cell, and the figure ``sweep.png``. None: nothing written.
+      out: results folder (created, and checked writable before any work): ``sweep.json`` and ``sweep.csv``
+        rewritten atomically after every finished cell, and the figure ``sweep.png``. None: nothing written.
       workers: a Dask LocalCluster with this many worker processes. scheduler: an existing Dask cluster
         (``"tcp://HOST:PORT"`` or a ``Client``). Neither: in-process.
       resume: continue ``out/sweep.json`` (same configuration; new widths or seeds are fine), computing
         only the missing cells. Without it an existing ``out/sweep.json`` is an error.
       progress: a tqdm bar over cells (None: on when stderr is a terminal).
     Raises:
-      PiecewiseError: a bad spec or options; :class:`~piecewise.distributed.TasksFailed` (a PiecewiseError)
-      when cells failed -- after the other cells finished and were written, so ``resume=True`` completes it.
+      PiecewiseError: a bad spec or options, or an ``out`` that cannot be created or written (before any
+      work); :class:`~piecewise.distributed.TasksFailed` (a PiecewiseError) when cells failed -- after the
+      other cells finished and were written, so ``resume=True`` completes it;
+      :class:`~piecewise.distributed.TasksCrashed` (not a PiecewiseError) the same when a cell hit a bug.
     """
     from .distributed import check_mode, run_tasks
 
@@ -367,7 +369,7 @@ def run_sweep(spec, out: str | None = None, *, workers: int | None = None, sched
     done: dict[tuple, list[dict]] = {}
     results_path = None
     if out is not None:
-        os.makedirs(out, exist_ok=True)
+        make_folder(out, "--out folder")  # before any work: a one-line error for a file, /proc/x, no permission
         results_path = os.path.join(out, RESULTS)
         if os.path.exists(results_path):
             if not resume:
@@ -491,7 +493,9 @@ def add_sweep_parser(subparsers) -> None:
 
 def sweep_command(args) -> int:
     """Run ``piecewise sweep``. Returns 0, or 1 when cells failed (one line on stderr naming the first;
-    finished cells are kept). Bad input raises PiecewiseError (the CLI prints it and exits 2)."""
+    finished cells are kept). Bad input raises PiecewiseError (the CLI prints it and exits 2); a cell that
+    crashed (a bug) raises :class:`~piecewise.distributed.TasksCrashed`, whose traceback the CLI prints
+    (exit 1), finished cells kept as well."""
     import sys
 
     from .distributed import TasksFailed
@@ -598,6 +602,10 @@ def sweep(n_in: int, depths, widths, seeds=(0,), *, n_out: int = 1, activation: 
         raise PiecewiseError("give either an executor or workers/scheduler, not both")
     cfg = _config(n_in, n_out, activation, bias_std, scheme, domain, training)
     done: dict[tuple, list[dict]] = {}
+    if out is not None:  # before any work: the file's folder must be writable, the file not a folder
+        if os.path.isdir(out):
+            raise PiecewiseError(f"out: {out} is a folder; sweep() writes one JSON file, e.g. {out}/sweep.json")
+        make_folder(os.path.dirname(os.path.abspath(out)), "folder of out")
     if out is not None and os.path.exists(out):
         with open(out) as f:
             saved = json.load(f)

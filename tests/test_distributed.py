@@ -356,3 +356,105 @@ def test_a_lost_worker_is_named_and_the_other_results_are_kept():
                            on_result=got.__setitem__, progress=False)
     assert got == {0: 0, 1: 10, 2: 20, 4: 40, 5: 50}
     assert [f.index for f in e.value.failures] == [3] and "\n" not in str(e.value)
+    # a lost worker is the infrastructure's failure, not a bug: no traceback, one line (TasksFailed); it is
+    # listed, without a traceback, when another task crashed
+    assert e.value.failures[0].traceback is None
+
+
+def test_a_bug_on_worker_processes_keeps_its_traceback_beside_a_lost_worker():
+    import dask
+
+    def task(item, shared):
+        import os
+
+        if item == 3:
+            os._exit(13)
+        if item == 4:
+            return [][item]  # IndexError: a bug
+        return item
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}):
+        with pytest.raises(dist.TasksCrashed, match=r"^2 of 6 tasks failed, 1 with an unexpected error \(a bug\); "
+                                                    r"item 4: IndexError") as e:
+            dist.run_tasks(task, range(6), workers=2, label=lambda i: f"item {i}", progress=False)
+    tb = str(e.value).split("Traceback of item 4:\n", 1)[1]  # the worker's traceback text, down to the task
+    assert tb.startswith("Traceback (most recent call last)") and ", in task\n" in tb
+    assert tb.endswith("IndexError: list index out of range")
+    kinds = {f.index: (f.error.split(":")[0], f.traceback is not None) for f in e.value.failures}
+    assert kinds == {3: ("KilledWorker", False), 4: ("IndexError", True)}
+
+
+# -- user mistakes stay one line, bugs keep their traceback (issue #18) --------------------------------------
+def _divide_by(x):
+    return 10 // x  # a bug for x == 0: ZeroDivisionError
+
+
+def _task(item, shared):
+    """0: a bug deep in a helper; 1: a user mistake (PiecewiseError); anything else: a result."""
+    if item == 1:
+        raise pw.PiecewiseError("more than max_cells cells")
+    return _divide_by(item) + shared
+
+
+@pytest.mark.parametrize("where", ["in-process", "dask"])
+def test_a_bug_in_a_task_surfaces_with_its_traceback(where, cluster):
+    """Before issue #18 a task's ZeroDivisionError became TasksFailed (a PiecewiseError): one line, exit 2."""
+    kw = {} if where == "in-process" else {"scheduler": cluster.scheduler_address}
+    got = {}
+    with pytest.raises(dist.TasksCrashed) as e:
+        dist.run_tasks(_task, [2, 0, 1, 5], shared=100, label=lambda i: f"item {i}", on_result=got.__setitem__,
+                       progress=False, hint="; rerun with --resume", **kw)
+    assert not isinstance(e.value, pw.PiecewiseError)
+    assert got == {0: 105, 3: 102}  # the other tasks finished and were handed over
+    msg = str(e.value)
+    assert msg.startswith("2 of 4 tasks failed, 1 with an unexpected error (a bug); item 0: ZeroDivisionError")
+    assert "--resume" in msg
+    # the original traceback text, down to the helper that raised (from the worker on Dask)
+    assert "Traceback (most recent call last)" in msg and "_divide_by" in msg and "10 // x" in msg
+    assert [(f.index, f.traceback is not None) for f in e.value.failures] == [(1, True), (2, False)]
+    assert e.value.failures[1].error == "PiecewiseError: more than max_cells cells"
+    assert isinstance(e.value.exceptions[1], ZeroDivisionError)
+
+
+@pytest.mark.parametrize("where", ["in-process", "dask"])
+def test_user_mistakes_in_tasks_stay_one_line(where, cluster):
+    kw = {} if where == "in-process" else {"scheduler": cluster.scheduler_address}
+    with pytest.raises(dist.TasksFailed, match=r"^1 of 3 tasks failed; item 1: PiecewiseError: more than") as e:
+        dist.run_tasks(_task, [2, 1, 5], shared=0, label=lambda i: f"item {i}", progress=False, **kw)
+    assert "\n" not in str(e.value) and e.value.failures[0].traceback is None
+
+
+def test_a_bug_in_prepare_or_with_fail_fast_is_a_crash_too():
+    def prepare(item):
+        return {}[item] if item == 3 else item  # KeyError for 3
+
+    with pytest.raises(dist.TasksCrashed, match="item 3: KeyError"):
+        dist.run_tasks(_task, [2, 3], prepare=prepare, shared=0, label=lambda i: f"item {i}", progress=False)
+    got = []
+    with pytest.raises(dist.TasksCrashed, match="^1 of 3 tasks failed"):
+        dist.run_tasks(_task, [0, 2, 5], shared=0, fail_fast=True, on_result=lambda i, v: got.append(i),
+                       progress=False)
+    assert got == []  # stopped at the first failure
+
+
+def test_a_crashed_sweep_cell_is_not_a_user_error(tmp_path, monkeypatch, capsys):
+    """piecewise sweep: a cell hitting a bug raises TasksCrashed through the CLI (Python prints the traceback,
+    exit status 1); finished cells are saved for --resume; a cell's PiecewiseError stays one line (exit 1)."""
+    from piecewise.cli import main
+
+    real = sw._count_cell
+
+    def buggy(cfg, domain, widths, seed, params, threads=None):
+        if widths == (5, 5) and seed == 1:
+            raise IndexError("index 7 is out of bounds")
+        return real(cfg, domain, widths, seed, params, threads)
+
+    monkeypatch.setattr(sw, "_count_cell", buggy)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({**SPEC, "widths": [[5], [5, 5]]}))
+    out = tmp_path / "out"
+    with pytest.raises(dist.TasksCrashed, match=r"cell widths=\[5, 5\] seed=1: IndexError") as e:
+        main(["sweep", str(spec), "--out", str(out)])
+    assert "in buggy" in str(e.value) and "--resume" in str(e.value)
+    saved = json.loads((out / "sweep.json").read_text())["results"]
+    assert {(tuple(r["widths"]), r["seed"]) for r in saved} == {((5,), 0), ((5,), 1), ((5, 5), 0)}

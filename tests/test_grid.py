@@ -153,3 +153,107 @@ def test_bad_input(bad):
     net = pw.mlp(2, (3,), 1)
     with pytest.raises(pw.PiecewiseError):
         bad(net, random_params(net))
+
+
+# -- validation: the library checks what the CLI checks (issue #18) ------------------------------------
+def _with(params, i, kind, value):
+    """params with array kind ('W' or 'b') of layer i replaced by ``value(array)``."""
+    out = [list(p) for p in params]
+    out[i][0 if kind == "W" else 1] = value(np.array(out[i][0 if kind == "W" else 1]))
+    return tuple(tuple(p) for p in out)
+
+
+def _nan_at_0(a):
+    a.flat[0] = np.nan
+    return a
+
+
+def _inf_at_0(a):
+    a.flat[0] = np.inf
+    return a
+
+
+BIG = 1e20  # two layers of weights 1e20: pre-activations ~1e40 in layer 2, beyond float32, fine for float64
+
+
+def _big(params):
+    return tuple((np.full_like(W, BIG), b) for W, b in params[:-1]) + (params[-1],)
+
+
+@pytest.mark.parametrize("case, needle", [
+    (lambda net, p: (_with(p, 1, "W", _nan_at_0), pw.box(-1, 1, 2), np.float32), "W1 contains NaN"),
+    (lambda net, p: (_with(p, 0, "b", _inf_at_0), pw.box(-1, 1, 2), np.float64), "b0 contains NaN or inf"),
+    (lambda net, p: (_with(p, 0, "W", lambda a: a[:, :3]), pw.box(-1, 1, 2), np.float32), "W0 has shape"),
+    (lambda net, p: (list(p)[:-1], pw.box(-1, 1, 2), np.float32), "(W, b) pairs"),
+    (lambda net, p: ({"W0": p[0][0]}, pw.box(-1, 1, 2), np.float32), "tuple of (W, b) pairs"),
+    (lambda net, p: (_with(p, 0, "W", lambda a: a.astype(complex)), pw.box(-1, 1, 2), np.float32), "complex"),
+    (lambda net, p: (p, pw.box(-1e40, 1e40, 2), np.float32), "use float64"),
+    (lambda net, p: (p, pw.plane([[0, 0], [2e38, 0], [0, 2e38]]), np.float32), "use float64"),
+    (lambda net, p: (_big(p), pw.box(-1, 1, 2), np.float32), "stage 2's pre-activations"),
+    (lambda net, p: (p, pw.box(-1e60, 1e60, 2), np.float64), "float64 arithmetic would overflow"),
+    (lambda net, p: (p, pw.regions.Domain("box", np.array([np.nan, 0.0]), np.eye(2)), np.float64), "NaN"),
+    (lambda net, p: (p, pw.box(-1, 1, 2), np.float16), "float32 or float64"),
+])
+def test_count_grid_refuses_bad_params_domains_and_overflow(case, needle):
+    """Before issue #18 count_grid counted NaN weights (1 region) and a float32 grid of [-1e40, 1e40]^2
+    (float32 infinity: 1-2 regions) without a word."""
+    net = pw.mlp(2, (8, 8), 1)
+    params, domain, dtype = case(net, random_params(net, 0))
+    with pytest.raises(pw.PiecewiseError, match=needle.replace("(", r"\(").replace(")", r"\)")) as e:
+        pw.count_grid(net, params, domain, 33, dtype=dtype)
+    assert "\n" not in str(e.value)
+
+
+def test_float64_counts_where_float32_is_refused():
+    net = pw.mlp(2, (8, 8), 1)
+    params = random_params(net, 0)
+    huge = pw.count_grid(net, params, pw.box(-1e40, 1e40, 2), 65, dtype=np.float64)
+    # the box holds every hyperplane: the count of a box 10^40 times larger than the features, i.e. of the
+    # network's whole arrangement seen from afar, equals that of a box 10^6 times larger
+    assert huge.regions == pw.count_grid(net, params, pw.box(-1e6, 1e6, 2), 65, dtype=np.float64).regions > 2
+    big = _big(params)
+    assert pw.count_grid(net, big, pw.box(-1, 1, 2), 33, dtype=np.float64).regions >= 1
+    g = pw.graph.from_mlp(net, big)  # a graph (its own weights): the same bound
+    with pytest.raises(pw.PiecewiseError, match="use float64"):
+        pw.count_grid(g, None, pw.box(-1, 1, 2), 33)
+    assert pw.count_grid(g, None, pw.box(-1, 1, 2), 33, dtype=np.float64).regions >= 1
+
+
+# -- precision: every product whose sign is read is at HIGHEST (TF32 on GPUs, bf16 on TPUs otherwise) ------
+def _dot_precisions(jaxpr):
+    """The precision of every dot_general in a jaxpr, its sub-jaxprs included (jit, scan, cond, ...)."""
+    out = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            out.append(eqn.params["precision"])
+        for v in eqn.params.values():
+            for sub in (v if isinstance(v, (tuple, list)) else (v,)):
+                if hasattr(sub, "eqns"):
+                    out += _dot_precisions(sub)
+                elif hasattr(sub, "jaxpr") and hasattr(sub.jaxpr, "eqns"):
+                    out += _dot_precisions(sub.jaxpr)
+    return out
+
+
+def assert_all_highest(closed):
+    precs = _dot_precisions(closed.jaxpr)
+    assert precs, "no matrix product found: the test looks at the wrong function"
+    highest = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
+    assert all(p == highest for p in precs), precs
+
+
+@pytest.mark.parametrize("act", ["relu", "hardtanh", "maxout:2"])
+@pytest.mark.parametrize("graph", [False, True], ids=["mlp", "graph"])
+def test_grid_kernel_products_are_at_highest_precision(act, graph):
+    from piecewise.patterns import as_staged, staged_params
+    from piecewise.regions.grid import _chunk_kernel
+
+    net = pw.mlp(2, (5, 4), 1, act)
+    params = tuple(jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), random_params(net, 1)))
+    if graph:
+        net = as_staged(pw.graph.from_mlp(net, random_params(net, 1)))
+        params = staged_params(net)
+    origin, axes = np.full(2, -1.0, np.float32), 2 * np.eye(2, dtype=np.float32)
+    closed = jax.make_jaxpr(_chunk_kernel, static_argnums=(0, 1, 2))(net, (17, 17), 256, params, origin, axes,
+                                                                      np.int32(0))
+    assert_all_highest(closed)

@@ -98,3 +98,59 @@ def test_bad_spec():
         pw.mlp(2, (3, 0), 1)
     with pytest.raises(pw.PiecewiseError):
         pw.mlp(0, (3,), 1)
+
+
+# -- validation and precision (issue #18) --------------------------------------------------------------
+@pytest.mark.parametrize("bad, needle", [
+    (lambda p, x: (p[:-1], x), "expected 3 (W, b) pairs"),
+    (lambda p, x: (((p[0][0][:, :3], p[0][1]),) + p[1:], x), "W0 has shape"),
+    (lambda p, x: (p[:1] + ((p[1][0], p[1][1][:2]),) + p[2:], x), "b1 has shape"),
+    (lambda p, x: (p, x[:, :1]), "x has shape (4, 1), expected (..., 2)"),
+    (lambda p, x: ((p[0][0],) + p[1:], x), "must be a (W, b) pair"),
+])
+@pytest.mark.parametrize("method", ["apply", "preactivations", "hidden"])
+def test_forward_checks_shapes_with_one_line_errors(bad, needle, method):
+    """Before issue #18 a wrong shape surfaced as JAX's TypeError (a traceback on the command line)."""
+    net = pw.mlp(2, (5, 4), 1)
+    params, x = bad(net.init(key=jax.random.key(0)), jnp.ones((4, 2)))
+    with pytest.raises(pw.PiecewiseError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        getattr(net, method)(params, x)
+
+
+def test_shape_checks_do_not_cost_a_trace_per_call():
+    net = pw.mlp(2, (5, 4), 1)
+    params = net.init(key=jax.random.key(0))
+    net.apply(params, jnp.ones((3, 2)))
+    before = _apply._cache_size()
+    for _ in range(3):
+        net.apply(params, jnp.ones((3, 2)))
+    assert _apply._cache_size() == before
+
+
+def test_precision_reaches_the_products():
+    net = pw.mlp(2, (5,), 1, "maxout:2")
+    params = net.init(key=jax.random.key(0))
+    highest = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
+    for precision, want in ((None, (None, None)), (jax.lax.Precision.HIGHEST, highest)):
+        closed = jax.make_jaxpr(lambda p, x: net.apply(p, x, precision=precision))(params, jnp.ones((3, 2)))
+        inner = [e for e in closed.jaxpr.eqns if "jaxpr" in e.params][0].params["jaxpr"].jaxpr
+        precs = [e.params["precision"] for e in inner.eqns if e.primitive.name == "dot_general"]
+        assert len(precs) == 2 and all((p or (None, None)) == want for p in precs), precs
+    np.testing.assert_allclose(net.apply(params, jnp.ones((3, 2)), precision=jax.lax.Precision.HIGHEST),
+                               net.apply(params, jnp.ones((3, 2))), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype, box, ok", [
+    (np.float64, 1e40, True), (np.float32, 1e40, False), (np.float32, 1e30, True), (np.float64, 1e60, False),
+])
+def test_check_magnitudes_per_dtype(dtype, box, ok):
+    from piecewise.nets import check_magnitudes
+
+    net = pw.mlp(2, (4,), 1)
+    params = tuple((np.eye(2, 4), np.zeros(4)) for _ in range(1)) + ((np.ones((4, 1)) * 1e-3, np.zeros(1)),)
+    domain = pw.box(-box, box, 2)
+    if ok:
+        check_magnitudes(net, params, domain, dtype)
+    else:
+        with pytest.raises(pw.PiecewiseError, match="overflow"):
+            check_magnitudes(net, params, domain, dtype)

@@ -105,3 +105,75 @@ def test_the_engines_packer_packs_as_pack_states(widths, n_states):
     for s in states:
         words = p.add(words, s)
     np.testing.assert_array_equal(words, np.asarray(pack_states(net, states, np)))
+
+
+# -- precision and validation (issue #18) ---------------------------------------------------------------
+def _dot_precisions(jaxpr):
+    out = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            out.append(eqn.params["precision"])
+        for v in eqn.params.values():
+            for sub in (v if isinstance(v, (tuple, list)) else (v,)):
+                if hasattr(sub, "eqns"):
+                    out += _dot_precisions(sub)
+                elif hasattr(sub, "jaxpr") and hasattr(sub.jaxpr, "eqns"):
+                    out += _dot_precisions(sub.jaxpr)
+    return out
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu:0.1", "hardtanh", "maxout:3"])
+@pytest.mark.parametrize("graph", [False, True], ids=["mlp", "graph"])
+def test_pattern_routines_multiply_at_highest_precision(act, graph):
+    """Every matrix product of the pattern routines (float32 pass, float64 classification, packing) carries
+    precision=HIGHEST: on GPUs JAX's default is TF32 for float32 (bf16 on TPUs), far coarser than the
+    tolerance the boundary test assumes."""
+    from piecewise import patterns as P
+
+    net = pw.mlp(2, (5, 4), 1, act)
+    params = random_params(net, 2)
+    if graph:
+        net = P.as_staged(pw.graph.from_mlp(net, params))
+        params = P.staged_params(net)
+    highest = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
+    x = np.zeros((8, 2))
+    dx = np.broadcast_to(np.eye(2), (8, 2, 2))
+    classify = P._classify_staged if graph else P._classify
+    with jax.enable_x64(True):
+        jaxprs = [jax.make_jaxpr(f, static_argnums=0)(net, params, *args)
+                  for f, args in ((P._words_near, (x,)), (P._pattern_words, (x,)), (classify, (x, dx)))]
+    p32 = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), params)
+    jaxprs.append(jax.make_jaxpr(lambda p, x: P.forward_states(net, p, x, 1e-6))(p32, x.astype(np.float32)))
+    for closed in jaxprs:
+        precs = _dot_precisions(closed.jaxpr)
+        assert precs and all(p == highest for p in precs), precs
+
+
+@pytest.mark.parametrize("call, needle", [
+    (lambda net, p, x: pw.pattern_words(net, ((p[0][0] * np.nan, p[0][1]),) + p[1:], x), "W0 contains NaN"),
+    (lambda net, p, x: pw.pattern_words(net, p[:1], x), "(W, b) pairs"),
+    (lambda net, p, x: pw.pattern_words(net, p, x[:, :1]), "shape (m, 2)"),
+    (lambda net, p, x: pw.pattern_words(net, p, np.where(x > 0.5, np.inf, x)), "NaN or inf"),
+    (lambda net, p, x: pw.pattern_words(net, p, x * 1e38), "use float64"),
+    (lambda net, p, x: pw.classify(net, p, np.where(x > 0.5, np.nan, x), np.eye(2)), "NaN or inf"),
+    (lambda net, p, x: pw.classify(net, ((p[0][0], p[0][1] * np.inf),) + p[1:], x, np.eye(2)), "b0 contains"),
+    (lambda net, p, x: pw.classify(net, p, x, np.eye(3)), "directions"),
+    (lambda net, p, x: pw.classify(pw.graph.from_mlp(net, p), p, x, np.eye(2)), "pass params=None"),
+])
+def test_pattern_entry_points_validate_their_inputs(call, needle):
+    """Before issue #18 NaN weights or points gave patterns without a word."""
+    net = pw.mlp(2, (5, 4), 1)
+    p = random_params(net, 0)
+    x = np.random.default_rng(0).uniform(-1, 1, (20, 2))
+    with pytest.raises(pw.PiecewiseError, match=needle.replace("(", r"\(").replace(")", r"\)")) as e:
+        call(net, p, x)
+    assert "\n" not in str(e.value)
+
+
+def test_pattern_words_in_float64_holds_large_inputs():
+    net = pw.mlp(2, (5, 4), 1)
+    p = random_params(net, 0, bias_std=0.0)
+    x = np.random.default_rng(0).uniform(-1, 1, (20, 2))
+    with jax.enable_x64(True):
+        big = np.asarray(pw.pattern_words(net, p, x * 1e38))
+    np.testing.assert_array_equal(big, np.asarray(pw.pattern_words(net, p, x)))  # ReLU nets, bias-free: scale-free

@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 
 import jax
@@ -87,3 +89,65 @@ def test_disk_annulus():
     X, y = pw.datasets.disk_annulus(400, seed=0)
     r = np.linalg.norm(X, axis=1)
     assert r[y == 1].max() < 1 / 3 and r[y == 0].min() > 2 / 3 and r.max() < 1
+
+
+# -- the output folder is checked before any work (issue #18) ------------------------------------------------
+SMALL = {"n_in": 2, "widths": [[3]], "seeds": [0]}
+
+
+def _bad_outs(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    cases = [(str(a_file), "is a file, not a folder"), (str(a_file / "sub"), "cannot create")]
+    if os.path.isdir("/proc"):  # Linux: nothing can be created in /proc, not even by root
+        cases += [("/proc/x", "cannot create"), ("/proc", "cannot write in")]
+    return cases
+
+
+def test_sweep_out_that_cannot_be_written_is_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    """Before issue #18 ``piecewise sweep SPEC --out /proc/x`` (or an existing file) ended in a traceback."""
+    from piecewise.cli import main
+
+    calls = []
+    monkeypatch.setattr(sw, "_count_cell", lambda *a, **k: calls.append(a) or [])
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SMALL))
+    for out, needle in _bad_outs(tmp_path):
+        with pytest.raises(pw.PiecewiseError, match=needle) as e:
+            sw.run_sweep(SMALL, out, progress=False)
+        assert out in str(e.value) and "\n" not in str(e.value)
+        assert main(["sweep", str(spec), "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("piecewise: error: ") and needle in err and err.count("\n") == 1
+    assert calls == []  # nothing was computed
+
+
+def test_python_sweep_checks_its_out_file_before_any_work(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(sw, "_one", lambda job: calls.append(job) or [])
+    with pytest.raises(pw.PiecewiseError, match="is a folder"):
+        sw.sweep(2, depths=(1,), widths=(3,), out=str(tmp_path))
+    for out, needle in _bad_outs(tmp_path):
+        if out != "/proc":
+            with pytest.raises(pw.PiecewiseError, match=needle):
+                sw.sweep(2, depths=(1,), widths=(3,), out=os.path.join(out, "s.json"))
+    assert calls == []
+
+
+# -- result files get the mode a plain open() gives (issue #18) -----------------------------------------------
+@pytest.fixture(params=[0o022, 0o077], ids=["umask022", "umask077"])
+def umask(request):
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)
+
+
+def test_sweep_results_are_readable_as_the_umask_allows(tmp_path, umask):
+    """Before issue #18 every result was 0600 (mkstemp's mode), whatever the umask."""
+    out = tmp_path / "out"
+    sw.run_sweep(SMALL, str(out), progress=False)
+    for name in ("sweep.json", "sweep.csv", "sweep.png"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o666 & ~umask, name
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]

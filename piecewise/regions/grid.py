@@ -16,6 +16,12 @@ missed. Two things make the first half true:
    breakpoint. Units that are identically on the breakpoint along the domain (flat units) do not cut it
    and are kept. Dropped points get region id -1 and are counted in ``n_boundary``.
 
+Inputs are validated first (:func:`piecewise.validate.check_inputs`): the params' shapes and finite values,
+the domain, and that the dtype holds every coordinate and pre-activation over the domain (a float32 grid
+that would overflow is refused with a message to use float64). Every product whose result is compared (the
+grid's points, the pre-activations, the packing) runs at ``jax.lax.Precision.HIGHEST``: JAX's default on GPUs
+(TF32 for float32) rounds far beyond the float32 tolerance.
+
 Memory stays bounded: points are generated on the device chunk by chunk (``chunk_size`` points), only
 packed patterns come back, and the optional per-point ids take 4 bytes a point.
 """
@@ -31,10 +37,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import PiecewiseError
-from ..nets import MLP, Params, check_params
+from ..nets import MLP, Params
 from ..numerics import rtol
-from ..patterns import as_staged, classify, forward_states, hash_words, is_staged, n_words, pack_states, staged_params
-from .domain import Domain, check_domain
+from ..patterns import (PRECISION, _classify_points, as_staged, forward_states, hash_words, is_staged, n_words,
+                        pack_states, staged_params)
+from ..validate import check_inputs, max_magnitude
+from .domain import Domain
 
 _MAX_POINTS = 2**31 - 1
 
@@ -80,7 +88,7 @@ def _grid_x(res: tuple[int, ...], chunk: int, origin, axes, start):
         coords.append(rem % r)
         rem = rem // r
     u = jnp.stack(coords[::-1], axis=-1).astype(origin.dtype) / jnp.asarray([r - 1 for r in res], origin.dtype)
-    return origin + u @ axes
+    return origin + jnp.matmul(u, axes, precision=PRECISION)
 
 
 _BLOCK = 4096  # points per inner block: the block's activations stay in cache (2x faster than one big batch)
@@ -111,7 +119,8 @@ def _chunk_kernel(net: MLP, res: tuple[int, ...], chunk: int, params, origin, ax
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def _forward_kernel(net: MLP, res: tuple[int, ...], chunk: int, params, origin, axes, start):
     """Benchmark baseline: the bare forward pass over the same grid chunk, with the same blocking."""
-    return _blocked(lambda s, size: net.apply(params, _grid_x(res, size, origin, axes, s)), chunk, start)
+    return _blocked(lambda s, size: net.apply(params, _grid_x(res, size, origin, axes, s), precision=PRECISION),
+                    chunk, start)
 
 
 def grid_points(domain: Domain, resolution) -> np.ndarray:
@@ -201,21 +210,20 @@ def count_grid(net: MLP, params: Params, domain: Domain, resolution=1024, *, chu
       progress: show a progress bar (None: only on long runs in a terminal).
     Returns:
       :class:`GridCount`.
+    Raises:
+      PiecewiseError: bad params (shapes, NaN or inf), a bad domain or resolution, or a domain on which the
+        dtype would overflow (:mod:`piecewise.validate`; for float32 the message says to use float64).
     """
     t0 = time.perf_counter()
     net = as_staged(net)
-    if is_staged(net):
-        if params is not None:
-            raise PiecewiseError("a graph or staged network carries its own weights: pass params=None")
-        params = staged_params(net)
-    else:
-        if not net.activation.piecewise_linear:
-            raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
-        check_params(net, params)
-    check_domain(domain, net.n_in)
-    res = _resolution(resolution, domain.dim)
+    max_magnitude(dtype)  # validates the dtype
     dtype = np.dtype(dtype)
-    rtol(dtype)  # validates the dtype
+    if not is_staged(net) and isinstance(net, MLP) and not net.activation.piecewise_linear:
+        raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
+    check_inputs(net, params, domain, dtype)
+    if is_staged(net):
+        params = staged_params(net)
+    res = _resolution(resolution, domain.dim)
     total = int(np.prod(res))
     if chunk_size < 1 or chunk_size & (chunk_size - 1):
         raise PiecewiseError(f"chunk_size must be a power of two, got {chunk_size}")
@@ -252,7 +260,7 @@ def count_grid(net: MLP, params: Params, domain: Domain, resolution=1024, *, chu
             if flag.any():
                 sel = np.nonzero(flag)[0]
                 u = np.stack(np.unravel_index(start + sel, res), axis=-1) / denom
-                w64, valid = classify(net, None if is_staged(net) else params, domain.points(u), domain.axes)
+                w64, valid = _classify_points(net, None if is_staged(net) else params, domain.points(u), domain.axes)
                 n_rechecked += len(sel)
                 n_boundary += int(np.sum(~valid))
                 got = table.add(w64[valid], None, np.ones(int(valid.sum()), np.int64))
