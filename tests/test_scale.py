@@ -144,3 +144,14 @@ def test_huge_and_tiny_boxes():
     cx = pw.enumerate_cells(net, p, pw.box(x - 1e-9, x + 1e-9), progress=False)
     words = pw.pattern_words(net, p, x[None])
     assert cx.regions == 1 and bytes(cx.patterns[0]) == bytes(np.asarray(words)[0])
+
+
+def test_past_what_float64_holds_a_one_line_refusal():
+    from piecewise.errors import PiecewiseError
+
+    net, p = _net(2, (8, 8), 0)
+    with pytest.raises(PiecewiseError, match="too large for float64"):
+        pw.box(-1e308, 1e308, 2)
+    big = ((p[0][0] * 1e10, p[0][1]),) + p[1:]
+    with pytest.raises(PiecewiseError, match="overflow float64"):
+        pw.enumerate_cells(net, big, pw.box(-1e300, 1e300, 2), progress=False)

@@ -994,7 +994,9 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
     words = np.zeros((1, packer.n_words), np.uint32)
     for s, st in enumerate(stages, 1):
         C0 = cells.size
-        G, E, Dg, De = affine_of(st.weights, st.bias, sources, C0, threads=threads)
+        with np.errstate(over="ignore", invalid="ignore"):
+            G, E, Dg, De = affine_of(st.weights, st.bias, sources, C0, threads=threads)
+        _check_finite((Dg, De, G, E), f"stage {s}'s pre-activations")
         for j in [j for j in sources if last.get(j, 0) <= s and j != 0]:
             del sources[j]
         resolver.begin(s, words)
@@ -1053,9 +1055,19 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
         if last.get(s, 0) > s:
             sources[s] = new
         del G, E, new, state
-    J, c, DJ, Dc = affine_of(staged.out_weights, staged.out_bias, sources, cells.size, output=True, threads=threads)
+    with np.errstate(over="ignore", invalid="ignore"):
+        J, c, DJ, Dc = affine_of(staged.out_weights, staged.out_bias, sources, cells.size, output=True,
+                                 threads=threads)
+    _check_finite((DJ, Dc, J, c), "the network's output")
     geo = cells.rag if cells.rag is not None else [a[: cells.size] for a in cells.geo]  # ragged: padded on use
     return geo, words, J, c, (DJ, Dc), events.finish()
+
+
+def _check_finite(arrays, what: str):
+    """Refuse (one line) when the coefficients or their error bounds overflow float64 on this domain."""
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise PiecewiseError(f"{what} overflow float64 on this domain (coefficients beyond 1e308): use a smaller "
+                             "box or slice")
 
 
 def _guard(after: int, nxt, d: int, cells: Cells, bar):

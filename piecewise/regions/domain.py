@@ -82,7 +82,12 @@ def box(lo, hi, n_in: int | None = None) -> Domain:
     _finite("box", np.concatenate([lo, hi]))
     if np.any(hi <= lo):
         raise PiecewiseError(f"empty box: need LO < HI, got LO={lo.tolist()} HI={hi.tolist()}")
-    return Domain("box", lo, np.diag(hi - lo), exact=(lo, hi))
+    with np.errstate(over="ignore"):
+        width = hi - lo
+    if not np.all(np.isfinite(width)):
+        raise PiecewiseError(f"the box is too large for float64: its width HI - LO overflows (LO={lo.tolist()} "
+                             f"HI={hi.tolist()})")
+    return Domain("box", lo, np.diag(width), exact=(lo, hi))
 
 
 def plane(p0, p1=None, p2=None) -> Domain:
