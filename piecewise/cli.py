@@ -95,9 +95,7 @@ def _count(args) -> int:
         raise PiecewiseError("--workers and --scheduler run tiles: add --tiles K")
     if args.tiles is not None and (method != "exact" or args.plot is not None):
         raise PiecewiseError("--tiles splits an exact count: use it with --method exact and without --plot")
-    from .nets import check_magnitudes
-
-    check_magnitudes(net, params, domain)
+    # the grid path validates magnitudes itself (piecewise.validate); the exact engine refuses what overflows
     network = _describe(net, params)
     if params is None and method == "exact":  # a graph: the engine takes its stages
         net = net.to_staged()
@@ -161,7 +159,10 @@ def _describe(net, params) -> dict:
 
 
 def _homeo(args) -> int:
-    from .invertibility import auto_box, homeomorphism
+    """``piecewise homeo``: without --box the question is asked on the whole input space (a box shown to hold
+    every vertex of the cell complex, for PL nets); with --box on that box, for PL and smooth nets alike. The
+    first printed line (and the JSON's ``answer``) says what was proven."""
+    from .invertibility import homeomorphism
     from .invertibility.layers import require_square_map
     from .io import load_network
 
@@ -169,28 +170,21 @@ def _homeo(args) -> int:
     if params is None:
         net = net.to_staged()
     require_square_map(net, "homeo (a map R^n -> R^n)")
-    domain, contained = None, True
     if args.box is not None:
-        from .nets import check_magnitudes
-
         domain = _domain(args, net.n_in)
-        check_magnitudes(net, params, domain)
-    elif params is None or net.activation.piecewise_linear:
-        domain, contained = auto_box(net, params)
+        if params is None or net.activation.piecewise_linear:
+            from .nets import check_magnitudes
+
+            check_magnitudes(net, params, domain)
+    else:
+        domain = "whole"
     res = homeomorphism(net, params, domain, progress=None if not args.json else False)
     out = res.to_json()
     out["network"] = _describe(net, params)
-    if args.box is None and out["domain"] is not None:
-        out["certificate"] += (" [box chosen automatically: its inner half contains every vertex of the cell "
-                               "complex; unbounded cells outside it were not examined]" if contained else
-                               " [box chosen automatically, the largest tried: some vertices of the cell complex lie "
-                               "outside its inner half, so features near its boundary or outside it may be missed; "
-                               "give --box]")
     if args.json:
         print(json.dumps(out))
     else:
-        verdict = {True: "yes", False: "no", None: "undecided"}[out["homeomorphism"]]
-        print(f"homeomorphism: {verdict}")
+        print(f"homeomorphism: {out['answer']}")
         print(f"certificate: {out['certificate']}")
         if out.get("coherently_oriented") is not None:
             print(f"coherently oriented: {out['coherently_oriented']}")
@@ -236,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--weights", required=True, help="weights file with W0, b0, ..., WL, bL")
     h.add_argument("--activation", default=None, help="hidden activation NAME[:PARAM] (default relu)")
     h.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
-                   help="decide on the cube [LO, HI]^n (default: a box holding every vertex of the cell complex)")
+                   help="decide on the cube [LO, HI]^n (default: the whole input space)")
     h.add_argument("--json", action="store_true", help="print one JSON object")
     h.set_defaults(func=_homeo, plane=None)
 

@@ -1,4 +1,5 @@
 import json
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -40,29 +41,74 @@ CASES = {
 }
 
 
+def exact_forward(params, x, slope=0.0):
+    """Independent forward pass in exact rationals (ReLU / leaky ReLU hidden layers): a list of Fractions."""
+    h = [Fraction(v) if isinstance(v, (int, Fraction)) else Fraction(float(v)) for v in x]
+    for i, (W, b) in enumerate(params):
+        W, b = np.asarray(W, float), np.asarray(b, float)
+        z = [sum(h[k] * Fraction(float(W[k, j])) for k in range(len(h))) + Fraction(float(b[j]))
+             for j in range(W.shape[1])]
+        h = z if i == len(params) - 1 else [v if v > 0 else Fraction(float(slope)) * v for v in z]
+    return h
+
+
+def assert_exact_collision(params, w, slope=0.0):
+    """The witness is a collision in exact arithmetic: f(x1) = f(x2*) for the rationals x2* it gives, x1 != x2*,
+    and x2 is x2* rounded."""
+    x1 = np.array(w["x1"])
+    x2e = [Fraction(v) for v in w["x2_exact"]]
+    assert [Fraction(float(v)) for v in x1] != x2e
+    assert exact_forward(params, x1, slope) == exact_forward(params, x2e, slope)
+    np.testing.assert_array_equal(np.array(w["x2"]), np.array([float(v) for v in x2e]))
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_pl_verdicts_and_witnesses(name):
+@pytest.mark.parametrize("where", ["box", "whole"])
+def test_pl_verdicts_and_witnesses(name, where):
     params, expected = CASES[name]
     net = pw.mlp(2, (4,), 2)
-    res = pl_homeomorphism(net, params)
+    res = pl_homeomorphism(net, params, None if where == "box" else "whole")
     assert res.homeomorphism is expected
     if not expected:
         w = res.witness
         x1, x2 = np.array(w["x1"]), np.array(w["x2"])
-        assert np.linalg.norm(x1 - x2) > 1e-6 and np.all(np.abs(np.r_[x1, x2]) <= 1 + 1e-12)
+        assert np.linalg.norm(x1 - x2) > 1e-6
+        if where == "box":
+            assert np.all(np.abs(np.r_[x1, x2]) <= 1 + 1e-12)
         np.testing.assert_allclose(forward(params, x1), forward(params, x2), atol=1e-9)
+        assert_exact_collision(params, w)
+    elif where == "box":
+        assert "proven on the box" in res.certificate and res.scope == "box"
+        assert res.answer() == "yes on the box [-1, 1]^2 (outside not decided)"
     else:
-        assert "proven on the box" in res.certificate
+        assert "proven on the whole input space" in res.certificate and res.scope == "R^n"
+        assert res.answer() == "yes (proven on the whole input space)"
 
 
-def test_coherently_oriented_but_not_injective():
+@pytest.mark.parametrize("where", [None, "whole"])
+def test_coherently_oriented_but_not_injective(where):
     net, params = angle_doubling()
-    res = pl_homeomorphism(net, params)
+    res = pl_homeomorphism(net, params, where)
     assert res.coherently_oriented is True and res.det_sign_counts["negative"] == 0
     assert res.homeomorphism is False
     x1, x2 = np.array(res.witness["x1"]), np.array(res.witness["x2"])
     assert np.linalg.norm(x1 - x2) > 1e-3
     np.testing.assert_allclose(forward(params, x1), forward(params, x2), atol=1e-9)
+    assert_exact_collision(params, res.witness)
+
+
+def test_whole_space_degree_count(monkeypatch):
+    """On R^n a coherently oriented map is decided by the exact preimage count of a generic point: 1 for the
+    shear (a homeomorphism), 2 for the angle doubling (degree 2), with the other routes switched off."""
+    import piecewise.invertibility.pl as pl
+
+    monkeypatch.setattr(pl, "_find_collision", lambda *a, **k: None)
+    res = pl_homeomorphism(pw.mlp(2, (4,), 2), CASES["shear via a 4-wide relu layer"][0], "whole")
+    assert res.homeomorphism is True and res.scope == "R^n" and "exactly one preimage" in res.certificate
+    net, params = angle_doubling()
+    res = pl_homeomorphism(net, params, "whole")
+    assert res.homeomorphism is False and "2 preimages" in res.certificate
+    assert_exact_collision(params, res.witness)
 
 
 @settings(max_examples=15, deadline=None)
@@ -109,7 +155,11 @@ def test_one_and_three_dimensions():
     net3 = pw.mlp(3, (6,), 3)
     ident = ((W, np.full(6, 0.1)), (np.r_[np.eye(3), -np.eye(3)], np.zeros(3)))
     res = pl_homeomorphism(net3, ident)
-    assert res.homeomorphism is True and "sampled" in res.certificate
+    # on a 3-D box only sampled targets: sampling never certifies (SCIENCE.md), so undecided, saying what was seen
+    assert res.homeomorphism is None and "sampled, not proven" in res.certificate and res.scope == "box, sampled"
+    assert res.answer().startswith("undecided")
+    res = pl_homeomorphism(net3, ident, "whole")  # on R^3 it is proven: the exact degree count
+    assert res.homeomorphism is True and res.answer() == "yes (proven on the whole input space)"
     fold = ((W, np.zeros(6)), (np.r_[np.eye(3), np.diag([1.0, -1.0, -1.0])], np.zeros(3)))  # |x1|
     assert pl_homeomorphism(net3, fold).homeomorphism is False
 
@@ -173,21 +223,48 @@ def test_smooth_wide_layer_collision_found_by_search():
     assert "search" in res.certificate
 
 
+TANH_WIDE = ((np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), np.zeros(3)),
+             (np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), np.zeros(2)))  # (tanh x1, tanh x2) via 3 units
+TANH_DEEP = ((TANH_WIDE[0][0], np.zeros(3)), (np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), np.zeros(2)),
+             (np.eye(2), np.zeros(2)))  # (tanh tanh x1, tanh tanh x2): injective, two hidden layers
+
+
 def test_smooth_undecided_when_nothing_is_found():
-    # 2 -> 3 -> 2 tanh that is injective (y = A tanh-like of a triangular map): no collision exists, so the
-    # answer must stay undecided with the failing layer named, never a guessed "yes" or "no"
-    W0 = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    params = ((W0, np.zeros(3)), (np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), np.zeros(2)))
-    res = homeomorphism(pw.mlp(2, (3,), 2, "tanh"), params)
+    # 2 -> 3 -> 2 -> 2 tanh that is injective: no collision exists and no proof applies (layer 0 is not square,
+    # Gale-Nikaido needs one hidden layer), so the answer must stay undecided with the failing layer named,
+    # never a guessed "yes" or "no"
+    res = homeomorphism(pw.mlp(2, (3, 2), 2, "tanh"), TANH_DEEP)
     assert res.homeomorphism is None and res.witness == {"layer": 0, "reason": "layer 0 is not square (2 -> 3)"}
-    assert res.to_json()["witness"]["layer"] == 0
+    assert res.to_json()["witness"]["layer"] == 0 and res.answer().startswith("undecided (")
+
+
+def test_gale_nikaido_proves_one_hidden_layer():
+    """The injective-looking tanh 2-3-2 net of the report, and (tanh x1, tanh x2) through 3 units, are
+    proven homeomorphisms onto their images: the Jacobian W1^T D W0^T is a P-matrix for every positive D.
+    Independently: the principal minors at random points are positive (this is what the proof asserts)."""
+    W0 = np.array([[1.0, 0, 1], [0, 1, 1]])
+    W1 = np.array([[1.0, 0], [0, 1], [0.3, 0.2]])
+    for params in (((W0, np.zeros(3)), (W1, np.zeros(2))), TANH_WIDE):
+        res = homeomorphism(pw.mlp(2, (3,), 2, "tanh"), params)
+        assert res.homeomorphism is True and res.scope == "R^n" and "Gale-Nikaido" in res.certificate
+        x = np.random.default_rng(0).normal(size=(200, 2)) * 3
+        for xi in x:
+            d = 1 - np.tanh(xi @ params[0][0]) ** 2
+            J = (params[0][0] * d) @ params[1][0]  # dy/dx (row convention)
+            assert J[0, 0] > 0 and J[1, 1] > 0 and np.linalg.det(J) > 0
+    # not proven where the map is not injective: the even map of the search test below
+    W0 = np.array([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+    even = ((W0, np.array([1.0, 1.0, 0.0, 0.0])), (np.array([[1.0, 0], [1.0, 0], [0, 1.0], [0, 0]]), np.zeros(2)))
+    from piecewise.invertibility.smooth import gale_nikaido
+
+    assert gale_nikaido(pw.mlp(2, (4,), 2, "tanh"), even) is None
 
 
 def test_every_no_is_verified_or_undecided(monkeypatch):
     """With the float64 check made to fail, no route may answer "no": the answer is undecided with a reason."""
     import piecewise.invertibility.pl as pl
 
-    monkeypatch.setattr(pl, "verified", lambda *a, **k: None)
+    monkeypatch.setattr(pl.ExactPL, "collision", lambda self, *a, **k: None)
     for name in ["fold |x1|", "collapse relu(x1)"]:
         res = pl_homeomorphism(pw.mlp(2, (4,), 2), CASES[name][0])
         assert res.homeomorphism is None and set(res.witness) == {"layer", "reason"}, name
@@ -209,24 +286,94 @@ def test_fold_and_boundary_paths_give_verified_witnesses(monkeypatch):
     assert "boundary" in res.certificate
 
 
-def test_auto_box_says_when_it_gave_up(tmp_path, capsys):
+def test_auto_box_holds_every_vertex(tmp_path, capsys):
     from piecewise.invertibility import auto_box
 
-    # lines x1 = 0.75 * 4^k (k = 0..7) cross x2 = 0: every box [-4^k, 4^k]^2 tried has a vertex outside its
-    # inner half, the last one (k = 7) included
+    # lines x1 = 0.75 * 4^k (k = 0..7) cross x2 = 0: the farthest vertex is (0.75 * 4^7, 0); growing the box by 4
+    # each round found a vertex outside the inner half every time, the bound finds them all at once
     c = 0.75 * 4.0 ** np.arange(8)
     W0 = np.c_[np.tile([[1.0], [0.0]], 8), [[0.0], [1.0]]]
     params = ((W0, np.r_[-c, 0.0]), (np.ones((9, 2)) * np.r_[1.0, 0.5], np.zeros(2)))
     net = pw.mlp(2, (9,), 2)
     dom, found = auto_box(net, params)
-    assert not found and dom.describe()["hi"][0] == 4.0 ** 7
+    hi = dom.describe()["hi"][0]
+    assert found and c[-1] <= hi / 2 < 2 * c[-1]
     W0b = np.c_[np.eye(2), -np.eye(2)]
     dom, found = auto_box(pw.mlp(2, (4,), 2), ((W0b, np.array([0.3, -0.2, 0.1, 0.5])), (np.r_[np.eye(2), -np.eye(2)], np.zeros(2))))
-    assert found
+    assert found and dom.describe()["hi"][0] >= 2 * 0.5
     pw.save_npz(tmp_path / "far.npz", params)
     assert main(["homeo", "--weights", str(tmp_path / "far.npz"), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert "largest tried" in d["certificate"] and "inner half contains every vertex" not in d["certificate"]
+    assert d["homeomorphism"] is False and d["domain"]["hi"][0] == hi
+    assert_exact_collision(params, d["witness"])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_auto_box_meets_every_region_of_the_plane(seed):
+    """Every region of R^2 meets the automatic box: its exact count equals an independent whole-space count (a
+    breadth-first search over the region graph by LPs, tests/whole_space.py)."""
+    ws = pytest.importorskip("whole_space")
+    from piecewise.invertibility import auto_box
+
+    r = np.random.default_rng(seed)
+    net = pw.mlp(2, (5, 4), 2)
+    params = ((r.normal(size=(2, 5)), r.normal(size=5)), (r.normal(size=(5, 4)), r.normal(size=4)),
+              (r.normal(size=(4, 2)), r.normal(size=2)))
+    dom, found = auto_box(net, params)
+    total = ws.count_whole_space([params[0][0], params[1][0]], [params[0][1], params[1][1]])
+    assert found and pw.enumerate_cells(net, params, dom).regions == total
+    assert pw.enumerate_cells(net, params, pw.box(-1, 1, 2)).regions < total  # the unit box misses some
+
+
+def test_auto_box_says_when_it_gave_up(tmp_path, capsys):
+    """hardtanh has breakpoints at +-1, so the charts of the outside are not exact: no bound, and the verdict is
+    about the box only, which the certificate and the answer say."""
+    from piecewise.invertibility import auto_box
+
+    params = ((np.array([[1.0, 0.5], [0.0, 1.0]]), np.array([0.0, 3.0])), (np.eye(2), np.zeros(2)))
+    net = pw.mlp(2, (2,), 2, "hardtanh")
+    dom, found = auto_box(net, params)
+    assert not found
+    pw.save_npz(tmp_path / "ht.npz", params, net)
+    assert main(["homeo", "--weights", str(tmp_path / "ht.npz"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert "only, not on the whole input space" in d["certificate"] and d["scope"] == "box"
+
+
+def fold_far(n, c=-6.6):
+    """f(x) = (g(x1), x2, ..., xn) with g(t) = relu(t - c) + relu(c - t) / 2: a fold at x1 = c (g decreases left
+    of c, increases right of it), every other coordinate passed through relu(x) - relu(-x)."""
+    W = np.zeros((n, 2 * n))
+    b = np.zeros(2 * n)
+    W[0, :2] = [1.0, -1.0]
+    b[:2] = [-c, c]
+    W1 = np.zeros((2 * n, n))
+    W1[0, 0], W1[1, 0] = 1.0, 0.5
+    for i in range(1, n):
+        W[i, 2 * i], W[i, 2 * i + 1] = 1.0, -1.0
+        W1[2 * i, i], W1[2 * i + 1, i] = 1.0, -1.0
+    return pw.mlp(n, (2 * n,), n), ((W, b), (W1, np.zeros(n)))
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_default_box_finds_a_far_fold(tmp_path, capsys, n):
+    """The fold at x1 = -6.6 lies outside [-1, 1]^n, where no vertex is (the only vertex is
+    (-6.6, 0, ...)); the default verdict must still be "no", with a real collision across the fold."""
+    net, params = fold_far(n)
+    x = np.zeros(n)
+    x[0] = -6.6
+    # the construction: g(-6.6 - 1) = g(-6.6 + 0.5)
+    assert np.allclose(forward(params, x - np.eye(n)[0]), forward(params, x + 0.5 * np.eye(n)[0]))
+    # on [-1, 1]^n it is injective: proven in 2-D; in 3-D only sampled, so undecided there
+    assert pl_homeomorphism(net, params).homeomorphism is (True if n == 2 else None)
+    pw.save_npz(tmp_path / "fold.npz", params)
+    assert main(["homeo", "--weights", str(tmp_path / "fold.npz"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["homeomorphism"] is False and d["coherently_oriented"] is False
+    assert d["domain"]["hi"][0] >= 2 * 6.6
+    assert_exact_collision(params, d["witness"])
+    assert main(["homeo", "--weights", str(tmp_path / "fold.npz")]) == 0
+    assert capsys.readouterr().out.startswith("homeomorphism: no (collision witness x1=")
 
 
 def test_cli_honours_the_stored_activation(tmp_path, capsys):
@@ -259,6 +406,114 @@ def test_cli_homeo(tmp_path, capsys):
     assert main(["homeo", "--weights", str(tmp_path / "rect.npz")]) == 2
     err = capsys.readouterr().err
     assert "R^n -> R^n" in err and err.count("\n") == 1
+
+
+def touching_corners():
+    """A coherently oriented ReLU map whose image of the box [-1, 1]^2's boundary touches itself at one point.
+
+    Rays from p = (0, -2) in the unimodular directions v = (1,1), (1,2), (0,1), (-1,2), (-1,1) cut the box's angle
+    (45 to 135 degrees) into 4 cones; cone i goes linearly onto the cone between w_i and w_{i+1}, w = (1,1),
+    (-1,1), (-1,-1), (1,-1), (1,1): a quarter turn each (det 2), so the box wraps once around p and its two
+    bottom corners p + (1, 1) and p + (-1, 1), the only points of the box on the extreme rays, both land on
+    p + w_0. Hinges: relu(n_j . (x - p)), n_j = perp(v_j); the linear part through relu(x) - relu(-x)."""
+    p = np.array([0.0, -2.0])
+    V = np.array([(1, 1), (1, 2), (0, 1), (-1, 2), (-1, 1)], float)
+    Wi = np.array([(1, 1), (-1, 1), (-1, -1), (1, -1), (1, 1)], float)
+    L = [np.c_[Wi[i], Wi[i + 1]] @ np.linalg.inv(np.c_[V[i], V[i + 1]]) for i in range(4)]
+    L = [np.round(m) for m in L]  # integer matrices (the fan is unimodular)
+    W0, b0, W1 = np.zeros((2, 7)), np.zeros(7), np.zeros((7, 2))
+    W0[:, :4] = np.c_[np.eye(2)[:, [0]], -np.eye(2)[:, [0]], np.eye(2)[:, [1]], -np.eye(2)[:, [1]]]
+    W1[:4] = [L[0].T[0], -L[0].T[0], L[0].T[1], -L[0].T[1]]
+    for j in (1, 2, 3):
+        nj = np.array([-V[j][1], V[j][0]])
+        W0[:, 3 + j], b0[3 + j] = nj, -nj @ p
+        W1[3 + j] = (L[j] - L[j - 1]) @ V[j + 1] / (nj @ V[j + 1])
+    return ((W0, b0), (W1, -(p @ L[0].T)))
+
+
+def test_boundary_touching_at_a_vertex_is_not_simple():
+    """the image of the box's boundary touches itself at one point (two corners meet); the 2-D proof
+    must not take it for a simple curve."""
+    params = touching_corners()
+    corners = np.array([[1.0, -1.0], [-1.0, -1.0]])
+    assert exact_forward(params, corners[0]) == exact_forward(params, corners[1])  # the touch, exactly
+    # coherently oriented (checked by the determinant of every cell's affine map, sampled on a fine grid) and
+    # injective inside: no two grid points of the open box share an image
+    g = np.stack(np.meshgrid(*[np.linspace(-0.999, 0.999, 41)] * 2), -1).reshape(-1, 2)
+    eps = 1e-6
+    J = np.stack([(forward(params, g + eps * e) - forward(params, g - eps * e)) / (2 * eps) for e in np.eye(2)], -1)
+    assert np.all(np.linalg.det(J) > 0)
+    y = forward(params, g)
+    assert (np.linalg.norm(y[:, None] - y[None], axis=-1) + np.eye(len(g))).min() > 1e-6
+    res = pl_homeomorphism(pw.mlp(2, (7,), 2), params, pw.box(-1, 1, 2))
+    assert res.coherently_oriented is True and res.homeomorphism is False, res.certificate
+    assert "boundary" in res.certificate
+    assert sorted(map(tuple, [res.witness["x1"], res.witness["x2"]])) == [(-1.0, -1.0), (1.0, -1.0)]
+    assert_exact_collision(params, res.witness)
+
+
+def test_cli_box_works_for_smooth_nets(tmp_path, capsys):
+    """--box with a tanh net is decided on the box (it exited 2 before), and the certificate says so."""
+    r = np.random.default_rng(3)
+    u = r.normal(size=(2, 1))
+    params = ((u @ r.normal(size=(1, 2)), r.normal(size=2)), (r.normal(size=(2, 2)), np.zeros(2)))
+    pw.save_npz(tmp_path / "singular_tanh.npz", params)
+    argv = ["homeo", "--weights", str(tmp_path / "singular_tanh.npz"), "--box", "-1", "1", "--activation", "tanh"]
+    assert main(argv + ["--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["homeomorphism"] is False and "inside the box [-1, 1]^2" in d["certificate"]
+    x1, x2 = np.array(d["witness"]["x1"]), np.array(d["witness"]["x2"])
+    assert np.all(np.abs(np.r_[x1, x2]) <= 1) and np.abs(x1 - x2).max() > 1e-6
+    np.testing.assert_allclose(tanh_forward(params, x1), tanh_forward(params, x2), rtol=1e-9, atol=1e-12)
+    pw.save_npz(tmp_path / "deep.npz", TANH_DEEP, pw.mlp(2, (3, 2), 2, "tanh"))
+    assert main(["homeo", "--weights", str(tmp_path / "deep.npz"), "--box", "-2", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("homeomorphism: undecided on the box [-2, 2]^2 (") and "inside the box" in out
+    assert main(["homeo", "--weights", str(tmp_path / "deep.npz"), "--box", "2", "-2"]) == 2  # still an error
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def _leaky_onnx(path, params, alpha):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    (W0, b0), (W1, b1) = params
+    nodes = [helper.make_node("Gemm", ["x", "W0", "b0"], ["z"]),
+             helper.make_node("LeakyRelu", ["z"], ["h"], alpha=alpha), helper.make_node("Gemm", ["h", "W1", "b1"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, W0.shape[0]])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, W1.shape[1]])],
+                          [numpy_helper.from_array(np.asarray(v, np.float32), k)
+                           for k, v in {"W0": W0, "b0": b0, "W1": W1, "b1": b1}.items()])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+
+
+def test_cli_answer_says_what_was_proven(tmp_path, capsys):
+    """the one-word answer says where it was proven, and a leaky net gets the same certificate from
+    .npz and from .onnx."""
+    def run(*argv):
+        assert main(["homeo", *argv]) == 0
+        return capsys.readouterr().out.splitlines()[0]
+
+    leaky = ((np.array([[1.0, 0.5], [-0.25, 1.0]]), np.array([0.5, -0.25])),
+             (np.array([[1.0, 0], [0.5, 1]]), np.zeros(2)))
+    slope = float(np.float32(0.1))  # what an ONNX model stores
+    pw.save_npz(tmp_path / "l.npz", leaky, pw.mlp(2, (2,), 2, f"leaky_relu:{slope!r}"))
+    _leaky_onnx(tmp_path / "l.onnx", leaky, 0.1)
+    outs = []
+    for f in ("l.npz", "l.onnx"):
+        assert main(["homeo", "--weights", str(tmp_path / f), "--json"]) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    assert outs[0]["certificate"] == outs[1]["certificate"] and outs[0]["scope"] == outs[1]["scope"] == "R^n"
+    assert outs[0]["answer"] == outs[1]["answer"] == "yes (proven on the whole input space)"
+    assert run("--weights", str(tmp_path / "l.onnx")) == "homeomorphism: yes (proven on the whole input space)"
+    pw.save_npz(tmp_path / "shear.npz", CASES["shear via a 4-wide relu layer"][0])
+    assert run("--weights", str(tmp_path / "shear.npz"), "--box", "-1", "1") == \
+        "homeomorphism: yes on the box [-1, 1]^2 (outside not decided)"
+    assert run("--weights", str(tmp_path / "shear.npz")) == "homeomorphism: yes (proven on the whole input space)"
+    pw.save_npz(tmp_path / "fold.npz", CASES["fold |x1|"][0])
+    assert run("--weights", str(tmp_path / "fold.npz")).startswith("homeomorphism: no (collision witness x1=[")
+    pw.save_npz(tmp_path / "deep.npz", TANH_DEEP, pw.mlp(2, (3, 2), 2, "tanh"))
+    assert run("--weights", str(tmp_path / "deep.npz")).startswith("homeomorphism: undecided (")
 
 
 # -- ReLU layer injectivity -----------------------------------------------------------------------------------

@@ -1,14 +1,17 @@
 """Is a network map R^n -> R^n a homeomorphism? One module per idea:
 
 * :mod:`.layers` — the layer theorem (:func:`check_layers`);
-* :mod:`.pl` — the exact check of piecewise-linear maps on a box with verified collisions
-  (:func:`pl_homeomorphism`, :func:`auto_box`);
-* :mod:`.smooth` — constructive and searched collisions of smooth nets;
+* :mod:`.pl` — the exact check of piecewise-linear maps, on a box or on the whole input space, with exact
+  collisions (:func:`pl_homeomorphism`, :func:`auto_box`: a box holding every vertex of the cell complex);
+* :mod:`.exact` — exact arithmetic for PL maps: collisions, determinant signs, preimage counts;
+* :mod:`.smooth` — the Gale--Nikaido proof for one hidden layer, constructive and searched collisions of
+  smooth nets;
 * :mod:`.homeo` — the CLI's decision combining them (:func:`homeomorphism`);
 * :mod:`.injectivity` — ReLU-layer injectivity by linear programs (Puthawala et al.);
 * :mod:`.jacobians` — Jacobian fields, per-cell Jacobians, analytic log-determinants;
 * :mod:`.inverses` — layerwise, per-cell and Newton inverses;
-* :mod:`.results` — the typed results (``to_json()``) and :mod:`.witness`, where collisions are checked.
+* :mod:`.results` — the typed results (``to_json()``, ``answer()``) and :mod:`.witness`, where smooth collisions
+  are checked (relative to the map's scale).
 """
 from .homeo import homeomorphism as homeomorphism
 from .injectivity import injective_relu_layer as injective_relu_layer

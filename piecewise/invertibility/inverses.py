@@ -69,8 +69,12 @@ def invert_pl(net: MLP, params: Params, y, domain: Domain | None = None) -> tupl
 
 def invert_newton(net: MLP, params: Params, y, x0=None, *, steps: int = 50, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
     """Preimages of y under a smooth (or PL, off the kinks) map R^n -> R^n by Newton's method in float64,
-    x <- x - J(x)^{-1} (f(x) - y), from x0 (default 0). Returns (x, residual |f(x) - y|_inf); a large residual
-    means no convergence (no preimage nearby, or a singular Jacobian on the way)."""
+    x <- x - a J(x)^{-1} (f(x) - y) with a halved until the residual decreases (damped), from x0 (default 0).
+    Stops when every step is below ``tol`` relative to |x|_inf (a test without units: the same for rescaled
+    inputs or outputs), or after ``steps`` steps.
+    Returns (x, residual |f(x) - y|_inf): judge the residual relative to the map's scale
+    (:func:`~piecewise.invertibility.witness.verified`); a large one means no convergence (no preimage nearby,
+    or a singular Jacobian on the way)."""
     import jax
     import jax.numpy as jnp
 
@@ -80,14 +84,33 @@ def invert_newton(net: MLP, params: Params, y, x0=None, *, steps: int = 50, tol:
         p = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a, np.float64)), params)
         f = jax.jit(lambda v: net.apply(p, v))
         jac = jax.jit(jax.vmap(jax.jacfwd(lambda v: net.apply(p, v))))
+        r = np.asarray(f(jnp.asarray(x))) - y
         for _ in range(steps):
-            r = np.asarray(f(jnp.asarray(x))) - y
-            if np.abs(r).max() <= tol * (1 + np.abs(y).max()):
+            if not np.any(r):
                 break
             J = np.asarray(jac(jnp.asarray(x)))
             try:
-                x = x - np.linalg.solve(J, r[..., None])[..., 0]
-            except np.linalg.LinAlgError:
+                dx = np.linalg.solve(J, r[..., None])[..., 0]
+            except np.linalg.LinAlgError:  # some points have a singular Jacobian: they stop, the others go on
+                dx = np.zeros_like(x)
+                for t in range(len(x)):
+                    try:
+                        dx[t] = np.linalg.solve(J[t], r[t])
+                    except np.linalg.LinAlgError:
+                        pass
+            # damped: halve the step (per point) until the residual decreases, at most 12 times
+            a = np.ones(len(x))
+            rn = np.abs(r).max(-1)
+            for _ in range(12):
+                xt = x - a[:, None] * dx
+                rt = np.asarray(f(jnp.asarray(xt))) - y
+                worse = ~(np.abs(rt).max(-1) < rn) & (rn > 0)
+                if not worse.any():
+                    break
+                a = np.where(worse, a / 2, a)
+            x, r = xt, rt
+            step = a * np.abs(dx).max(-1)
+            if np.all(step <= tol * np.abs(x).max(-1)) or not np.all(np.isfinite(x)):
                 break
         res = np.abs(np.asarray(f(jnp.asarray(x))) - y).max(-1)
     return x, res

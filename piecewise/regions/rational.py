@@ -284,8 +284,16 @@ class ExactNet:
         return h
 
     def preact(self, s: int, states) -> Dyadic:
-        """Exact map (d + 1, m_s) of stage s's pre-activations (1-based) under the states of stages < s."""
-        return self._affine(self._W[s - 1], self._b[s - 1], states, s - 1)
+        """Exact map (d + 1, m_s) of stage s's pre-activations (1-based) under the states of stages < s
+        (cached by pattern prefix)."""
+        key = ("z",) + self._key(states, s - 1)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._affine(self._W[s - 1], self._b[s - 1], states, s - 1)
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
 
     def output(self, states) -> Dyadic:
         """Exact map (d + 1, n_out) of the network's output under the states of all stages."""
