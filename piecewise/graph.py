@@ -342,7 +342,9 @@ class GraphBuilder:
         Cg = C // g
         # (C, Ho, Wo, kh, kw) -> (g, Cg, P, kk) -> (g, P, Cg * kk): matches W.reshape(g, O/g, Cg * kh * kw)
         idx = idx.reshape(g, Cg, Ho * Wo, -1).transpose(0, 2, 1, 3).reshape(g, Ho * Wo, -1)
-        return self._add("conv", (x,), (W.shape[0], Ho, Wo), {"W": W, "b": b, "idx": idx}, name)
+        attrs = {"W": W, "b": b, "idx": idx, "stride": _pair(stride, "stride"), "pads": _pads(padding),
+                 "dilation": _pair(dilation, "dilation"), "groups": g}
+        return self._add("conv", (x,), (W.shape[0], Ho, Wo), attrs, name)
 
     def avg_pool(self, x, kernel, stride=None, padding=0, count_include_pad=True, ceil_mode=False, name=""):
         s = self.shape(x)
@@ -565,41 +567,12 @@ def _lower(g: Graph) -> StagedNet:
             widths.append(st.width)
             exprs.append(({s: np.eye(st.width)}, np.zeros(st.width)))
             continue
-        kind = node.attrs["kind"]
+        spec = act_stage(node)
+        if spec is None:  # no clipping at all: identity
+            exprs.append((A, c))
+            continue
+        act, in_scale, in_shift, out_scale, out_shift, slopes = spec
         m = c.size
-        out_scale, out_shift = np.ones(m), np.zeros(m)
-        in_scale, in_shift = np.ones(m), np.zeros(m)
-        slopes = None
-        if kind == "relu":
-            act = relu()
-        elif kind == "abs":
-            act = abs_()
-        elif kind == "leaky":
-            sl = node.attrs["slopes"].reshape(-1)
-            if np.all(sl == sl[0]):
-                act = relu() if sl[0] == 0 else leaky_relu(float(sl[0]))
-            else:
-                act, slopes = leaky_relu(float(sl[0])), sl.copy()
-        else:  # clip
-            lo, hi = node.attrs["lo"].reshape(-1), node.attrs["hi"].reshape(-1)
-            flo, fhi = np.isfinite(lo), np.isfinite(hi)
-            if not flo.any() and not fhi.any():  # no clipping at all: identity
-                exprs.append((A, c))
-                continue
-            if flo.all() and fhi.all():
-                if np.any(hi <= lo):
-                    raise PiecewiseError(f"clip {node.name}: min == max makes a constant unit; unsupported")
-                act = hardtanh()
-                in_scale, in_shift = 2.0 / (hi - lo), -(hi + lo) / (hi - lo)
-                out_scale, out_shift = (hi - lo) / 2.0, (hi + lo) / 2.0
-            elif flo.all() and not fhi.any():  # max(z, lo) = lo + relu(z - lo)
-                act = relu()
-                in_shift, out_shift = -lo, lo
-            elif fhi.all() and not flo.any():  # min(z, hi) = hi - relu(hi - z)
-                act = relu()
-                in_scale, in_shift, out_scale, out_shift = -np.ones(m), hi, -np.ones(m), hi
-            else:
-                raise PiecewiseError(f"clip {node.name}: bounds mix finite and infinite values across units; unsupported")
         W = _weights({j: M * in_scale for j, M in A.items()}, m, g.n_in)
         st = Stage(act, W, c * in_scale + in_shift, None, slopes)
         stages.append(st)
@@ -607,6 +580,49 @@ def _lower(g: Graph) -> StagedNet:
         exprs.append(({s: np.diag(out_scale)}, out_shift.copy()))
     A, c = exprs[g.output]
     return StagedNet(g.n_in, tuple(stages), _weights(A, c.size, g.n_in), c.copy())
+
+
+def act_stage(node):
+    """How an ``act`` node becomes a stage of the exact engine (shared by :func:`_lower` and the operator
+    engine, so both give one unit the same hyperplane and orientation): (activation, in_scale, in_shift,
+    out_scale, out_shift, slopes) with the stage's pre-activation ``z * in_scale + in_shift`` and the node's
+    value ``out_scale * act(...) + out_shift`` (per unit, (m,) each; ``slopes`` per-unit leaky slopes or None),
+    or None for a clip without finite bounds (the identity)."""
+    kind = node.attrs["kind"]
+    m = node.size
+    out_scale, out_shift = np.ones(m), np.zeros(m)
+    in_scale, in_shift = np.ones(m), np.zeros(m)
+    slopes = None
+    if kind == "relu":
+        act = relu()
+    elif kind == "abs":
+        act = abs_()
+    elif kind == "leaky":
+        sl = node.attrs["slopes"].reshape(-1)
+        if np.all(sl == sl[0]):
+            act = relu() if sl[0] == 0 else leaky_relu(float(sl[0]))
+        else:
+            act, slopes = leaky_relu(float(sl[0])), sl.copy()
+    else:  # clip
+        lo, hi = node.attrs["lo"].reshape(-1), node.attrs["hi"].reshape(-1)
+        flo, fhi = np.isfinite(lo), np.isfinite(hi)
+        if not flo.any() and not fhi.any():
+            return None
+        if flo.all() and fhi.all():
+            if np.any(hi <= lo):
+                raise PiecewiseError(f"clip {node.name}: min == max makes a constant unit; unsupported")
+            act = hardtanh()
+            in_scale, in_shift = 2.0 / (hi - lo), -(hi + lo) / (hi - lo)
+            out_scale, out_shift = (hi - lo) / 2.0, (hi + lo) / 2.0
+        elif flo.all() and not fhi.any():  # max(z, lo) = lo + relu(z - lo)
+            act = relu()
+            in_shift, out_shift = -lo, lo
+        elif fhi.all() and not flo.any():  # min(z, hi) = hi - relu(hi - z)
+            act = relu()
+            in_scale, in_shift, out_scale, out_shift = -np.ones(m), hi, -np.ones(m), hi
+        else:
+            raise PiecewiseError(f"clip {node.name}: bounds mix finite and infinite values across units; unsupported")
+    return act, in_scale, in_shift, out_scale, out_shift, slopes
 
 
 def _weights(A: dict, m: int, n_in: int) -> dict:
