@@ -58,7 +58,7 @@ import numpy as np
 
 from ..activations import Activation
 from ..errors import PiecewiseError
-from ..numerics import U, propagate
+from ..numerics import SAFETY, U, gamma, propagate
 from . import _ckernel
 from ._resolve import Resolver, decide
 
@@ -245,15 +245,27 @@ class Events:
         return np.arange(start, start + P)
 
     def finish(self):
+        """Move the added parts into the arrays (buffers grown by doubling, so that finishing often, as the
+        operator engine does after every chunk, costs only what was added)."""
         with self._lock:
             if self._parts:
                 parts = sorted(self._parts, key=lambda t: t[0])
-                self.g = np.concatenate([self.g] + [p[1] for p in parts])
-                self.e = np.concatenate([self.e] + [p[2] for p in parts])
-                self.meta = np.concatenate([self.meta] + [p[3] for p in parts])
-                self.dg = np.concatenate([self.dg] + [p[4] for p in parts])
-                self.de = np.concatenate([self.de] + [p[5] for p in parts])
                 self._parts = []
+                n0 = len(self.e)
+                n1 = parts[-1][0] + len(parts[-1][2])
+                buf = getattr(self, "_buf", None)
+                if buf is None or len(buf[1]) < n1:
+                    cap = max(n1, 2 * (0 if buf is None else len(buf[1])), 64)
+                    new = [np.empty((cap, self.d)), np.empty(cap), np.empty((cap, 3), np.int64), np.empty(cap),
+                           np.empty(cap)]
+                    for a, old in zip(new, (self.g, self.e, self.meta, self.dg, self.de)):
+                        a[:n0] = old
+                    buf = self._buf = new
+                for start, *arrs in parts:
+                    k = len(arrs[1])
+                    for a, x in zip(buf, arrs):
+                        a[start:start + k] = x
+                self.g, self.e, self.meta, self.dg, self.de = (a[:n1] for a in buf)
         return self
 
     def meta_of(self, label: int) -> tuple[int, int, int]:
@@ -313,6 +325,10 @@ class _InputMap:
     def reindex(self, p):
         pass
 
+    def cell_bounds(self, rows):
+        """Per current cell (rows (r,)): the bounds of :attr:`bounds`, (r, n_in) each (the same for all)."""
+        return tuple(np.broadcast_to(b, (len(rows), len(b))) for b in self.bounds)
+
     def apply(self, A, n: int, output: bool, threads: int = 1):
         """``h @ A`` on all ``n`` current cells: (g (n, d, m), e (n, m))."""
         g, e = self.M @ A, self.m @ A
@@ -350,6 +366,7 @@ class _StageMap:
         self._var = None
         self._refc = None
         Mg, Me = _max_over_rows(G, E)
+        self._pre = (Mg, Me, Dg, De)
         if groups is not None:
             big = lambda a: a[groups].max(-1)  # noqa: E731
             self.bounds = (3 * big(Mg), 3 * big(Me), big(Dg), big(De))
@@ -359,6 +376,24 @@ class _StageMap:
 
     def reindex(self, p):
         self.cur = p if self.cur is None else self.cur[p]
+
+    def cell_bounds(self, rows):
+        """Per current cell (rows (r,)): bounds (Hg, He, Eg, Ee), (r, w) each, of its own output's magnitudes
+        and errors: a unit whose piece has slope and constant 0 (relu off) is exactly 0 there, with no error."""
+        c = np.asarray(rows) if self.cur is None else self.cur[np.asarray(rows)]
+        a, st = self.anc[c], self.state[c].astype(np.intp)
+        Mg = np.abs(self.G[a, 0])
+        for i in range(1, self.G.shape[1]):
+            Mg = Mg + np.abs(self.G[a, i])
+        Me = np.abs(self.E[a])
+        _, _, Dg, De = self._pre
+        if self.groups is not None:
+            gi = self.groups[np.arange(self.width)[None, :], st]  # the chosen piece
+            Mg, Me = np.take_along_axis(Mg, gi, 1), np.take_along_axis(Me, gi, 1)
+            return 3 * Mg, 3 * Me, Dg[gi], De[gi]
+        cols = np.arange(self.width)[None, :]
+        sl, k = np.abs(self.slope[st, cols]), np.abs(self.const[st, cols])
+        return sl * Mg, sl * Me + k, sl * Dg, sl * De
 
     def _h(self, a, s, tables=None):
         """Gradient (n, d, w) and offset (n, w) of the stage's output for stage-start rows a and states s
@@ -593,6 +628,44 @@ def affine_of(weights: dict, bias, sources: dict, n_cells: int, output: bool = F
     return G, E, Dg, De
 
 
+def _max_source(st, s: int, sources: dict):
+    """A :class:`MaxSource` when max stage ``st`` (stage s) selects the previous elementwise stage's outputs
+    (weights a 0/1 selection from stage s - 1, no bias), else None."""
+    if st.groups is None or set(st.weights) != {s - 1} or np.any(st.bias) or s - 1 not in sources:
+        return None
+    prev = sources[s - 1]
+    A = np.asarray(st.weights[s - 1])
+    if not isinstance(prev, _StageMap) or prev.groups is not None or prev.cur is not None:
+        return None
+    if not (np.all((A == 0) | (A == 1)) and np.all(A.sum(0) == 1)):
+        return None
+    return MaxSource(s - 1, A.argmax(0), prev.state, prev.slope, prev.const,
+                     _bp_values(prev.slope, prev.const, prev.bps))
+
+
+def _bp_values(slope, const, bps):
+    """The activation's value at each breakpoint (continuity: the left piece at its right end), (nb,), from
+    the piece tables of unit 0 (every unit has the same breakpoints and values there: relu, leaky and PReLU 0,
+    hardtanh -1 and 1)."""
+    return np.array([slope[q, 0] * bp + const[q, 0] for q, bp in enumerate(bps)])
+
+
+def row_bounds(weights: dict, bias, sources: dict, rows):
+    """Per stage-start row (current cells ``rows``): error bounds (Dg, De), (r, m) each, of the coefficients of
+    ``z = bias + sum_j h_j @ A_j``, from each cell's own magnitudes and errors (:meth:`_StageMap.cell_bounds`):
+    at most the stage's bounds of :func:`affine_of`, and 0 for a unit whose inputs are all exact zeros there."""
+    n_terms = 1 + sum(np.asarray(A).shape[0] for A in weights.values())
+    c = gamma(n_terms + 3)
+    Dg = De = None
+    for j, A in weights.items():
+        Hg, He, Eg, Ee = sources[j].cell_bounds(rows)
+        absA = np.abs(np.asarray(A, np.float64))
+        dg, de = (c * Hg + Eg) @ absA, (c * He + Ee) @ absA
+        Dg = dg if Dg is None else Dg + dg
+        De = de if De is None else De + de
+    return Dg * SAFETY, (De + c * np.abs(np.asarray(bias, np.float64))) * SAFETY
+
+
 def _pmap(fn, items, threads: int):
     """Run fn over items on ``threads`` of the engine's worker threads (NumPy releases the GIL in its kernels)."""
     items = list(items)
@@ -707,20 +780,109 @@ class _Ctx:
     """What the NumPy path of one stage needs for its decisions: the backend (its clip and vertex labels),
     the exact resolver, the stage (1-based), the pre-activations' error bounds Dg, De (m,) and the events."""
 
-    def __init__(self, backend, resolver, stage: int, Dg, De, events):
+    def __init__(self, backend, resolver, stage: int, Dg, De, events, rows=None):
         self.backend, self.resolver, self.stage, self.Dg, self.De, self.events = backend, resolver, stage, Dg, De, events
+        self.rows = rows  # None, or (pos (C0,) row -> index or -1, Dg_rows, De_rows): per-row bounds
+        self.maxsrc = None  # a MaxSource when the stage's max pieces are the previous stage's outputs
 
-    def signs(self, geo, rows, g, e, Dg, De, query):
+    def with_rows(self, rows, Dg_rows, De_rows, n_rows: int):
+        """A copy with per-row error bounds (tighter than the stage's: a unit that is off on a cell contributes
+        exactly 0) for the stage-start rows ``rows``."""
+        pos = np.full(n_rows, -1, np.intp)
+        pos[rows] = np.arange(len(rows))
+        out = _Ctx(self.backend, self.resolver, self.stage, self.Dg, self.De, self.events, (pos, Dg_rows, De_rows))
+        out.maxsrc = self.maxsrc
+        return out
+
+    def bounds(self, rows, units, pairs: bool = False):
+        """Error bounds (Dg, De) of units' coefficients on stage-start rows (B,): for every row the units
+        ``units`` (a slice, an array or one unit: (B, w') or (B,)), or with ``pairs`` unit ``units[t]`` on row
+        ``rows[t]`` ((B,))."""
+        rows = np.asarray(rows)
+        if pairs:
+            dg, de = np.array(self.Dg[units], np.float64), np.array(self.De[units], np.float64)
+        else:
+            sh = (len(rows), *np.shape(self.Dg[units]))
+            dg = np.array(np.broadcast_to(self.Dg[units], sh), np.float64)
+            de = np.array(np.broadcast_to(self.De[units], sh), np.float64)
+        if self.rows is None:
+            return dg, de
+        pos, Dr, Er = self.rows
+        have = np.nonzero(pos[rows] >= 0)[0]
+        if len(have):
+            pr = pos[rows[have]]
+            if pairs:
+                u = np.asarray(units)[have]
+                dg[have], de[have] = Dr[pr, u], Er[pr, u]
+            else:
+                dg[have], de[have] = Dr[pr][:, units], Er[pr][:, units]
+        return dg, de
+
+    def signs(self, geo, rows, g, e, Dg, De, query, on_label=None, pre=None):
         """Signs at the vertices of the batch ``geo`` (backend geometry, rows (B,) stage-start rows) of the
         affine functions (g (B, d), e (B,), error bounds Dg, De (B,)): (f, tol, cls, sure) as
         :func:`._resolve.decide`, with every undecided sign decided exactly (``query(b, states)``: the exact
-        hyperplane of cell b's function)."""
+        hyperplane of cell b's function). ``on_label`` (B,): a facet label whose hyperplane is cell b's
+        function's own zero set (a coinciding max-piece boundary): its vertices are exactly 0."""
         V, n, D = geo[0], geo[1], geo[-1]
         f, tol, cls, sure = decide(V, n, D, g, e, Dg, De, V.shape[-1])
-        if not sure.all():
+        done = sure.copy()  # decided (sure: decided by float64, so crossings there are interpolated)
+        if on_label is not None and not done.all():
+            on = self.backend_on_label(geo, on_label) & ~done
+            cls[on], done[on], sure[on] = 0, True, True
+        if pre is not None and not done.all():
+            pre(cls, done, sure, f)
+        if not done.all():
             vl = self.backend.vertex_labels
-            self.resolver.resolve(cls, sure, _valid(n, V.shape[1]), rows, lambda b, k: vl(geo, b, k), query)
+            self.resolver.resolve(cls, done, _valid(n, V.shape[1]), rows, lambda b, k: vl(geo, b, k), query)
         return f, tol, cls, sure
+
+    def vertices_on_unit(self, geo, stage: int, unit: int):
+        """Which vertices (B, K) carry a facet label made by ``unit`` of ``stage`` (they lie on its breakpoint
+        ``q`` (B, K), exactly), combinatorially."""
+        ev = self.events.finish()
+        meta = ev.meta
+        B, K = geo[1].shape[0], geo[0].shape[1]
+        valid = np.arange(K)[None, :] < geo[1][:, None]
+
+        def hit(labels):
+            lab = np.asarray(labels)
+            ok = lab >= 0
+            m = meta[np.where(ok, lab, 0)]
+            return ok & (m[..., 0] == stage) & (m[..., 1] == unit), m[..., 2]
+
+        if len(geo) == 5:  # polytopes: the slots of the label
+            inc, flab = geo[2], geo[3]
+            h, q = hit(flab)  # (B, 64)
+            bits = np.where(h, np.uint64(1) << np.arange(flab.shape[1], dtype=np.uint64), np.uint64(0))
+            mask = np.bitwise_or.reduce(bits, axis=1)
+            on = valid & ((inc & mask[:, None]) != 0)
+            qv = np.where(h, q, -1).max(1)
+            return on, np.broadcast_to(qv[:, None], (B, K))
+        L = geo[2]
+        h, q = hit(L)
+        if self.backend.KAXIS == (True, False, True, True):  # polygons: the edges before and after a vertex
+            prev = (np.arange(K)[None, :] - 1) % np.maximum(geo[1][:, None], 1)
+            hp = np.take_along_axis(h, prev, 1)
+            qp = np.take_along_axis(q, prev, 1)
+            return valid & (h | hp), np.where(h, q, qp)
+        return valid & h, q
+
+    def backend_on_label(self, geo, labels):
+        """Which vertices (B, K) lie on the facet labelled ``labels[b]`` of their cell (combinatorially)."""
+        L = geo[2]
+        K = L.shape[1]
+        valid = np.arange(K)[None, :] < geo[1][:, None]
+        lab = np.asarray(labels)[:, None]
+        if self.backend.KAXIS == (True, False, True, True):  # polygons: the edges before and after a vertex
+            prev = np.take_along_axis(L, (np.arange(K)[None, :] - 1) % np.maximum(geo[1][:, None], 1), 1)
+            return valid & ((L == lab) | (prev == lab))
+        if len(geo) == 4:  # intervals: the end points' labels
+            return L == lab
+        inc, flab = geo[2], geo[3]  # polytopes: the slots carrying the label
+        slot_bits = np.where(flab == lab, np.uint64(1) << np.arange(flab.shape[1], dtype=np.uint64), np.uint64(0))
+        mask = np.bitwise_or.reduce(slot_bits, axis=1)
+        return valid & ((inc & mask[:, None]) != 0)
 
     def point_fn(self, rows, query):
         """``exact_point(b, labels)`` for a backend's clip: the exact crossing for cell b of the batch."""
@@ -730,6 +892,37 @@ class _Ctx:
         """What a backend's clip needs besides the geometry: the exact crossing (``exact``), the float
         hyperplanes of labels (``planes``) and of the cut (``cut``: g (B, d), e (B,), dg (B,), de (B,))."""
         return _Aux(self.point_fn(rows, query), self.events.planes_err, (g, e, dg, de))
+
+
+class MaxSource:
+    """A max stage whose pieces are the previous elementwise stage's outputs themselves (a max-pool right after
+    a relu: ``z = h_prev`` selected, no rounding). Then a piece's value is known exactly at a vertex where its
+    unit is flat on the cell (slope 0: relu off gives 0) or on the unit's own boundary (the activation's value
+    at its breakpoint), and the sign of a pair of pieces there needs no arithmetic. ``stage``: the previous
+    stage (1-based), ``units`` (m,): the previous stage's unit of each piece, ``states`` (rows, w_prev): its
+    states on the stage-start rows, ``slope``, ``const``: its piece tables, ``bp_values`` (nb,): the
+    activation at each breakpoint."""
+
+    def __init__(self, stage, units, states, slope, const, bp_values):
+        self.stage, self.units, self.states = stage, np.asarray(units), states
+        self.slope, self.const, self.bp_values = slope, const, np.asarray(bp_values, np.float64)
+
+    def known(self, ctx, geo, rows, piece):
+        """(known (B, K) bool, value (B, K)) of piece ``piece`` (index among the stage's pre-activations) at the
+        vertices of the batch geo (stage-start rows ``rows``)."""
+        u = int(self.units[piece])
+        st = self.states[rows, u].astype(np.intp)
+        flat = self.slope[st, u] == 0.0
+        B, K = geo[1].shape[0], geo[0].shape[1]
+        known = np.zeros((B, K), bool)
+        value = np.zeros((B, K))
+        known[flat] = np.arange(K)[None, :] < geo[1][flat, None]
+        value[flat] = self.const[st[flat], u][:, None]
+        on, q = ctx.vertices_on_unit(geo, self.stage, u)
+        take = on & ~known
+        known |= take
+        value = np.where(take, self.bp_values[np.clip(q, 0, len(self.bp_values) - 1)], value)
+        return known, value
 
 
 class _Aux:
@@ -756,7 +949,6 @@ def _crossings(cells, G, E, root, units, bps, flat, ctx, block: int = 1 << 21):
     cross = [np.empty((len(n), w), bool) for _ in bps]
     side = [np.empty((len(n), w), np.int8) for _ in bps]
     order = np.argsort(n, kind="stable")
-    Dg, De = ctx.Dg[units], ctx.De[units]
     s = 0
     while s < len(n):
         idx = order[s:s + max(1, block // (int(n[order[s]]) * max(w, 1)))]
@@ -774,6 +966,7 @@ def _crossings(cells, G, E, root, units, bps, flat, ctx, block: int = 1 << 21):
         for i in range(1, d):
             absg = absg + np.abs(Gb[:, i])
         vinf = np.abs(Vb).max(-1)
+        Dg, De = ctx.bounds(r, units)  # (b, w')
         for q, bp in enumerate(bps):
             e = Eb - bp
             f = e[:, None, :] + Vb[:, :, 0, None] * Gb[:, None, 0, :]
@@ -809,13 +1002,14 @@ def _split_unit(cells: Cells, ctx, cand, g, e, unit: int, q: int, col):
     rows = cells.parent[cand]
     query = lambda b, st: ctx.resolver.query_plane(unit, q, 1, st)  # noqa: E731
     m = len(cand)
-    dg, de = np.full(m, ctx.Dg[unit]), np.full(m, ctx.De[unit])
+    dg, de = ctx.bounds(rows, unit)  # (m,)
     with np.errstate(divide="ignore", invalid="ignore"):
         f, tol, cls, sure = ctx.signs(geo, rows, g, e, dg, de, query)
         k = np.nonzero((cls > 0).any(1) & (cls < 0).any(1))[0]
         if not len(k):
             return
-        ids = events_add(ctx.events, g[k], e[k], ctx.stage, unit, q, dg[k], de[k])
+        # the events keep the stage's bounds (as the compiled kernel's do: the same vertices' error bounds)
+        ids = events_add(ctx.events, g[k], e[k], ctx.stage, unit, q, ctx.Dg[unit], ctx.De[unit])
         geo_k = [a[k] for a in geo]
         plus, minus = ctx.backend.clip(geo_k, f[k], tol[k], cls[k], sure[k], ids,
                                        ctx.aux(rows[k], lambda b, st: query(0, st), g[k], e[k], dg[k], de[k]))
@@ -884,27 +1078,40 @@ def _settle_sides(cells, ctx, G, E, bps, flat, cross0, anc, j0, j1):
             units = j0 + uj
             pc = p[ci]
             g, e = G[pc, :, units], E[pc, units] - bp
-            _, _, cls, _ = ctx.signs(geo, pc, g, e, ctx.Dg[units], ctx.De[units],
+            dg, de = ctx.bounds(pc, units, pairs=True)
+            _, _, cls, _ = ctx.signs(geo, pc, g, e, dg, de,
                                      lambda b, st: ctx.resolver.query_plane(int(units[b]), q, 1, st))
             up, down = (cls > 0).any(1), (cls < 0).any(1)
             side[ci, uj] = np.where(up, 1, np.where(down, 0, flat[q]))
         cells.side[: cells.size, cols] = side
 
 
-def _line_classes(g, e, rows, ctx, unit: int):
+def _line_classes(g, e, rows, ctx, unit: int, zero=None, pairs=None):
     """For lines (P, L, d), (P, L) per stage-start row: the index of the first line with the same zero set
     as each, (P, L), so that coinciding max-piece boundaries share one label. Float64 proposes candidates
-    (proportional to 1e-9), exact arithmetic confirms them."""
+    (proportional to 1e-9); two pairs (a, b), (a, c) whose other pieces b, c are both proven identically 0 on
+    the row (``zero`` (P, k): coefficients 0 with error bound 0, e.g. relu units off) are the same line z_a;
+    exact arithmetic confirms the other candidates."""
     a = np.concatenate([g, e[..., None]], -1)
+    nz = np.abs(a).max(-1) > 0  # a pair whose difference is computed exactly 0 is no line: a class of its own
     a = a / np.maximum(np.abs(a).max(-1, keepdims=True), 1e-300)
     L = a.shape[1]
     cls = np.tile(np.arange(L), (a.shape[0], 1))
     for q in range(L - 1, -1, -1):
         for r in range(q):
             prop = (np.abs(a[:, q] - a[:, r]).max(-1) <= 1e-9) | (np.abs(a[:, q] + a[:, r]).max(-1) <= 1e-9)
+            prop &= nz[:, q] & nz[:, r]
             cls[:, q] = np.where(prop & (r < cls[:, q]), r, cls[:, q])
     for p, q in zip(*np.nonzero(cls != np.arange(L)[None, :])):
         r = int(cls[p, q])
+        if zero is not None:
+            (a1, b1), (a2, b2) = pairs[q], pairs[r]
+            common = {a1, b1} & {a2, b2}
+            if len(common) == 1:
+                c = common.pop()
+                o1, o2 = ({a1, b1} - {c}).pop(), ({a2, b2} - {c}).pop()
+                if zero[p, o1] and zero[p, o2]:
+                    continue  # both lines are exactly z_c = 0 (up to sign)
         st = ctx.resolver.states(int(rows[p]))
         u = ctx.resolver.query_plane(unit, int(q), 1, st)
         v = ctx.resolver.query_plane(unit, r, 1, st)
@@ -913,9 +1120,10 @@ def _line_classes(g, e, rows, ctx, unit: int):
     return cls
 
 
-def max_unit(cells: Cells, ctx, G, E, unit: int, Dg, De):
+def max_unit(cells: Cells, ctx, G, E, unit: int, pieces):
     """Split cells by the argmax of one max unit: G (P, d, k), E (P, k) of its pieces per stage-start cell
-    (error bounds Dg, De (k,)); appends the unit's state to ``cells.lab``."""
+    (``pieces`` (k,): their indices among the stage's pre-activations, for their error bounds ``ctx.bounds``);
+    appends the unit's state to ``cells.lab``."""
     kaxis, pad, clip = ctx.backend.KAXIS, ctx.backend.PAD, ctx.backend.clip
     geo0 = cells.take(slice(0, cells.size))
     rows, p = np.unique(cells.parent[: cells.size], return_inverse=True)  # this part's stage-start cells
@@ -926,10 +1134,12 @@ def max_unit(cells: Cells, ctx, G, E, unit: int, Dg, De):
     pidx = {pr: t for t, pr in enumerate(pairs)}
     gl = np.stack([G[:, :, i] - G[:, :, j] for i, j in pairs], 1)  # (P0, L, d)
     el = np.stack([E[:, i] - E[:, j] for i, j in pairs], 1)
-    cls = _line_classes(gl, el, rows, ctx, unit)
     pa, pb = np.array([i for i, _ in pairs]), np.array([j for _, j in pairs])
-    gdg = (Dg[pa] + Dg[pb]) + 2 * U * np.abs(gl).sum(-1)  # (P0, L): the differences' own rounding
-    gde = (De[pa] + De[pb]) + 2 * U * np.abs(el)
+    Dg, De = ctx.bounds(rows, np.asarray(pieces))  # (P0, k)
+    zero = (Dg == 0) & (De == 0) & np.all(G == 0, axis=1) & (E == 0)  # pieces proven identically 0 on a row
+    cls = _line_classes(gl, el, rows, ctx, unit, zero, pairs)
+    gdg = (Dg[:, pa] + Dg[:, pb]) + 2 * U * np.abs(gl).sum(-1)  # (P0, L): the differences' own rounding
+    gde = (De[:, pa] + De[:, pb]) + 2 * U * np.abs(el)
     ids = events_add(ctx.events, gl.reshape(-1, gl.shape[-1]), el.reshape(-1), ctx.stage,
                      unit, np.tile(np.arange(len(pairs)), len(G)), gdg.reshape(-1), gde.reshape(-1)
                      ).reshape(len(G), len(pairs))
@@ -944,8 +1154,19 @@ def max_unit(cells: Cells, ctx, G, E, unit: int, Dg, De):
             g, e = sgn * gl[p, t], sgn * el[p, t]
             dg, de = gdg[p, t], gde[p, t]
             query = lambda b, st, t=t, sgn=sgn: ctx.resolver.query_plane(unit, t, sgn, st)  # noqa: E731
+            pre = None
+            if ctx.maxsrc is not None:  # pieces known exactly at a vertex: the pair's sign without arithmetic
+                def pre(cls_, done_, sure_, f_, i=i, j=j, geo=geo, prow=prow):
+                    ki, vi = ctx.maxsrc.known(ctx, geo, prow, int(pieces[i]))
+                    kj, vj = ctx.maxsrc.known(ctx, geo, prow, int(pieces[j]))
+                    both = ki & kj & ~done_
+                    sg = np.sign(vi - vj).astype(np.int8)  # exact: comparisons of float64 values
+                    cls_[both] = sg[both]
+                    done_[both] = True
+                    # interpolate only where float64 has the same strict sign (or the vertex is on the cut)
+                    sure_[both & ((sg == 0) | (np.sign(f_) == sg))] = True
             with np.errstate(divide="ignore", invalid="ignore"):
-                f, tol, c, sure = ctx.signs(geo, prow, g, e, dg, de, query)
+                f, tol, c, sure = ctx.signs(geo, prow, g, e, dg, de, query, on_label=ids[p, cls[p, t]], pre=pre)
                 big, small = (c > 0).any(1), (c < 0).any(1)
                 alive &= big | (~big & ~small & (j > i))  # a tie on the whole cell goes to the lowest index
                 cut = alive & big & small
@@ -997,10 +1218,9 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
         with np.errstate(over="ignore", invalid="ignore"):
             G, E, Dg, De = affine_of(st.weights, st.bias, sources, C0, threads=threads)
         _check_finite((Dg, De, G, E), f"stage {s}'s pre-activations")
-        for j in [j for j in sources if last.get(j, 0) <= s and j != 0]:
-            del sources[j]
         resolver.begin(s, words)
         ctx = _Ctx(backend, resolver, s, Dg, De, events)
+        ctx.maxsrc = _max_source(st, s, sources)
         n_parts = threads if C0 >= PARALLEL_MIN_CELLS else 1
         kernel = st.groups is None and getattr(backend, "KERNEL", None) and _ckernel.available()
         if not kernel and cells.rag is not None:
@@ -1011,25 +1231,28 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
             rag, p, state, deferred = _ckernel.stage(backend, rag0, G, E, Dg, De, s, st.activation,
                                                      flat_sides(st.activation), events, bar, threads, max_cells,
                                                      _pmap, cells._check)
-            if len(deferred):  # stage-start cells with a sign float64 could not decide: the NumPy path, exactly
-                deferred = np.sort(deferred)
+            if len(deferred):  # stage-start cells with a sign float64 could not decide: the NumPy path, with each
+                deferred = np.sort(deferred)  # row's own error bounds, exactly where those do not decide
+                dctx = ctx.with_rows(deferred, *row_bounds(st.weights, st.bias, sources, deferred), C0)
                 sub = Cells(rag0.take(deferred).padded(), backend.KAXIS, backend.PAD, max_cells, cells.bpc)
-                geo2, p2, s2 = _stage(sub, st, G, E, bar, 0.0, deferred, ctx)
+                geo2, p2, s2 = _stage(sub, st, G, E, bar, 0.0, deferred, dctx)
                 rag = _ckernel.Ragged.concat([rag, _ckernel.Ragged.from_padded(geo2, len(p2))])
                 p, state = np.concatenate([p, p2]), np.concatenate([state, s2])
                 cells._check(len(p))
             del rag0
             parts = None
-        elif n_parts == 1:
-            parts = [_stage(cells, st, G, E, bar, 1.0, np.arange(C0), ctx)]
-        else:  # the stage-start cells' descendants are independent: split them among the threads
-            subsets = [np.arange(t, C0, n_parts) for t in range(n_parts)]
-            subcells = [Cells([a[idx] for a in cells.geo], backend.KAXIS, backend.PAD, max_cells, cells.bpc)
-                        for idx in subsets]
-            cells.reset([a[:1] for a in cells.geo], np.zeros(1, np.intp), np.zeros((1, 0), np.int8))  # free
-            parts = _pmap(lambda t, G=G, E=E: _stage(subcells[t], st, G, E, bar, 1.0 / n_parts, subsets[t], ctx),
-                          range(n_parts), n_parts)
-            del subcells
+        else:  # the NumPy path (max stages, or no kernel), with each row's own error bounds
+            ctx = ctx.with_rows(np.arange(C0), *row_bounds(st.weights, st.bias, sources, np.arange(C0)), C0)
+            if n_parts == 1:
+                parts = [_stage(cells, st, G, E, bar, 1.0, np.arange(C0), ctx)]
+            else:  # the stage-start cells' descendants are independent: split them among the threads
+                subsets = [np.arange(t, C0, n_parts) for t in range(n_parts)]
+                subcells = [Cells([a[idx] for a in cells.geo], backend.KAXIS, backend.PAD, max_cells, cells.bpc)
+                            for idx in subsets]
+                cells.reset([a[:1] for a in cells.geo], np.zeros(1, np.intp), np.zeros((1, 0), np.int8))  # free
+                parts = _pmap(lambda t, G=G, E=E: _stage(subcells[t], st, G, E, bar, 1.0 / n_parts, subsets[t],
+                                                         ctx), range(n_parts), n_parts)
+                del subcells
         if parts is None:  # the kernel's cells stay ragged until a NumPy stage or the end needs them padded
             total = len(p)
             cells.reset(None, p, np.zeros((total, 0), np.int8), rag=rag)
@@ -1047,6 +1270,9 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
         else:
             S_, K_ = piece_tables(st.activation, st.m, st.slopes)
             new = _StageMap(G, E, p, state, Dg, De, S_, K_)
+            new.bps = tuple(st.activation.breakpoints)
+        for j in [j for j in sources if last.get(j, 0) <= s and j != 0]:
+            del sources[j]
         for src in sources.values():
             src.reindex(p)
         words = packer.add(words[p], state)
@@ -1127,7 +1353,7 @@ def _stage(cells: Cells, st, G, E, bar, frac, start, ctx):
         cells.new_stage(0, start)
         for i in range(st.width):
             gi = st.groups[i]
-            max_unit(cells, ctx, G[:, :, gi], E[:, gi], i, ctx.Dg[gi], ctx.De[gi])
+            max_unit(cells, ctx, G[:, :, gi], E[:, gi], i, gi)
             bar.update(1)
         state = cells.lab[: cells.size].astype(np.int8)
     else:

@@ -32,7 +32,7 @@ class Resolver:
     def __init__(self, staged, domain, events, layout):
         self.staged, self.domain, self.events = staged, domain, events
         self.bits, self.widths = layout
-        self.d = domain.dim
+        self.d = None if domain is None else domain.dim
         self._net = None
         self.count = 0
         self.stage = None
@@ -112,7 +112,7 @@ class Resolver:
 
 def unpack_row(words, bits: int, widths, n_stages: int) -> list:
     """The states of the first ``n_stages`` stages (int64 arrays) from one row of the engine's packed words
-    (``bits`` per unit, the layout of :class:`._engine.Packer`)."""
+    (``bits`` per unit, the layout of :class:`._engine.Packer`); of many rows (R, n_words): (R, width) each."""
     w = np.asarray(words, np.uint32)
     ph = 16 // bits
     n = int(sum(widths[:n_stages]))
@@ -120,10 +120,10 @@ def unpack_row(words, bits: int, widths, n_stages: int) -> list:
     half, pos = np.divmod(u, ph)
     word, hw = np.divmod(half, 2)
     shift = hw * 16 + pos * bits
-    s = (w[word] >> shift.astype(np.uint32)) & np.uint32((1 << bits) - 1)
+    s = (w[..., word] >> shift.astype(np.uint32)) & np.uint32((1 << bits) - 1)
     out, o = [], 0
     for width in widths[:n_stages]:
-        out.append(s[o:o + width].astype(np.int64))
+        out.append(s[..., o:o + width].astype(np.int64))
         o += width
     return out
 

@@ -47,7 +47,7 @@ def _pieces_by_class(cx, threshold=None):
     geo = [cx.vertices_c, cx.n_vertices, *cx.facets, cx.vertex_err]
     cells = Cells(geo, backend.KAXIS, backend.PAD, np.iinfo(np.int64).max, 0.0)
     cells.new_stage(0)
-    max_unit(cells, ctx, J, c, 0, Dg, De)
+    max_unit(cells, ctx, J, c, 0, np.arange(J.shape[-1]))
     s = cells.size
     parent = cells.parent[:s]
     from . import rational
