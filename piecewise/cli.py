@@ -91,13 +91,28 @@ def _count(args) -> int:
         raise PiecewiseError(f"--resolution must be >= 2, got {args.resolution}")
     if args.plot is not None:
         _check_output(args.plot, "--plot")
+    if args.cells is not None:
+        if method != "exact":
+            raise PiecewiseError("--cells writes the exact cells: use it with --method exact")
+        if args.tiles is not None:
+            raise PiecewiseError("--cells is not written by a tiled count (--tiles): drop one of them")
+        if not args.cells.endswith(".npz"):
+            raise PiecewiseError(f"--cells: the file must end in .npz, got {args.cells!r}")
+        _check_output(args.cells, "--cells")
+    budget = None
+    if args.memory_budget is not None:
+        from .regions.graph_engine import parse_size
+
+        if method != "exact":
+            raise PiecewiseError("--memory-budget bounds the exact engine: use it with --method exact")
+        budget = parse_size(args.memory_budget)
     if (args.workers is not None or args.scheduler is not None) and args.tiles is None:
         raise PiecewiseError("--workers and --scheduler run tiles: add --tiles K")
     if args.tiles is not None and (method != "exact" or args.plot is not None):
         raise PiecewiseError("--tiles splits an exact count: use it with --method exact and without --plot")
     # the grid path validates magnitudes itself (piecewise.validate); the exact engine refuses what overflows
     network = _describe(net, params)
-    if params is None and method == "exact":  # a graph: the engine takes its stages
+    if params is None and args.tiles is not None:  # tiles: the staged engine takes the graph's stages
         net = net.to_staged()
     if args.tiles is not None:
         from .regions.tiles import tiled_count
@@ -112,8 +127,12 @@ def _count(args) -> int:
     elif method == "exact":
         from .regions import enumerate_cells
 
-        cx = enumerate_cells(net, params, domain, progress=None if not args.json else False)
+        keep = bool(args.linear or args.plot)  # a count that needs only numbers keeps no cells
+        cx = enumerate_cells(net, params, domain, progress=None if not args.json else False, keep_cells=keep,
+                             memory_budget=budget, measure=True if args.cells else None)
         out = cx.to_json(linear=args.linear)
+        if args.cells:
+            out["cells"] = cx.save_cells(args.cells)
         out["network"] = network
         if args.plot:
             from . import plot
@@ -123,6 +142,8 @@ def _count(args) -> int:
         if args.linear:
             text.append(f"linear regions (exact): {out['linear_regions']}")
         text.append(f"seconds: {cx.seconds:.3f}")
+        if args.cells:
+            text.append(f"cells: {out['cells']}")
     else:
         res = args.resolution if args.resolution is not None else default_resolution(domain.dim)
         g = count_grid(net, params, domain, res, dtype=np.dtype(args.dtype), return_ids=args.plot is not None,
@@ -148,13 +169,19 @@ def _count(args) -> int:
 
 
 def _describe(net, params) -> dict:
-    """The network's description in the JSON output: an MLP's widths and activation, a graph's stages."""
-    if params is None:
-        from .staged import as_staged
+    """The network's description in the JSON output: an MLP's widths and activation, a graph's stages (read
+    from its nodes, nothing composed)."""
+    from .staged import StagedNet
 
-        sn = as_staged(net)
-        return {"kind": "graph", "n_in": sn.n_in, "n_out": sn.n_out, "stages": list(sn.widths),
-                "activations": [str(st.activation) for st in sn.stages]}
+    if isinstance(net, StagedNet):
+        return {"kind": "graph", "n_in": net.n_in, "n_out": net.n_out, "stages": list(net.widths),
+                "activations": [str(st.activation) for st in net.stages]}
+    if params is None:
+        from .regions.graph_engine import Program
+
+        prog = Program(net)
+        return {"kind": "graph", "n_in": net.n_in, "n_out": int(net.nodes[net.output].size),
+                "stages": [st.width for st in prog.stages], "activations": [str(st.act) for st in prog.stages]}
     return {"n_in": net.n_in, "widths": list(net.widths), "n_out": net.n_out, "activation": str(net.activation)}
 
 
@@ -218,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--linear", action="store_true", help="also count linear regions (exact method)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.add_argument("--plot", metavar="OUT.png", default=None, help="draw the region map (2D domains)")
+    c.add_argument("--cells", metavar="OUT.npz", default=None,
+                   help="write the exact cells: points (one inside each cell), measure, patterns (exact method)")
+    c.add_argument("--memory-budget", metavar="GB", default=None,
+                   help="bound the exact engine's cells in flight (a number of GB, or 512MB, 3GiB; default 3 GiB)")
     c.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="grid arithmetic (default float32, as in the library; points near boundaries are "
                         "re-checked in float64)")

@@ -245,3 +245,21 @@ def test_sweep_command_against_closed_form(capsys, tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(spec))
     code, _, err = run(capsys, "sweep", tmp_path / "bad.json", "--out", tmp_path / "out2")
     assert code == 2 and "widths" in err and err.count("\n") == 1
+
+
+def test_count_cells_export_and_memory_budget(capsys, tmp_path, shallow):
+    path, params = shallow
+    out_npz = tmp_path / "cells.npz"
+    code, out, err = run(capsys, "count", "--weights", path, "--cells", out_npz, "--memory-budget", "0.001",
+                         "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    z = np.load(out_npz)
+    assert len(z["points"]) == d["regions"] == len(z["measure"])
+    assert z["measure"].sum() == pytest.approx(d["measure_total"]) and d["measure_total"] == pytest.approx(4.0)
+    assert np.all(np.abs(z["points"]) < 1)
+    for bad, msg in ((["--memory-budget", "lots"], "cannot read"), (["--memory-budget", "0"], "positive"),
+                     (["--cells", tmp_path / "c.txt"], "npz"), (["--cells", tmp_path / "no" / "c.npz"], "folder"),
+                     (["--cells", out_npz, "--method", "grid"], "exact")):
+        code, out, err = run(capsys, "count", "--weights", path, *bad)
+        assert code == 2 and msg in err and len(err.strip().splitlines()) == 1, err

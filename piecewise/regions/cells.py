@@ -33,13 +33,21 @@ from ..numerics import gradients_differ
 from .domain import Domain, check_domain
 
 
-def prepare_exact(net, params, domain):
+def prepare_exact(net, params, domain, compose: bool = True):
     """Validate an exact enumeration's inputs and return ``(staged, P)``: the network as a
     :class:`~piecewise.staged.StagedNet` and, for an MLP, its params as float64 NumPy (W, b) pairs (None for
-    a StagedNet given as ``net`` with ``params=None``)."""
+    a StagedNet given as ``net`` with ``params=None``). A :class:`~piecewise.graph.Graph` is composed into
+    stages unless ``compose`` is False (then it is checked and returned as it is: the operator engine)."""
     from ..staged import StagedNet, from_mlp
 
     if params is None and hasattr(net, "to_staged") and not isinstance(net, StagedNet):  # a Graph (ONNX, ...)
+        if not compose:
+            check_domain(domain, net.n_in)
+            for nd in net.nodes:
+                for k, v in nd.attrs.items():
+                    if isinstance(v, np.ndarray) and v.dtype.kind == "f" and not np.all(np.isfinite(v)):
+                        raise PiecewiseError(f"node {nd.name} ({nd.op}): {k} contains NaN or inf")
+            return net, None
         net = net.to_staged()
     if isinstance(net, StagedNet):
         if params is not None:
@@ -96,6 +104,7 @@ class CellComplex:
     vertex_err: np.ndarray = field(default=None, repr=False)  # (C, K)
     staged: object = field(default=None, repr=False)  # the network as stages (for exact decisions)
     layout: tuple = field(default=None, repr=False)  # (bits per unit, stage widths) of the pattern words
+    engine: dict = field(default=None, repr=False)  # how the cells were found (the operator engine's figures)
     _measure: np.ndarray = field(default=None, repr=False)
     _adjacency: np.ndarray = field(default=None, repr=False)
     _halfspaces: list = field(default=None, repr=False)
@@ -267,6 +276,14 @@ class CellComplex:
         if self._exact is None:
             from . import rational
             staged = self.staged
+            if staged is None and hasattr(self.net, "to_staged"):  # a graph: composed for exact decisions
+                from .graph_engine import EXACT_UNITS_LIMIT, Program
+
+                n = Program(self.net).n_units
+                if n > EXACT_UNITS_LIMIT:
+                    raise PiecewiseError(
+                        f"this needs exact arithmetic on the network's stages, implemented for graphs of up to "
+                        f"{EXACT_UNITS_LIMIT:,} units (this one has {n:,})")
             if staged is None:
                 from ..staged import as_staged
 
@@ -306,6 +323,49 @@ class CellComplex:
         net, _ = self._exactness()
         return net.output(self.cell_states(i))[: self.dim]
 
+    def _no_influence(self, a, b) -> np.ndarray:
+        """Pairs of cells (a, b) proven to carry the same affine map without arithmetic: every unit whose state
+        differs between them reaches the output only through zero weights or through units flat (slope 0) in
+        both cells (a dead relu, a saturated hardtanh, a max-pool window that selects another input). Then the
+        two forward computations agree at every unit the differences cannot reach, the output included."""
+        from ._resolve import unpack_row
+
+        staged = self._exactness()[1]
+        bits, widths = self.layout if self.layout is not None else _layout_of(staged)
+        n = len(widths)
+        Sa = unpack_row(self.patterns[a], bits, widths, n)
+        Sb = unpack_row(self.patterns[b], bits, widths, n)
+        from ._engine import piece_tables
+
+        R = {0: np.zeros((len(a), staged.n_in), bool)}  # outputs that may differ between the two cells
+
+        def fed(weights):
+            f = None
+            for j, W in weights.items():
+                if not R[j].any():
+                    continue
+                x = R[j].astype(np.float32) @ (W != 0).astype(np.float32)
+                f = x > 0 if f is None else f | (x > 0)
+            return f
+
+        for s, st in enumerate(staged.stages, 1):
+            diff = Sa[s - 1] != Sb[s - 1]
+            f = fed(st.weights)
+            if st.groups is not None:
+                r = diff.copy()
+                if f is not None:
+                    sel = np.take_along_axis(np.broadcast_to(st.groups, (len(a),) + st.groups.shape),
+                                             Sa[s - 1][..., None], 2)[..., 0]
+                    r |= np.take_along_axis(f, sel, 1)
+            else:
+                slope, _ = piece_tables(st.activation, st.m, st.slopes)
+                cols = np.arange(st.m)[None, :]
+                live = (slope[Sa[s - 1], cols] != 0) | (slope[Sb[s - 1], cols] != 0)
+                r = diff if f is None else diff | (f & live)
+            R[s] = np.asarray(r, bool)
+        f = fed(staged.out_weights)
+        return np.ones(len(a), bool) if f is None else ~f.any(1)
+
     def same_map(self, pairs) -> np.ndarray:
         """Whether the cells of each pair (P, 2) carry the same gradient (hence, on neighbours, the same
         affine map): float64 proves most pairs different (their difference beats the error bounds); the
@@ -315,6 +375,10 @@ class CellComplex:
         D = self.jacobian_err if self.jacobian_err is not None else np.full(self.jacobian_u.shape[-1], np.inf)
         out = np.zeros(len(pairs), bool)
         maybe = np.nonzero(~gradients_differ(self.jacobian_u[a], self.jacobian_u[b], D, D))[0]
+        if len(maybe):
+            same = self._no_influence(a[maybe], b[maybe])
+            out[maybe[same]] = True
+            maybe = maybe[~same]
         memo = {}
 
         def grad(i):
@@ -349,10 +413,64 @@ class CellComplex:
                "domain": self.domain.describe(), "measure_total": float(self.measure.sum())}
         if linear:
             out["linear_regions"] = self.linear_regions()[0]
+        if self.engine:
+            out["engine"] = dict(self.engine)
         return out
+
+    @property
+    def points_c(self) -> np.ndarray:
+        """One point inside each cell: the mean of its vertices, centred coordinates (C, d)."""
+        V, n = self.vertices_c, self.n_vertices
+        valid = np.arange(V.shape[1])[None, :] < n[:, None]
+        return np.where(valid[..., None], V, 0.0).sum(1) / n[:, None]
+
+    @property
+    def points(self) -> np.ndarray:
+        """One point inside each cell (the mean of its vertices), input coordinates (C, n_in)."""
+        return self.domain.points_c(self.points_c)
+
+    def save_cells(self, path) -> str:
+        """Write the cells to ``path`` (.npz): :func:`save_cells`."""
+        return save_cells(self, path)
 
 
 def _layout_of(staged):
     from ._engine import _bits
 
     return max([_bits(st) for st in staged.stages] or [1]), [st.width for st in staged.stages]
+
+
+def save_cells(result, path) -> str:
+    """Write an exact result's cells to ``path`` (a .npz, written atomically) and return the path. Arrays:
+    ``points`` (C, n_in) float64, one point inside each cell in input coordinates (image inputs flattened in C
+    order), the mean of its vertices; ``points_u`` (C, d) the same in the domain's parameters u in [0, 1]^d;
+    ``measure`` (C,) float64 in the domain's units (length / area / volume; their sum is the JSON's
+    ``measure_total``), absent where a count did not compute it; ``patterns`` (C, n_words) uint32, the
+    activation pattern words; for a kept complex also ``n_vertices`` (C,) and ``vertices_u`` (C, K, d), padded
+    with NaN. ``points`` is written in blocks so that image models' points need no (C, n_in) temporary
+    besides the array itself."""
+    import os
+
+    from ..files import atomic_open
+
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        raise PiecewiseError(f"--cells: the file must end in .npz, got {path!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise PiecewiseError(f"--cells: folder {folder} does not exist")
+    dom = result.domain
+    pc = result.points_c
+    arrays = {"points": np.concatenate([dom.points_c(pc[i:i + 4096]) for i in range(0, len(pc), 4096)])
+              if len(pc) else np.zeros((0, dom.n_in)),
+              "points_u": pc + 0.5, "patterns": np.asarray(result.patterns)}
+    if getattr(result, "measure", None) is not None:
+        arrays["measure"] = np.asarray(result.measure, np.float64)
+    if isinstance(result, CellComplex):
+        V = result.vertices_c + 0.5
+        valid = np.arange(V.shape[1])[None, :] < result.n_vertices[:, None]
+        arrays["vertices_u"] = np.where(valid[..., None], V, np.nan)
+        arrays["n_vertices"] = np.asarray(result.n_vertices)
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path

@@ -236,6 +236,11 @@ def edge_overlaps(V, n, L, events, D=None, exact_point=None):
     good = (shi - slo > margin) & (ci[i] != ci[o])
     unsure = np.nonzero((np.abs(shi - slo) <= margin) & (ci[i] != ci[o]))[0]
     if len(unsure):
+        # edges that meet where the line crosses one unit's boundary: no overlap, proven (:func:`_touches`)
+        touch = _touches(L, n, ci, lab, k_lo, k_hi, lo, hi, err, events, i[unsure], o[unsure])
+        good[unsure[touch]] = False
+        unsure = unsure[~touch]
+    if len(unsure):
         if exact_point is None:
             good[unsure] = shi[unsure] > slo[unsure]
         else:
@@ -243,6 +248,35 @@ def edge_overlaps(V, n, L, events, D=None, exact_point=None):
                             for t in unsure.tolist()]
     i, o = i[good], o[good]
     return np.sort(np.stack([ci[i], ci[o]], 1), 1), slo[good], shi[good], lab[i]
+
+
+def _touches(L, n, ci, lab, k_lo, k_hi, lo, hi, err, events, I, O) -> np.ndarray:
+    """For edge pairs (I, O) (rows of :func:`edge_overlaps`' sorted lists, on one line ``lab``): whether they
+    share no segment of positive length, proven without arithmetic. The end of one edge and the start of the
+    other are vertices where the line meets a boundary of the same unit at the same level (same stage, unit and
+    breakpoint or piece pair; or the same box facet), and each edge is longer than four times its end points'
+    rounding (so the float order of its ends is the true one). Then they cannot overlap: the unit's
+    pre-activation is continuous, so on a common segment of the line the two cells' affine forms of it would
+    agree and reach that level at the same point, which would be both the end of one edge and the start of the
+    other."""
+    meta = events.finish().meta
+
+    def key(r, k):
+        c = ci[r]
+        a = L[c, (k - 1) % n[c]].astype(np.int64)
+        b = L[c, k].astype(np.int64)
+        other = np.where(a == lab[r], b, a)
+        m = meta[np.maximum(other, 0)]
+        neg = other < 0
+        return (np.where(neg, -1, m[:, 0]), np.where(neg, other, m[:, 1]), np.where(neg, 0, m[:, 2]))
+
+    long = (hi[I] - lo[I] > 4 * err[I]) & (hi[O] - lo[O] > 4 * err[O])
+    out = np.zeros(len(I), bool)
+    for x, y in ((I, O), (O, I)):
+        a = key(x, k_lo[x])
+        b = key(y, k_hi[y])
+        out |= (a[0] == b[0]) & (a[1] == b[1]) & (a[2] == b[2])
+    return out & long
 
 
 def _exact_overlap(exact_point, events, n, L, ci, lab, k_lo, k_hi, i, o) -> bool:
@@ -290,37 +324,87 @@ def adjacency_2d(V, n, L, events, D=None, exact_point=None) -> np.ndarray:
 
 
 def enumerate_cells(net, params, domain: Domain, *, progress: bool | None = None,
-                    max_cells: int = 2_000_000, threads: int | None = None) -> CellComplex:
+                    max_cells: int | None = None, threads: int | None = None, keep_cells: bool = True,
+                    memory_budget: float | None = None, measure: bool | None = None):
     """Exact activation regions of a piecewise-linear network on ``domain`` (float64).
 
     Args:
       net, params: an :class:`~piecewise.nets.MLP` and its params (relu, leaky_relu, abs, hardtanh, maxout),
-        or a :class:`~piecewise.staged.StagedNet` (any PL network as nonlinear stages: residual adds,
-        max-pool windows, per-unit leaky slopes) with ``params=None``.
+        a :class:`~piecewise.graph.Graph` (ONNX, PyTorch, Flax, Equinox; ``params=None``): its affine nodes
+        stay operators on the cells' maps (:mod:`.graph_engine`), or a :class:`~piecewise.staged.StagedNet`
+        (``params=None``).
       domain: :func:`~piecewise.regions.segment`, a 2-D :func:`~piecewise.regions.box` of a 2-input net,
         a :func:`~piecewise.regions.plane` slice of any input dimension, or a box of 3 or more inputs
         (the polytope backend of :mod:`~piecewise.regions.exact_nd`).
-      progress: a progress bar over the network's units (None: only for larger nets on a terminal).
-      max_cells: refuse (PiecewiseError) rather than exhaust memory past this many cells.
+      progress: a progress bar (None: only for larger nets on a terminal).
+      max_cells: refuse (PiecewiseError) past this many cells (default 2,000,000 when the cells are kept;
+        no limit for a count, ``keep_cells=False``).
       threads: worker threads of the engine (default: the cores this process may run on,
         :func:`piecewise.regions._engine.default_threads`; a Dask tile task uses 1: each task has one core).
+      keep_cells: False: a count that keeps, per cell, only its pattern, one point inside it and its measure
+        (a :class:`~piecewise.regions.graph_engine.RegionCount`); the search then runs depth first in chunks
+        within ``memory_budget`` wherever the cells would not fit it (millions of cells).
+      memory_budget: bytes for the cells in flight (default
+        :data:`~piecewise.regions.graph_engine.DEFAULT_BUDGET`, 3 GiB): graphs and counts.
+      measure: whether a count computes the cells' measures (default yes, except for the n-D cells of a
+        depth-first count, where a volume costs a convex hull per cell: pass True).
     Returns:
-      :class:`~piecewise.regions.cells.CellComplex` (the same type in every dimension). Patterns of an
-      MLP are packed as :func:`piecewise.patterns.pack_states` packs them; of a StagedNet, stage after stage
-      in the same layout (the state of a max unit is the index of its largest piece, lowest on ties).
+      :class:`~piecewise.regions.cells.CellComplex` (the same type in every dimension), or a RegionCount.
+      Patterns of an MLP are packed as :func:`piecewise.patterns.pack_states` packs them; of a graph or
+      StagedNet, stage after stage in the same layout (the state of a max unit is the index of its largest
+      piece, lowest on ties).
     """
+    from ..staged import StagedNet
+    from . import graph_engine
+
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1):
+        raise PiecewiseError(f"threads must be a positive integer, got {threads!r}")
+    if max_cells is not None and (isinstance(max_cells, bool) or not isinstance(max_cells, (int, np.integer))
+                                  or max_cells < 1):
+        raise PiecewiseError(f"max_cells must be a positive integer, got {max_cells!r}")
+    budget = graph_engine.check_budget(memory_budget)
+    limit = max_cells if max_cells is not None else (2_000_000 if keep_cells else 2**62)
+    is_graph = params is None and hasattr(net, "to_staged") and not isinstance(net, StagedNet)
+    if is_graph:
+        prepare_exact(net, params, domain, compose=False)
+        return graph_engine.enumerate_graph(net, domain, memory_budget=budget, keep_cells=keep_cells,
+                                            progress=progress, threads=threads, max_cells=limit, measure=measure)
+    if not keep_cells and params is not None:  # an MLP count: depth first if its cells would not fit the budget
+        staged, P = prepare_exact(net, params, domain)
+        lower, est = _engine.estimate_cells(staged, domain)
+        backend = Polytopes_if(domain.dim)
+        per_cell = backend.bytes_per_cell(domain.dim) + 8 * (domain.dim + 1) * (max(staged.widths) + staged.n_out)
+        if est * per_cell > budget:
+            from ..graph import from_mlp
+
+            return graph_engine.enumerate_graph(from_mlp(net, P), domain, memory_budget=budget, keep_cells=False,
+                                                progress=progress, threads=threads, max_cells=limit,
+                                                measure=measure, net=net)
     d = domain.dim
     if d >= 3:
         from .exact_nd import Polytopes
 
-        return _enumerate(net, params, domain, Polytopes, "polytope", progress, max_cells, threads)
-    return _enumerate(net, params, domain, _Poly2D if d == 2 else _Seg1D, "polygon" if d == 2 else "interval",
-                      progress, max_cells, threads)
+        cx = _enumerate(net, params, domain, Polytopes, "polytope", progress, limit, threads)
+    else:
+        cx = _enumerate(net, params, domain, _Poly2D if d == 2 else _Seg1D, "polygon" if d == 2 else "interval",
+                        progress, limit, threads)
+    if keep_cells:
+        return cx
+    return graph_engine.RegionCount(cx.net, domain, cx.patterns, cx.points_c,
+                                    cx.measure if measure is not False else None, cx.seconds,
+                                    {"algorithm": "vertex engine (breadth first)"})
+
+
+def Polytopes_if(d):
+    """The backend of a d-dimensional domain."""
+    if d >= 3:
+        from .exact_nd import Polytopes
+
+        return Polytopes
+    return _Poly2D if d == 2 else _Seg1D
 
 
 def _enumerate(net, params, domain, backend, kind, progress, max_cells, threads=None):
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1):
-        raise PiecewiseError(f"threads must be a positive integer, got {threads!r}")
     t0 = time.perf_counter()
     staged, P = prepare_exact(net, params, domain)
     d = domain.dim

@@ -211,6 +211,10 @@ def local_complexity(net, params, points, radius: float, *, planes: int = 1, dir
       :class:`LocalComplexity`.
     """
     t0 = time.perf_counter()
+    if shape not in SHAPES:
+        raise PiecewiseError(f"unknown neighbourhood shape {shape!r}; known: {', '.join(SHAPES)}")
+    if _is_graph(net, params):
+        return _local_complexity_graph(net, points, radius, planes, directions, shape, sampled_dim, seed, t0)
     S = _staged(net, params)
     X = _check(points, radius, S.n_in)
     rng = np.random.default_rng(seed)
@@ -228,6 +232,80 @@ def local_complexity(net, params, points, radius: float, *, planes: int = 1, dir
     nd = None
     if sampled_dim is not None:
         nd = sampled_local_complexity(S, None, X, radius, dim=int(sampled_dim), seed=rng.integers(2**63))
+    return LocalComplexity(float(radius), shape, R, U, E, nd, sampled_dim, time.perf_counter() - t0, X)
+
+
+def _is_graph(net, params) -> bool:
+    return params is None and hasattr(net, "to_staged") and not isinstance(net, StagedNet)
+
+
+def _graph_states(graph, prog, X) -> list:
+    """Pattern states of every stage of a graph (the operator engine's stages) at points X (n, n_in)."""
+    pre = dict(zip(graph.nonlinear_nodes, graph.preactivations(X)))
+    out = []
+    for st in prog.stages:
+        z = pre[st.node]
+        if st.groups is not None:
+            out.append(np.argmax(z[..., st.groups], -1))
+        else:
+            if st.in_scale is not None:
+                z = z * st.in_scale[0] + st.in_scale[1]
+            out.append(np.asarray(st.act.states(z, np)))
+    return out
+
+
+def _local_complexity_graph(graph, points, radius, planes, directions, shape, sampled_dim, seed, t0):
+    """:func:`local_complexity` of a Graph: the exact slices of all points and planes in one batched search of
+    the operator engine (:func:`.graph_engine.enumerate_graph_many`; nothing composed into dense matrices)."""
+    from ._resolve import unpack_row
+    from .graph_engine import Program, enumerate_graph_many
+
+    prog = Program(graph)
+    n_in = graph.n_in
+    X = _check(points, radius, n_in)
+    rng = np.random.default_rng(seed)
+    P = 1 if directions is not None else int(planes)
+    if P < 1:
+        raise PiecewiseError(f"planes must be >= 1, got {planes}")
+    dirs, doms = [], []
+    for i, x in enumerate(X):
+        for p in range(P):
+            D = _orthonormal(directions, n_in) if directions is not None else \
+                random_directions(n_in, 2, seed=rng.integers(2**63))
+            dirs.append(D)
+            doms.append(Domain("plane", x - radius * D.sum(0), 2 * radius * D))
+    cells = enumerate_graph_many(graph, doms)
+    widths = [st.width for st in prog.stages]
+    R = np.zeros((len(X), P), np.int64)
+    U, E = np.zeros_like(R), np.zeros_like(R)
+    verts = []
+    for k, (V, n, words) in enumerate(cells):
+        i, p = divmod(k, P)
+        keep = [c for c in range(len(n)) if _meets(shape, V[c, : n[c]] * (2 * radius), radius, 1e-12 * radius)]
+        if keep:
+            states = unpack_row(words[keep], prog.bits, widths, len(widths))
+            R[i, p] = len(keep)
+            U[i, p] = int(sum(np.sum(np.any(s != s[:1], axis=0)) for s in states))
+        D = dirs[k]
+        verts.append(np.concatenate([X[i] + radius * D, X[i] - radius * D]))
+    # the sampled estimate in the same planes: the diamond's 4 vertices through the graph, all at once
+    Vx = np.concatenate(verts)
+    st = _graph_states(graph, prog, Vx)
+    for k in range(len(cells)):
+        i, p = divmod(k, P)
+        E[i, p] = int(sum(np.sum(np.any(s[4 * k:4 * k + 4] != s[4 * k], axis=0)) for s in st))
+    nd = None
+    if sampled_dim is not None:
+        dim = int(sampled_dim)
+        vs = []
+        rng2 = np.random.default_rng(rng.integers(2**63))  # as sampled_local_complexity draws them
+        for x in X:
+            V = random_directions(n_in, dim, seed=rng2.integers(2**63))
+            vs.append(np.concatenate([x + radius * V, x - radius * V]))
+        st = _graph_states(graph, prog, np.concatenate(vs))
+        m = 2 * dim
+        nd = np.array([int(sum(np.sum(np.any(s[m * i:m * i + m] != s[m * i], axis=0)) for s in st))
+                       for i in range(len(X))], np.int64)
     return LocalComplexity(float(radius), shape, R, U, E, nd, sampled_dim, time.perf_counter() - t0, X)
 
 

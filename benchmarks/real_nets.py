@@ -1,0 +1,94 @@
+"""Exact slices of real-size image networks (issue: real networks at real size): a width-16 CIFAR ResNet-18
+without batch-norm and a VGG-11-style net with max-pool (random init, 3 x 32 x 32 inputs), read from PyTorch.
+
+For each: the exact regions of a plane of radius r around a random input (the operator engine, a count that
+keeps no cells), its seconds, regions per second and peak memory (the engine's own figure of the maps in flight,
+and the process's peak RSS), beside the *floor* measured in the same run: one batched forward pass of every
+cell's affine map through the network (3 columns per cell of a plane: two directions and the offset) in
+PyTorch, float64, on the same threads -- what any method that computes each cell's map once must spend.
+
+    python benchmarks/real_nets.py [--nets resnet18,vgg11] [--radius 0.1] [--width 16] [--budget GB]
+
+Prints a table and one JSON line per net. The device is the CPU (JAX is not used by the engine's operators).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+
+def floor_seconds(model, n_cells: int, repeats: int = 2) -> float:
+    """Seconds of one float64 forward pass of 3 * n_cells inputs (batches of 256) through the PyTorch model."""
+    import copy
+
+    import torch
+
+    m = copy.deepcopy(model).double()
+    x = torch.randn(256, 3, 32, 32, dtype=torch.float64)
+    total = 3 * n_cells
+    best = np.inf
+    with torch.no_grad():
+        for _ in range(repeats):
+            t = time.perf_counter()
+            done = 0
+            while done < total:
+                b = min(256, total - done)
+                m(x[:b])
+                done += b
+            best = min(best, time.perf_counter() - t)
+    return best
+
+
+def run(name: str, width: int, radius: float, budget: float | None, seed: int = 0) -> dict:
+    import torch
+
+    import piecewise as pw
+    from models import plane_around, resnet18, vgg11
+
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+    model = resnet18(width) if name == "resnet18" else vgg11(width)
+    t = time.perf_counter()
+    g = pw.io.from_torch(model, (3, 32, 32))
+    t_import = time.perf_counter() - t
+    x = np.random.default_rng(seed).uniform(0, 1, 3 * 32 * 32)
+    dom = pw.plane(plane_around(x, radius, seed))
+    t = time.perf_counter()
+    rc = pw.enumerate_cells(g, None, dom, keep_cells=False, memory_budget=budget, progress=None)
+    secs = time.perf_counter() - t
+    # a check of the count: every cell's point has the cell's pattern in PyTorch's own float32 forward? Not
+    # comparable bitwise (float32); the benchmark reports the count and leaves checks to the tests.
+    fl = floor_seconds(model, rc.regions)
+    units = sum(st.width for st in __import__("piecewise.regions.graph_engine", fromlist=["Program"]).Program(g).stages)
+    return {"net": name, "width": width, "relu_units": units, "radius": radius, "regions": rc.regions,
+            "seconds": round(secs, 2), "regions_per_second": round(rc.regions / secs, 1),
+            "floor_seconds": round(fl, 2), "ratio_to_floor": round(secs / fl, 2), "import_seconds": round(t_import, 2),
+            "peak_map_gb": round(rc.engine["peak_map_bytes"] / 1e9, 3), "chunks": rc.engine["chunks"],
+            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2), "device": "cpu",
+            "threads": len(os.sched_getaffinity(0))}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nets", default="resnet18,vgg11")
+    ap.add_argument("--radius", type=float, default=0.1)
+    ap.add_argument("--width", type=int, default=16)
+    ap.add_argument("--budget", type=float, default=None, help="memory budget in GB")
+    a = ap.parse_args()
+    for name in a.nets.split(","):
+        r = run(name, a.width, a.radius, None if a.budget is None else a.budget * 1e9)
+        print(f"{r['net']:>9} w{r['width']} units {r['relu_units']:,}: {r['regions']:,} regions in {r['seconds']} s "
+              f"({r['regions_per_second']}/s), floor {r['floor_seconds']} s, ratio {r['ratio_to_floor']}, "
+              f"maps {r['peak_map_gb']} GB, RSS {r['peak_rss_gb']} GB")
+        print(json.dumps(r), flush=True)
+
+
+if __name__ == "__main__":
+    main()
