@@ -1,0 +1,455 @@
+"""Double-double affine maps of single cells through a graph, with rigorous error bounds: the high-precision
+fallback of the operator engine where float64 error bounds cannot decide a sign and the graph is too large
+for exact rational arithmetic (a CIFAR ResNet-18).
+
+Float64 forward error bounds grow with depth (each layer multiplies them by about ``|W| / W``, 7-10x per
+stage in a random ResNet-18), so deep in a network float64 no longer certifies signs close to zero. Here a
+cell's maps (d + 1 columns of every layer's shape) are recomputed with about 100 significant bits:
+
+* values are unevaluated sums ``hi + lo`` of two float64 arrays, with a bound ``E`` (same shape) of their
+  distance to the exact values of the network defined by the float64 weights;
+* convolutions and dense layers use error-free splitting (Ozaki et al.): the map is cut into slices of
+  ``beta`` bits per row and the weights into slices per column, so that every BLAS product of two slices is
+  exact in float64; the exact products are summed in double-double and what is left out is bounded;
+* additions use TwoSum (exact), products by a float64 constant Dekker's TwoProduct (exact); every rounding
+  left in ``lo`` is bounded;
+* error bounds propagate through the linear part with the absolute weights, as in float64, but from about
+  2^-100 instead of 2^-53, which leaves room for the depth of real networks.
+
+A sign is then decided from the exact rational value at the exact intersection of the double-double planes
+and a bound of how far the true planes can move it (:class:`DDResolver`); where even that cannot decide, the
+count is refused (never guessed). Implemented for 2-D domains (planes through image inputs).
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import PiecewiseError
+from . import opmaps
+
+U = 2.0**-53
+SLICES = 5  # Ozaki slices per operand: about 5 beta >= 100 bits below each row's / column's largest entry
+_SPLIT = 134217729.0  # 2^27 + 1 (Dekker / Veltkamp)
+SAFE = 1.0 + 2.0**-20  # upward factor for bounds computed in float64 from nonnegative terms
+
+
+def two_sum(a, b):
+    """s, e with s = fl(a + b) and s + e = a + b exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _split(a):
+    t = _SPLIT * a
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+def two_prod(a, b):
+    """p, e with p = fl(a * b) and p + e = a * b exactly (Dekker; no FMA needed)."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _check_range(*arrays):
+    for a in arrays:
+        m = np.abs(a).max() if a.size else 0.0
+        if m > 2.0**900:
+            raise PiecewiseError("double-double maps: values beyond 2^900 (the splitting would overflow)")
+
+
+class DD:
+    """A double-double array ``hi + lo`` with an error bound ``E`` of its distance to the exact value."""
+
+    __slots__ = ("hi", "lo", "E")
+
+    def __init__(self, hi, lo=None, E=None):
+        self.hi = np.asarray(hi, np.float64)
+        self.lo = np.zeros_like(self.hi) if lo is None else np.asarray(lo, np.float64)
+        self.E = np.zeros_like(self.hi) if E is None else np.asarray(E, np.float64)
+
+    def map(self, f):
+        return DD(f(self.hi), f(self.lo), f(self.E))
+
+    @property
+    def shape(self):
+        return self.hi.shape
+
+
+def dd_add(x: DD, y: DD) -> DD:
+    s, e = two_sum(x.hi, y.hi)
+    lo = x.lo + y.lo
+    r1 = U * np.abs(lo)
+    lo2 = lo + e
+    hi, lo3 = two_sum(s, lo2)
+    return DD(hi, lo3, (x.E + y.E + r1 + U * np.abs(lo2)) * SAFE)
+
+
+def dd_scale(x: DD, c) -> DD:
+    """x times float64 constants c (broadcast), exact up to the rounding of the low part."""
+    c = np.asarray(c, np.float64)
+    if np.all((c == 1.0) | (c == 0.0)):
+        return DD(x.hi * c, x.lo * c, x.E * np.abs(c))
+    p, e = two_prod(x.hi, c)
+    lo = x.lo * c
+    r = U * np.abs(lo)
+    lo2 = lo + e
+    hi, lo3 = two_sum(p, lo2)
+    return DD(hi, lo3, (x.E * np.abs(c) + r + U * np.abs(lo2)) * SAFE)
+
+
+def dd_add_const(x: DD, b) -> DD:
+    """x plus float64 constants b (broadcast)."""
+    b = np.broadcast_to(np.asarray(b, np.float64), x.shape)
+    s, e = two_sum(x.hi, b)
+    lo = x.lo + e
+    hi, lo2 = two_sum(s, lo)
+    return DD(hi, lo2, (x.E + U * np.abs(lo)) * SAFE)
+
+
+# -- products with error-free splitting ---------------------------------------------------------------------
+def _slices(A, axis: int, beta: int, n: int):
+    """Ozaki slices of A along ``axis`` (1: per row, 0: per column): [A_1, ..., A_n] and the remainder R,
+    A = sum A_i + R exactly; A_i's entries are multiples of 2^(E + 1 - beta) with |A_i| <= 2^E (E per row /
+    column), so products of two slices with beta_1 + beta_2 + log2(k) <= 53 are exact."""
+    out = []
+    R = np.array(A, np.float64)
+    for _ in range(n):
+        mu = np.abs(R).max(axis=axis, keepdims=True)
+        if not np.any(mu > 0):
+            out.append(np.zeros_like(R))
+            continue
+        E = np.frexp(mu)[1].astype(np.int64)  # mu <= 2^E exactly
+        if np.any((mu > 0) & (E - beta < -480)):
+            raise PiecewiseError("double-double maps: entries below 2^-480 (exact slices would underflow)")
+        sigma = np.where(mu > 0, np.ldexp(1.0, E + 53 - beta), 0.0)
+        Ai = (R + sigma) - sigma
+        R = R - Ai
+        out.append(Ai)
+    return out, R
+
+
+def dd_matmul(X: DD, W: np.ndarray) -> DD:
+    """X (n, k) double-double times the float64 matrix W (k, m): a DD (n, m) with error bound."""
+    n, k = X.hi.shape
+    m = W.shape[1]
+    _check_range(X.hi, W)
+    if n == 0 or m == 0 or k == 0:
+        z = np.zeros((n, m))
+        return DD(z, z.copy(), z.copy())
+    beta = (53 - 2 - int(math.ceil(math.log2(max(k, 2))))) // 2  # slices hold beta + 1 bits
+    if beta < 8:
+        raise PiecewiseError(f"double-double maps: a product over {k:,} terms is too long for exact slices")
+    XA, XR = _slices(X.hi, 1, beta, SLICES)
+    WA, WR = _slices(W, 0, beta, SLICES)
+    hi = np.zeros((n, m))
+    lo = np.zeros((n, m))
+    acc = np.zeros((n, m))
+    for i in range(SLICES):
+        for j in range(SLICES - i):
+            P = XA[i] @ WA[j]  # exact: slices of beta bits, sums of k terms within 53 bits
+            hi, e = two_sum(hi, P)
+            lo = lo + e
+            acc += np.abs(lo)
+    # left out: X's and W's remainders, the skipped slice pairs (i + j >= SLICES), X.lo's product (float)
+    absW = np.abs(W)
+    left = np.abs(XR) @ absW
+    for i in range(SLICES):
+        tail = np.abs(WR)
+        for j in range(SLICES - i, SLICES):
+            tail = tail + np.abs(WA[j])
+        left = left + np.abs(XA[i]) @ tail
+    Plo = X.lo @ W
+    lo = lo + Plo
+    g = (k + 2) * U / (1 - (k + 2) * U)
+    rounding = g * (np.abs(X.lo) @ absW) + U * (acc + np.abs(lo))
+    hi, lo = two_sum(hi, lo)
+    E = (X.E @ absW + left + rounding) * SAFE
+    return DD(hi, lo, E)
+
+
+# -- graph nodes on double-double maps -----------------------------------------------------------------------
+def _conv_cols(x, node):
+    """im2col of x (N, C, H, W) for a conv node: per group, (N * Ho * Wo, kh * kw * Cg) and the output shape."""
+    a = node.attrs
+    N, C, H, Wd = x.shape
+    W = a["W"]
+    O, Cg, kh, kw = W.shape
+    g = a["groups"]
+    sh, sw = a["stride"]
+    pt, pl, pb, pr = a["pads"]
+    dh, dw = a["dilation"]
+    Ho = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    Wo = (Wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    xp = np.zeros((N, H + pt + pb, Wd + pl + pr, C))
+    xp[:, pt:pt + H, pl:pl + Wd] = x.transpose(0, 2, 3, 1)
+    cols = []
+    for q in range(g):
+        c = np.empty((N, Ho, Wo, kh * kw * Cg))
+        k = 0
+        for i in range(kh):
+            for j in range(kw):
+                c[..., k:k + Cg] = xp[:, i * dh:i * dh + (Ho - 1) * sh + 1:sh, j * dw:j * dw + (Wo - 1) * sw + 1:sw,
+                                      q * Cg:(q + 1) * Cg]
+                k += Cg
+        cols.append(c.reshape(-1, kh * kw * Cg))
+    Wm = [np.ascontiguousarray(W[q * (O // g):(q + 1) * (O // g)].transpose(2, 3, 1, 0).reshape(kh * kw * Cg, O // g))
+          for q in range(g)]
+    return cols, Wm, (N, Ho, Wo, O)
+
+
+def _conv(x: DD, node) -> DD:
+    parts = []
+    cols = [_conv_cols(a, node) for a in (x.hi, x.lo, x.E)]
+    (ch, Wm, (N, Ho, Wo, O)), (cl, _, _), (ce, _, _) = cols
+    outs = [dd_matmul(DD(ch[q], cl[q], ce[q]), Wm[q]) for q in range(len(Wm))]
+    parts = [np.concatenate([getattr(o, f) for o in outs], 1) for f in ("hi", "lo", "E")]
+    return DD(*[p.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2) for p in parts])
+
+
+def _sum_last(x: DD) -> DD:
+    """Sum over the last axis, double-double."""
+    n = x.hi.shape[-1]
+    acc = DD(x.hi[..., 0], x.lo[..., 0], x.E[..., 0])
+    for t in range(1, n):
+        acc = dd_add(acc, DD(x.hi[..., t], x.lo[..., t], x.E[..., t]))
+    return acc
+
+
+def apply_node(node, ins: list) -> DD:
+    """An affine node on double-double values (N, *input shape) -> (N, *node.shape), its constant included."""
+    op, a = node.op, node.attrs
+    if op == "const":
+        raise PiecewiseError("internal error: constants are built by the caller")
+    x = ins[0]
+    N = x.hi.shape[0]
+    if op == "dense":
+        y = dd_matmul(x.map(lambda t: t.reshape(N, -1)), a["W"])
+    elif op == "conv":
+        y = _conv(x, node)
+    elif op == "avgpool":
+        idx = a["idx"]
+
+        def gath(t):
+            tf = np.concatenate([t.reshape(N, -1), np.zeros((N, 1))], 1)
+            return tf[:, idx]
+        y = dd_scale(_sum_last(x.map(gath)), 1.0 / a["div"])
+        y.E = y.E + U * (np.abs(y.hi) + np.abs(y.lo)) * 2  # 1 / div rounded
+    elif op == "global_avgpool":
+        C = x.hi.shape[1]
+        s = _sum_last(x.map(lambda t: t.reshape(N, C, -1)))
+        cnt = x.hi.reshape(N, C, -1).shape[-1]
+        y = dd_scale(s, 1.0 / cnt)
+        y.E = y.E + U * (np.abs(y.hi) + np.abs(y.lo)) * 2
+        y = y.map(lambda t: t.reshape(N, *node.shape))
+    elif op == "scale_shift":
+        y = dd_scale(x, a["scale"])
+    elif op == "reshape":
+        y = x.map(lambda t: t.reshape(N, *node.shape))
+    elif op == "gather":
+        y = x.map(lambda t: t.reshape(N, -1)[:, a["idx"]].reshape(N, *node.shape))
+    elif op == "add":
+        y = None
+        for c, v in zip(a["coefs"], ins):
+            t = v if c == 1.0 else dd_scale(v, c)
+            y = t if y is None else dd_add(y, t)
+    elif op == "concat":
+        y = DD(*[np.concatenate([getattr(v, f) for v in ins], axis=a["axis"] + 1) for f in ("hi", "lo", "E")])
+    else:
+        raise PiecewiseError(f"internal error: {op} is not an affine node")
+    y = y.map(lambda t: t.reshape(N, *node.shape))
+    return y
+
+
+class DDNet:
+    """Double-double maps (d + 1 rows) of a graph's stage pre-activations for single cells (given states),
+    in the centred coordinates of a 2-D domain; cached by pattern prefix (a few entries)."""
+
+    def __init__(self, graph, prog, domain, cache: int = 8):
+        self.graph, self.prog, self.domain = graph, prog, domain
+        self.d = domain.dim
+        self._input = self._frame(domain)
+        self._cache: dict = {}
+        self._order: list = []
+        self._size = max(cache, 2 * len(prog.stages) + 4)
+        self._stage_of = {st.node: s for s, st in enumerate(prog.stages)}
+
+    def _frame(self, domain) -> DD:
+        """The input map (d + 1, n_in): the exact frame (axes, centre) of the domain in double-double."""
+        from .rational import domain_frame
+
+        center, axes = domain_frame(domain)
+        rows = [axes[i] for i in range(self.d)] + [center]
+        hi, lo, E = [], [], []
+        for r in rows:
+            v = [Fraction(int(n)) * Fraction(2) ** r.k for n in r.N]  # a Dyadic is N * 2^k
+            h = np.array([float(t) for t in v])
+            l_ = np.array([float(t - Fraction(float(hh))) for t, hh in zip(v, h)])
+            e = np.array([abs(float(t - Fraction(float(hh)) - Fraction(float(ll)))) for t, hh, ll in zip(v, h, l_)])
+            hi.append(h)
+            lo.append(l_)
+            E.append(e * SAFE + 1e-300 * (e > 0))
+        return DD(np.stack(hi), np.stack(lo), np.stack(E))
+
+    def _key(self, states, s):
+        return (s, b"".join(np.ascontiguousarray(states[t], np.int8).tobytes() for t in range(s)))
+
+    def values_before(self, s: int, states) -> dict:
+        """The double-double values {node: DD (d + 1, *shape)} of every node before stage s (0-based) under
+        the states of stages < s."""
+        key = self._key(states, s)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        nodes = self.graph.nodes
+        if s == 0:
+            vals = {0: self._input.map(lambda t: t.reshape(self.d + 1, *self.graph.input_shape))}
+            lo_node = 1
+        else:
+            vals = dict(self.values_before(s - 1, states))
+            st = self.prog.stages[s - 1]
+            vals[st.node] = self._stage_out(s - 1, vals[st.src], np.asarray(states[s - 1], np.int64))
+            lo_node = st.node + 1
+        hi_node = self.prog.stages[s].node if s < len(self.prog.stages) else len(nodes)
+        for k in range(lo_node, hi_node):
+            nd = nodes[k]
+            if nd.op == "const":
+                z = np.zeros((self.d + 1, *nd.shape))
+                z[self.d] = nd.attrs["value"]
+                vals[k] = DD(z)
+            elif k in self.prog.identity:
+                vals[k] = vals[nd.inputs[0]]
+            elif nd.op in ("act", "max"):
+                raise RuntimeError("internal error: a stage inside a segment")
+            else:
+                y = apply_node(nd, [vals[i] for i in nd.inputs])
+                b = opmaps.bias(nd)
+                if b is not None:
+                    off = dd_add_const(y.map(lambda t: t[self.d]), np.broadcast_to(b, nd.shape))
+                    y.hi[self.d], y.lo[self.d], y.E[self.d] = off.hi, off.lo, off.E
+                vals[k] = y
+        if len(self._order) >= self._size:
+            self._cache.pop(self._order.pop(0), None)
+        self._cache[key] = vals
+        self._order.append(key)
+        return vals
+
+    def preact(self, s: int, states) -> DD:
+        """Stage s's (0-based) pre-activation maps (d + 1, m) in the engine's orientation (a clip's input scaled)."""
+        st = self.prog.stages[s]
+        z = self.values_before(s, states)[st.src].map(lambda t: t.reshape(self.d + 1, -1))
+        if st.groups is None and st.in_scale is not None:
+            a, b = st.in_scale
+            z = dd_scale(z, a)
+            off = dd_add_const(z.map(lambda t: t[self.d]), b)
+            z.hi[self.d], z.lo[self.d], z.E[self.d] = off.hi, off.lo, off.E
+        return z
+
+    def _stage_out(self, s: int, src: DD, state) -> DD:
+        st = self.prog.stages[s]
+        d1 = self.d + 1
+        shape = self.graph.nodes[st.node].shape
+        z = self.preact_from(s, src)
+        if st.groups is not None:
+            idx = st.groups[np.arange(st.width), state]
+            h = z.map(lambda t: t[:, idx])
+        else:
+            cols = np.arange(st.m)
+            sl, k = st.slope[state, cols], st.const[state, cols]
+            h = dd_scale(z, sl[None, :])
+            off = dd_add_const(h.map(lambda t: t[self.d]), k)
+            h.hi[self.d], h.lo[self.d], h.E[self.d] = off.hi, off.lo, off.E
+            if st.out is not None:
+                a, b = st.out
+                h = dd_scale(h, a[None, :])
+                off = dd_add_const(h.map(lambda t: t[self.d]), b)
+                h.hi[self.d], h.lo[self.d], h.E[self.d] = off.hi, off.lo, off.E
+        return h.map(lambda t: t.reshape(d1, *shape))
+
+    def preact_from(self, s: int, src: DD) -> DD:
+        st = self.prog.stages[s]
+        z = src.map(lambda t: t.reshape(self.d + 1, -1))
+        if st.groups is None and st.in_scale is not None:
+            a, b = st.in_scale
+            z = dd_scale(z, a[None, :])
+            off = dd_add_const(z.map(lambda t: t[self.d]), b)
+            z.hi[self.d], z.lo[self.d], z.E[self.d] = off.hi, off.lo, off.E
+        return z
+
+    def unit_plane(self, s1: int, unit: int, sub: int, states):
+        """The split event's plane (1-based stage s1) as (coefficients: d + 1 Fractions, bound of each
+        coefficient's error): ``z_unit - bp_sub`` (elementwise) or ``z_a - z_b`` (max pair), the orientation of
+        :meth:`.rational.ExactNet.unit_plane`."""
+        from .rational import pair_of
+
+        s = s1 - 1
+        if s >= len(self.prog.stages):
+            raise PiecewiseError("double-double planes of the output stage are not implemented")
+        st = self.prog.stages[s]
+        z = self.preact_from(s, self.values_before(s, states)[st.src])
+        if st.groups is None:
+            bp = float(st.act.breakpoints[sub])
+            v = dd_add_const(z.map(lambda t: t[:, unit]), -bp * (np.arange(self.d + 1) == self.d))
+        else:
+            a, b = pair_of(st.groups.shape[1], sub)
+            za = z.map(lambda t: t[:, st.groups[unit, a]])
+            zb = z.map(lambda t: t[:, st.groups[unit, b]])
+            v = dd_add(za, dd_scale(zb, -1.0))
+        coef = [Fraction(float(h)) + Fraction(float(lo_)) for h, lo_ in zip(v.hi, v.lo)]
+        return coef, float(np.max(v.E)) * SAFE
+
+
+# -- decisions -------------------------------------------------------------------------------------------
+def _solve2(H):
+    """The exact intersection of two planes (coefficient lists of Fractions, g . c + e = 0) and the max-row-sum
+    norm of the inverse of their gradient matrix."""
+    (a, b, e), (c, d_, f) = H
+    det = a * d_ - b * c
+    if det == 0:
+        return None, None
+    x = (-e * d_ + b * f) / det
+    y = (-a * f + c * e) / det
+    kinv = max(abs(d_) + abs(b), abs(c) + abs(a)) / abs(det)
+    return (x, y), kinv
+
+
+def certified_value(q, H):
+    """(value, bound): the exact value of plane q (Fractions, d + 1; bound dq) at the exact intersection of the
+    planes H (each (coefficients, bound)), and a bound of how far the true planes can move it; None where the
+    planes are too ill-conditioned for their error bounds."""
+    (H0, d0), (H1, d1) = H
+    qc, dq = q
+    X, kinv = _solve2([H0, H1])
+    if X is None:
+        return None
+    x1 = float(abs(X[0]) + abs(X[1])) * SAFE
+    dmax = max(d0, d1)
+    k = float(kinv) * SAFE
+    dA = 2 * dmax  # max-row-sum of the gradients' perturbation
+    if k * dA >= 0.5:
+        return None
+    dx = k / (1 - k * dA) * dmax * (x1 + 1) * SAFE  # max-norm of the vertex's displacement
+    v = qc[0] * X[0] + qc[1] * X[1] + qc[2]
+    g1 = float(abs(qc[0]) + abs(qc[1])) * SAFE
+    bound = (g1 * dx + dq * (x1 + 2 * dx + 1)) * SAFE
+    return v, bound
+
+
+class DDPlane(tuple):
+    """A plane (coefficients as Fractions, error bound) from :meth:`DDNet.unit_plane`. Not comparable exactly:
+    code that needs two planes to be proven equal gets a one-line refusal."""
+
+    def __getitem__(self, i):
+        if isinstance(i, int) and i in (0, 1):
+            return tuple.__getitem__(self, i)
+        raise PiecewiseError("two units' boundaries coincide to within float64 in this network, and proving it "
+                             "needs exact arithmetic, implemented for graphs of up to 20,000 units")
+
+    def __len__(self):
+        return 3
