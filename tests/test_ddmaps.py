@@ -95,13 +95,20 @@ def test_counts_with_double_double_decisions_equal_the_exact_engine(seed, monkey
     calls = []
     real = graph_engine._GraphResolver._dd_sign
 
-    def spy(self, q, H):
+    def spy(self, q, H, key=None):
         calls.append(1)
-        return real(self, q, H)
+        return real(self, q, H, key)
 
     monkeypatch.setattr(graph_engine._GraphResolver, "_dd_sign", spy)
+    real_at, batched = ddmaps.values_at, []
+
+    def spy_at(*a):
+        batched.append(1)
+        return real_at(*a)
+
+    monkeypatch.setattr(ddmaps, "values_at", spy_at)
     cx = graph_engine.enumerate_graph(from_mlp(net, p), dom, progress=False)
-    assert calls  # float64 could not decide some signs; double-double did
+    assert calls and batched  # float64 could not decide some signs; double-double did (one by one and batched)
     assert cx.regions == ref.regions
     assert sorted(bytes(w) for w in cx.patterns) == sorted(bytes(w) for w in ref.patterns)
 

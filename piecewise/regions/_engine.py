@@ -985,8 +985,9 @@ def _crossings(cells, G, E, root, units, bps, flat, ctx, block: int = 1 << 21):
                 gi = idx[bi]
                 vl = ctx.backend.vertex_labels
                 uj = j_all[ji]
-                ctx.resolver.resolve(cls, sure, valid[bi], r[bi], lambda t, k: vl(cells.geo, int(gi[t]), k),
-                                     lambda t, st: ctx.resolver.query_plane(int(uj[t]), q, 1, st))
+                qf = lambda t, st, uj=uj, q=q: ctx.resolver.query_plane(int(uj[t]), q, 1, st)  # noqa: E731
+                qf.units, qf.sub = uj, q  # for resolvers that decide many units of one row at once
+                ctx.resolver.resolve(cls, sure, valid[bi], r[bi], lambda t, k: vl(cells.geo, int(gi[t]), k), qf)
                 up[bi, ji], dn[bi, ji] = (cls > 0).any(1), (cls < 0).any(1)
             cross[q][idx] = up & dn
             side[q][idx] = np.where(up, np.int8(1), np.where(dn, np.int8(0), flat[q]))
@@ -1351,15 +1352,72 @@ def _stage(cells: Cells, st, G, E, bar, frac, start, ctx):
     bar = _Frac(bar, frac)
     if st.groups is not None:
         cells.new_stage(0, start)
+        winner = _max_winners(cells, ctx, st, G, E)  # by map row (each stage-start cell has its own)
         for i in range(st.width):
-            gi = st.groups[i]
-            max_unit(cells, ctx, G[:, :, gi], E[:, gi], i, gi)
+            w = winner[:, i]
+            if np.all(w >= 0):  # one piece wins on every stage-start cell: no cell is split by this unit
+                cells.lab = np.c_[cells.lab[: cells.size], w[cells.parent[: cells.size]].astype(np.int8)]
+            else:
+                gi = st.groups[i]
+                max_unit(cells, ctx, G[:, :, gi], E[:, gi], i, gi)
             bar.update(1)
         state = cells.lab[: cells.size].astype(np.int8)
     else:
         cells.new_stage(st.width * len(st.activation.breakpoints), start)
         state = elementwise_stage(cells, ctx, st.activation, G, E, bar)
     return [a[: cells.size] for a in cells.geo], cells.parent[: cells.size].copy(), state
+
+
+MAX_PREFILTER_ELEMS = 1 << 22  # (cells x vertices x units) per block of the max-stage prefilter
+
+
+def _max_winners(cells: Cells, ctx, st, G, E) -> np.ndarray:
+    """For every stage-start cell and max unit (w,): the piece that beats every other piece strictly at every
+    vertex of the cell by more than the error bounds (float64 alone decides it), or -1; indexed by the cells'
+    map rows (rows of G, E: one per stage-start cell). Such a unit splits neither that cell nor any part of
+    it (the differences are affine, the cell convex), so the stage loops over the other units only.
+    Vectorised over units in blocks."""
+    geo = cells.take(slice(0, cells.size))
+    V, n, D = geo[0], geo[1], geo[-1]
+    C, K, d = V.shape
+    rows = cells.parent[: cells.size]
+    w, k = st.groups.shape
+    out = np.full((len(G), w), -1, np.int64)
+    if C == 0 or k < 2 or len(np.unique(rows)) != C:
+        return out
+    winner = np.full((C, w), -1, np.int64)
+    valid = np.arange(K)[None, :] < n[:, None]
+    vinf = np.abs(V).max(-1)
+    step = max(1, MAX_PREFILTER_ELEMS // max(C * K * k, 1))
+    Gr, Er = G[rows], E[rows]
+    for u0 in range(0, w, step):
+        units = np.arange(u0, min(u0 + step, w))
+        gi = st.groups[units]  # (w', k)
+        Gp, Ep = Gr[:, :, gi], Er[:, gi]  # (C, d, w', k), (C, w', k)
+        Dg, De = ctx.bounds(rows, gi.reshape(-1))
+        Dg, De = Dg.reshape(C, len(units), k), De.reshape(C, len(units), k)
+        beats = np.ones((C, len(units), k), bool)
+        from ..numerics import vertex_tolerance
+
+        for i in range(k):
+            for j in range(i + 1, k):
+                g = Gp[..., i] - Gp[..., j]  # (C, d, w')
+                e = Ep[..., i] - Ep[..., j]
+                absg = np.abs(g).sum(1)
+                dg = (Dg[..., i] + Dg[..., j]) + 2 * U * absg
+                de = (De[..., i] + De[..., j]) + 2 * U * np.abs(e)
+                fv = np.einsum("ckd,cdu->cku", V, g) + e[:, None]  # the pair's difference as the engine computes it
+                A, B, Cc = vertex_tolerance(absg, np.abs(e), dg, de, d)
+                tol = (A[:, None] + B[:, None] * vinf[..., None]) + Cc[:, None] * D[..., None]
+                vm = valid[..., None]
+                pos = np.all(~vm | (fv > tol), 1)
+                neg = np.all(~vm | (fv < -tol), 1)
+                beats[..., i] &= pos
+                beats[..., j] &= neg
+        anyw = beats.any(-1)
+        winner[:, units] = np.where(anyw, beats.argmax(-1), -1)
+    out[rows] = winner
+    return out
 
 
 def _bits(st) -> int:

@@ -276,6 +276,7 @@ class DDNet:
         self.d = domain.dim
         self._input = self._frame(domain)
         self._cache: dict = {}
+        self._fast: dict = {}  # (stage, id of the states list) -> (states, values): no key bytes for the same list
         self._order: list = []
         self._size = max(cache, 2 * len(prog.stages) + 4)
         self._stage_of = {st.node: s for s, st in enumerate(prog.stages)}
@@ -303,9 +304,14 @@ class DDNet:
     def values_before(self, s: int, states) -> dict:
         """The double-double values {node: DD (d + 1, *shape)} of every node before stage s (0-based) under
         the states of stages < s."""
+        fast = (s, id(states))
+        hit = self._fast.get(fast)
+        if hit is not None and hit[0] is states:
+            return hit[1]
         key = self._key(states, s)
         hit = self._cache.get(key)
         if hit is not None:
+            self._fast[fast] = (states, hit)
             return hit
         nodes = self.graph.nodes
         if s == 0:
@@ -338,6 +344,9 @@ class DDNet:
             self._cache.pop(self._order.pop(0), None)
         self._cache[key] = vals
         self._order.append(key)
+        if len(self._fast) > 4 * self._size:
+            self._fast.clear()
+        self._fast[fast] = (states, vals)
         return vals
 
     def preact(self, s: int, states) -> DD:
@@ -419,12 +428,11 @@ def _solve2(H):
     return (x, y), kinv
 
 
-def certified_value(q, H):
-    """(value, bound): the exact value of plane q (Fractions, d + 1; bound dq) at the exact intersection of the
-    planes H (each (coefficients, bound)), and a bound of how far the true planes can move it; None where the
-    planes are too ill-conditioned for their error bounds."""
+def certified_vertex(H):
+    """The exact intersection X of two planes H (each (coefficients, bound)), with |X|_1 and a bound dx of how
+    far (max-norm) the true planes' intersection can lie from it; None where the planes are too
+    ill-conditioned for their bounds."""
     (H0, d0), (H1, d1) = H
-    qc, dq = q
     X, kinv = _solve2([H0, H1])
     if X is None:
         return None
@@ -435,10 +443,24 @@ def certified_value(q, H):
     if k * dA >= 0.5:
         return None
     dx = k / (1 - k * dA) * dmax * (x1 + 1) * SAFE  # max-norm of the vertex's displacement
+    return X, x1, dx
+
+
+def certified_at(q, vertex):
+    """(value, bound): the exact value of plane q (coefficients, bound dq) at a :func:`certified_vertex`, and a
+    bound of how far the true plane at the true vertex can be from it."""
+    qc, dq = q
+    X, x1, dx = vertex
     v = qc[0] * X[0] + qc[1] * X[1] + qc[2]
     g1 = float(abs(qc[0]) + abs(qc[1])) * SAFE
-    bound = (g1 * dx + dq * (x1 + 2 * dx + 1)) * SAFE
-    return v, bound
+    return v, (g1 * dx + dq * (x1 + 2 * dx + 1)) * SAFE
+
+
+def certified_value(q, H):
+    """(value, bound) of plane q at the intersection of the planes H (:func:`certified_vertex`,
+    :func:`certified_at`); None where the planes are too ill-conditioned for their bounds."""
+    vx = certified_vertex(H)
+    return None if vx is None else certified_at(q, vx)
 
 
 class DDPlane(tuple):
@@ -453,3 +475,30 @@ class DDPlane(tuple):
 
     def __len__(self):
         return 3
+
+
+def values_at(z: DD, units, bp: float, vertex) -> tuple[np.ndarray, np.ndarray]:
+    """Values (P,) of the planes ``z[:, units] - bp`` (z a DD (3, m) of a 2-D stage's pre-activations) at one
+    :func:`certified_vertex`, computed in double-double from the vertex rounded to double-double, and bounds
+    (P,) of their distance to the true planes' values at the true vertex (the planes' own bounds moved by the
+    vertex's, and the arithmetic)."""
+    X, x1, dx = vertex
+    xh = np.array([float(X[0]), float(X[1])])
+    xl = np.array([float(X[0] - Fraction(xh[0])), float(X[1] - Fraction(xh[1]))])
+    gh, gl, E = z.hi[:, units], z.lo[:, units], z.E[:, units]
+    eh, el = two_sum(gh[2], np.full(len(units), -bp))
+    el = el + gl[2]
+    p0, q0 = two_prod(gh[0], xh[0])
+    p1, q1 = two_prod(gh[1], xh[1])
+    small = (gh[0] * xl[0] + gl[0] * xh[0]) + (gh[1] * xl[1] + gl[1] * xh[1]) + (q0 + q1) + el
+    s1, r1 = two_sum(p0, p1)
+    s2, r2 = two_sum(s1, eh)
+    v = s2 + (r1 + r2 + small)
+    mag = np.abs(gh[0]) * abs(xh[0]) + np.abs(gh[1]) * abs(xh[1]) + np.abs(gh[2]) + abs(bp)
+    small_abs = (np.abs(gh[0] * xl[0]) + np.abs(gl[0] * xh[0]) + np.abs(gh[1] * xl[1]) + np.abs(gl[1] * xh[1])
+                 + np.abs(q0) + np.abs(q1) + np.abs(el) + np.abs(r1) + np.abs(r2))
+    arith = 2.0**-90 * mag + 16 * U * small_abs + U * np.abs(v)  # dropped lo * lo terms, the small sums' rounding
+    dq = E.max(0) * SAFE
+    g1 = (np.abs(gh[0]) + np.abs(gh[1])) * SAFE + 2.0**-80 * mag
+    bound = (g1 * dx + dq * (x1 + 2 * dx + 1) + arith) * SAFE
+    return v, bound

@@ -517,16 +517,36 @@ class _GraphResolver(Resolver):
                     return [planes[i], planes[j]]
         raise RuntimeError("internal error: a vertex lies on only one independent facet in 2-D")
 
-    def _dd_sign(self, q, H) -> int:
-        from .ddmaps import certified_value
+    def begin(self, stage: int, words):
+        super().begin(stage, words)
+        self._states, self._vertices = {}, {}
 
-        r = certified_value(q, H)
+    def states(self, row: int) -> list:
+        if not self.dd:
+            return super().states(row)
+        st = self._states.get(row)
+        if st is None:
+            st = self._states[row] = super().states(row)
+        return st
+
+    def _dd_sign(self, q, H, key=None) -> int:
+        from .ddmaps import certified_at, certified_vertex
+
+        vx = self._vertices.get(key) if key is not None else None
+        if vx is None:
+            vx = certified_vertex(H)
+            if key is not None and vx is not None:
+                self._vertices[key] = vx
+        r = None if vx is None else certified_at(q, vx)
         if r is None or abs(r[0]) <= r[1]:
-            raise PiecewiseError(
-                "a sign of this arrangement is within the error bound of zero even in double-double arithmetic "
-                f"(this graph has {self.prog.n_units:,} units; exact arithmetic is implemented for up to "
-                f"{EXACT_UNITS_LIMIT:,}): the count cannot be certified")
+            self._dd_refuse()
         return 1 if r[0] > 0 else -1
+
+    def _dd_refuse(self):
+        raise PiecewiseError(
+            "a sign of this arrangement is within the error bound of zero even in double-double arithmetic "
+            f"(this graph has {self.prog.n_units:,} units; exact arithmetic is implemented for up to "
+            f"{EXACT_UNITS_LIMIT:,}): the count cannot be certified")
 
     def resolve(self, cls, sure, valid, rows, labels, query):
         if not self.dd:
@@ -535,14 +555,48 @@ class _GraphResolver(Resolver):
         if not len(bi):
             return
         self._tick(len(bi))
+        units = getattr(query, "units", None)
+        if units is not None:  # one unit per pair b, breakpoint query.sub: all pairs of a row and vertex at once
+            return self._dd_resolve_units(cls, bi, ki, rows, labels, np.asarray(units), int(query.sub))
         memo = {}
         for b, k in zip(bi.tolist(), ki.tolist()):
             if b not in memo:
                 st = self.states(int(rows[b]))
                 memo[b] = (st, query(b, st))
             st, q = memo[b]
-            H = self._dd_pair([self.label_plane(lab, st) for lab in labels(b, k)])
-            cls[b, k] = self._dd_sign(q, H)
+            labs = labels(b, k)
+            key = (int(rows[b]), tuple(sorted(int(x) for x in labs)))
+            H = None if key in self._vertices else self._dd_pair([self.label_plane(lab, st) for lab in labs])
+            cls[b, k] = self._dd_sign(q, H, key)
+
+    def _dd_resolve_units(self, cls, bi, ki, rows, labels, units, sub):
+        from .ddmaps import certified_vertex, values_at
+
+        st0 = self.prog.stages[self.stage - 1]
+        bp = float(st0.act.breakpoints[sub])
+        groups = {}
+        for b, k in zip(bi.tolist(), ki.tolist()):
+            labs = labels(b, k)
+            key = (int(rows[b]), tuple(sorted(int(x) for x in labs)))
+            groups.setdefault(key, ([], labs))[0].append((b, k))
+        for key, (items, labs) in groups.items():
+            row = key[0]
+            st = self.states(row)
+            vx = self._vertices.get(key)
+            if vx is None:
+                vx = certified_vertex(self._dd_pair([self.label_plane(lab, st) for lab in labs]))
+                if vx is None:
+                    raise PiecewiseError("a vertex of this arrangement is too ill-conditioned for double-double "
+                                         "arithmetic: the count cannot be certified")
+                self._vertices[key] = vx
+            dd = self._dd()
+            z = dd.preact_from(self.stage - 1, dd.values_before(self.stage - 1, st)[st0.src])
+            b_idx = np.array([b for b, _ in items])
+            k_idx = np.array([k for _, k in items])
+            v, bound = values_at(z, units[b_idx], bp, vx)
+            if np.any(np.abs(v) <= bound):
+                self._dd_refuse()
+            cls[b_idx, k_idx] = np.where(v > 0, 1, -1)
 
     def point(self, row: int, labels, qplane_fn):
         if not self.dd:
