@@ -77,9 +77,23 @@ class DD:
     def map(self, f):
         return DD(f(self.hi), f(self.lo), f(self.E))
 
+    def __getitem__(self, idx):
+        return DD(self.hi[idx], self.lo[idx], self.E[idx])
+
+    def reshape(self, *shape):
+        return self.map(lambda t: t.reshape(*shape))
+
     @property
     def shape(self):
         return self.hi.shape
+
+    @property
+    def nbytes(self) -> int:
+        return 3 * self.hi.nbytes
+
+    def err(self):
+        """Bound of the distance of ``hi`` (the float64 values the engine computes with) to the exact values."""
+        return (np.abs(self.lo) + self.E) * SAFE
 
 
 def dd_add(x: DD, y: DD) -> DD:
@@ -267,6 +281,24 @@ def apply_node(node, ins: list) -> DD:
     return y
 
 
+def frame_dd(domain) -> DD:
+    """The input map (d + 1, n_in): the exact frame (axes, centre) of the domain in double-double."""
+    from .rational import domain_frame
+
+    center, axes = domain_frame(domain)
+    rows = [axes[i] for i in range(domain.dim)] + [center]
+    hi, lo, E = [], [], []
+    for r in rows:
+        v = [Fraction(int(n)) * Fraction(2) ** r.k for n in r.N]  # a Dyadic is N * 2^k
+        h = np.array([float(t) for t in v])
+        l_ = np.array([float(t - Fraction(float(hh))) for t, hh in zip(v, h)])
+        e = np.array([abs(float(t - Fraction(float(hh)) - Fraction(float(ll)))) for t, hh, ll in zip(v, h, l_)])
+        hi.append(h)
+        lo.append(l_)
+        E.append(e * SAFE + 1e-300 * (e > 0))
+    return DD(np.stack(hi), np.stack(lo), np.stack(E))
+
+
 class DDNet:
     """Double-double maps (d + 1 rows) of a graph's stage pre-activations for single cells (given states),
     in the centred coordinates of a 2-D domain; cached by pattern prefix (a few entries)."""
@@ -282,21 +314,7 @@ class DDNet:
         self._stage_of = {st.node: s for s, st in enumerate(prog.stages)}
 
     def _frame(self, domain) -> DD:
-        """The input map (d + 1, n_in): the exact frame (axes, centre) of the domain in double-double."""
-        from .rational import domain_frame
-
-        center, axes = domain_frame(domain)
-        rows = [axes[i] for i in range(self.d)] + [center]
-        hi, lo, E = [], [], []
-        for r in rows:
-            v = [Fraction(int(n)) * Fraction(2) ** r.k for n in r.N]  # a Dyadic is N * 2^k
-            h = np.array([float(t) for t in v])
-            l_ = np.array([float(t - Fraction(float(hh))) for t, hh in zip(v, h)])
-            e = np.array([abs(float(t - Fraction(float(hh)) - Fraction(float(ll)))) for t, hh, ll in zip(v, h, l_)])
-            hi.append(h)
-            lo.append(l_)
-            E.append(e * SAFE + 1e-300 * (e > 0))
-        return DD(np.stack(hi), np.stack(lo), np.stack(E))
+        return frame_dd(domain)
 
     def _key(self, states, s):
         return (s, b"".join(np.ascontiguousarray(states[t], np.int8).tobytes() for t in range(s)))

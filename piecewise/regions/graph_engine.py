@@ -123,6 +123,7 @@ class _Chunk:
     def __init__(self, geo, words, vals, err, cerr=None, prev=None, root=None):
         self.geo, self.words, self.vals, self.err = geo, words, vals, err
         self.root = root  # batched domains: the domain of each cell (C,), else None
+        self.dd = False  # maps are double-double (regions/ddmaps.py): DD values, no float64 bounds to carry
         self.prev = prev  # the previous stage's states of these cells (C, w), for max stages right after it
         self.cerr = {} if cerr is None else cerr  # per-cell error bounds of stage outputs {node: (Eg, Ee) (C, size)}
 
@@ -150,6 +151,14 @@ def _cell_mags(M):
     for i in range(1, d1 - 1):
         g = g + np.abs(M[:, i])
     return g, np.abs(M[:, d1 - 1])
+
+
+def _rows_bounds(prog, s, chunk, rows, Dg, De):
+    """Per-row bounds of stage s's pre-activations: :func:`_row_errors` for float64 maps; for double-double
+    maps the chunk's own (already near 2^-100 of the magnitudes)."""
+    if chunk.dd:
+        return np.broadcast_to(Dg, (len(rows), len(Dg))).copy(), np.broadcast_to(De, (len(rows), len(De))).copy()
+    return _row_errors(prog, s, chunk, rows)
 
 
 def _row_errors(prog, s, chunk, rows):
@@ -213,9 +222,15 @@ def _affine(prog, k, chunk, threads):
         M = np.zeros((C, d1, *nd.shape))
         M[:, d1 - 1] = nd.attrs["value"]
         z = np.zeros(nd.size)
+        if chunk.dd:
+            from .ddmaps import DD
+
+            return DD(M), None
         return M, (z, z)
     if k in prog.identity:
         return chunk.vals[nd.inputs[0]], chunk.err[nd.inputs[0]]
+    if chunk.dd:
+        return _affine_dd(nd, chunk), None
     ins = [chunk.vals[i] for i in nd.inputs]
     M = opmaps.apply_maps(nd, ins, threads)
     # error bounds: |op| of (errors + gamma * magnitudes), plus the constant's rounding
@@ -231,6 +246,67 @@ def _affine(prog, k, chunk, threads):
     if b is not None:
         Ee = Ee + (c + U) * np.broadcast_to(np.abs(b), nd.shape).reshape(-1)
     return M, (Eg, Ee)
+
+
+def _affine_dd(nd, chunk):
+    """An affine node on a chunk's double-double maps (all cells and columns batched)."""
+    from .ddmaps import apply_node, dd_add_const
+
+    ins = [chunk.vals[i] for i in nd.inputs]
+    C, d1 = ins[0].shape[:2]
+    y = apply_node(nd, [v.reshape(C * d1, *v.shape[2:]) for v in ins]).reshape(C, d1, *nd.shape)
+    b = opmaps.bias(nd)
+    if b is not None:
+        off = dd_add_const(y[:, d1 - 1], np.broadcast_to(b, (C, *nd.shape)))
+        y.hi[:, d1 - 1], y.lo[:, d1 - 1], y.E[:, d1 - 1] = off.hi, off.lo, off.E
+    return y
+
+
+def _preact_dd(st, Z):
+    """Stage pre-activations from double-double maps: (G, E) the float64 high parts the kernel reads, their
+    error bounds (Dg, De) per unit (max over the chunk's cells of |lo| + E), and the DD maps (C, d + 1, m)."""
+    from .ddmaps import dd_add_const, dd_scale
+
+    C, d1 = Z.shape[:2]
+    Z = Z.reshape(C, d1, -1)
+    if st.groups is None and st.in_scale is not None:
+        a, b = st.in_scale
+        Z = dd_scale(Z, a[None, None, :])
+        off = dd_add_const(Z[:, d1 - 1], np.broadcast_to(b, (C, len(b))))
+        Z.hi[:, d1 - 1], Z.lo[:, d1 - 1], Z.E[:, d1 - 1] = off.hi, off.lo, off.E
+    err = Z.err()
+    G = np.ascontiguousarray(Z.hi[:, : d1 - 1])
+    E = np.ascontiguousarray(Z.hi[:, d1 - 1])
+    if C:
+        Dg, De = err[:, : d1 - 1].sum(1).max(0), err[:, d1 - 1].max(0)
+    else:
+        Dg = De = np.zeros(Z.shape[-1])
+    return G, E, Dg * SAFETY, De * SAFETY, Z
+
+
+def _stage_out_dd(st, Z, p, state):
+    """The stage node's double-double value on the new cells (parent rows p, states (N, w))."""
+    from .ddmaps import dd_add_const, dd_scale
+
+    N = len(p)
+    d1 = Z.shape[1]
+    Zp = Z[p]
+    if st.groups is not None:
+        gi = st.groups[np.arange(st.width)[None, :], state.astype(np.intp)]  # (N, w)
+        idx = np.broadcast_to(gi[:, None, :], (N, d1, st.width))
+        return Zp.map(lambda t: np.take_along_axis(t, idx, 2))
+    cols = np.arange(st.m)[None, :]
+    s = state.astype(np.intp)
+    sl, k = st.slope[s, cols], st.const[s, cols]
+    h = dd_scale(Zp, sl[:, None, :])
+    off = dd_add_const(h[:, d1 - 1], k)
+    h.hi[:, d1 - 1], h.lo[:, d1 - 1], h.E[:, d1 - 1] = off.hi, off.lo, off.E
+    if st.out is not None:
+        a, b = st.out
+        h = dd_scale(h, a[None, None, :])
+        off = dd_add_const(h[:, d1 - 1], np.broadcast_to(b, (N, len(b))))
+        h.hi[:, d1 - 1], h.lo[:, d1 - 1], h.E[:, d1 - 1] = off.hi, off.lo, off.E
+    return h
 
 
 def _preact(st, Z, err):
@@ -345,7 +421,7 @@ def _measures(kind, geo):
 
 def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_cells: bool = True,
                     progress=None, threads: int | None = None, max_cells: int = 50_000_000,
-                    measure: bool | None = None, net=None):
+                    measure: bool | None = None, net=None, precision: str = "auto"):
     """Exact activation regions of a :class:`~piecewise.graph.Graph` on ``domain`` (module docstring).
 
     Args:
@@ -354,6 +430,12 @@ def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_c
         False: only each cell's pattern, one point inside it and (``measure``; default: on 1-D and 2-D
         domains) its measure (a :class:`RegionCount`: counts of millions of cells).
       net: what the result reports as its network (default the graph).
+      precision: the cells' maps in ``"float64"`` (signs its error bounds cannot decide go to the exact or
+        double-double fallback one by one), ``"double-double"`` (about 100 bits: the error bounds stay small
+        through deep networks; a chunk costs about 20 float64 passes), or ``"auto"``: float64 first, and the
+        search restarts in double-double when more than :data:`DD_SWITCH` signs needed a graph too large for
+        exact arithmetic (a deep network's float64 bounds grow 7-10x per stage). The result's ``engine``
+        says which ran.
     Returns:
       a CellComplex, or (keep_cells False) a :class:`RegionCount`.
     """
@@ -370,27 +452,41 @@ def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_c
     d = domain.dim
     backend = Polytopes if d >= 3 else (_Poly2D if d == 2 else _Seg1D)
     kind = "polytope" if d >= 3 else ("polygon" if d == 2 else "interval")
-    events = Events(d)
     packer = Packer(prog.n_units, prog.bits)
     from .rational import frame_errors
 
-    M0 = np.concatenate([domain.axes, domain.center[None]], 0)[None]  # (1, d + 1, n_in)
-    eA, ec = frame_errors(domain)
-    root = _Chunk(backend.init(d), np.zeros((1, packer.n_words), np.uint32), {0: M0.reshape(1, d + 1, *graph.input_shape)},
-                  {0: (eA, ec)})
-    res = _Result(keep_cells, kind, (d <= 2) if measure is None else bool(measure))
-    resolver = _GraphResolver(graph, prog, domain, events)
-    per_level = budget / (len(prog.stages) + 1)
-    bar = _bar(progress, len(prog.stages))
+    if precision not in ("auto", "float64", "double-double"):
+        raise PiecewiseError(f"precision must be 'auto', 'float64' or 'double-double', got {precision!r}")
+    use_dd = precision == "double-double"
     offsets = np.cumsum([0] + [st.width for st in prog.stages])
-    try:
-        _dfs(prog, 0, root, backend, events, packer, offsets, resolver, res, per_level, threads, max_cells, bar)
-    finally:
-        if bar is not None:
-            bar.close()
+    while True:
+        events = Events(d)
+        if use_dd:
+            from .ddmaps import frame_dd
+
+            root = _Chunk(backend.init(d), np.zeros((1, packer.n_words), np.uint32),
+                          {0: frame_dd(domain).reshape(1, d + 1, *graph.input_shape)}, {0: None})
+            root.dd = True
+        else:
+            M0 = np.concatenate([domain.axes, domain.center[None]], 0)[None]  # (1, d + 1, n_in)
+            root = _Chunk(backend.init(d), np.zeros((1, packer.n_words), np.uint32),
+                          {0: M0.reshape(1, d + 1, *graph.input_shape)}, {0: frame_errors(domain)})
+        res = _Result(keep_cells, kind, (d <= 2) if measure is None else bool(measure))
+        resolver = _GraphResolver(graph, prog, domain, events)
+        resolver.switch = None if (use_dd or precision == "float64") else DD_SWITCH
+        bar = _bar(progress, len(prog.stages))
+        try:
+            _dfs(prog, 0, root, backend, events, packer, offsets, resolver, res, budget / (len(prog.stages) + 1),
+                 threads, max_cells, bar)
+            break
+        except _Restart:  # float64's bounds decide too little in this network: its maps in double-double
+            use_dd = True
+        finally:
+            if bar is not None:
+                bar.close()
     words = np.concatenate(res.words) if res.words else np.zeros((0, packer.n_words), np.uint32)
-    stats = {"algorithm": "operators", "memory_budget": int(budget), "chunks": res.chunks,
-             "peak_map_bytes": int(res.peak)}
+    stats = {"algorithm": "operators", "precision": "double-double" if use_dd else "float64",
+             "memory_budget": int(budget), "chunks": res.chunks, "peak_map_bytes": int(res.peak)}
     if not keep_cells:
         pts = np.concatenate(res.points) if res.points else np.zeros((0, d))
         meas = np.concatenate(res.measure) * domain.measure() if res.measure else None
@@ -459,6 +555,13 @@ def _bar(progress, n):
     if progress is None and not sys.stderr.isatty():
         return None
     return tqdm(total=None, desc="exact cells (graph)", unit="cell", leave=False)
+
+
+DD_SWITCH = 2_000  # signs sent one by one to the double-double fallback before a float64 search restarts in dd
+
+
+class _Restart(Exception):
+    """Too many float64 signs needed the one-by-one fallback: run the search with double-double maps."""
 
 
 class _ExactNeeded(Exception):
@@ -542,6 +645,13 @@ class _GraphResolver(Resolver):
             self._dd_refuse()
         return 1 if r[0] > 0 else -1
 
+    switch = None
+
+    def _switch(self, k: int):
+        self.n_dd = getattr(self, "n_dd", 0) + k
+        if self.switch is not None and self.n_dd > self.switch:
+            raise _Restart()
+
     def _dd_refuse(self):
         raise PiecewiseError(
             "a sign of this arrangement is within the error bound of zero even in double-double arithmetic "
@@ -555,6 +665,7 @@ class _GraphResolver(Resolver):
         if not len(bi):
             return
         self._tick(len(bi))
+        self._switch(len(bi))
         units = getattr(query, "units", None)
         if units is not None:  # one unit per pair b, breakpoint query.sub: all pairs of a row and vertex at once
             return self._dd_resolve_units(cls, bi, ki, rows, labels, np.asarray(units), int(query.sub))
@@ -604,6 +715,7 @@ class _GraphResolver(Resolver):
         from .ddmaps import SAFE, _solve2
 
         self._tick()
+        self._switch(1)
         st = self.states(int(row))
         H = self._dd_pair([qplane_fn(st)] + [self.label_plane(lab, st) for lab in labels])
         X, kinv = _solve2([H[0][0], H[1][0]])
@@ -657,7 +769,12 @@ def _dfs_chunk(prog, s, chunk, backend, events, packer, offsets, resolver, res, 
         out = chunk.vals[prog.graph.output]
         C, d1 = out.shape[:2]
         out = out.reshape(C, d1, -1)
-        Eg, Ee = chunk.err[prog.graph.output]
+        if chunk.dd:
+            e = out.err()
+            Eg, Ee = (e[:, : d1 - 1].sum(1).max(0), e[:, d1 - 1].max(0)) if C else (0.0, 0.0)
+            out = out.hi
+        else:
+            Eg, Ee = chunk.err[prog.graph.output]
         geo = [a[:C] for a in chunk.geo]
         res.add(chunk.words, geo, np.ascontiguousarray(out[:, : d1 - 1]), np.ascontiguousarray(out[:, d1 - 1]),
                 Eg, Ee, root=chunk.root)
@@ -667,7 +784,10 @@ def _dfs_chunk(prog, s, chunk, backend, events, packer, offsets, resolver, res, 
             raise PiecewiseError(f"more than max_cells={max_cells:,} cells: use a smaller domain or the grid method")
         return
     st = prog.stages[s]
-    G, E, Dg, De = _preact(st, chunk.vals[st.src], chunk.err[st.src])
+    if chunk.dd:
+        G, E, Dg, De, Zdd = _preact_dd(st, chunk.vals[st.src])
+    else:
+        G, E, Dg, De = _preact(st, chunk.vals[st.src], chunk.err[st.src])
     _engine._check_finite((G, E, Dg, De), f"stage {s + 1}'s pre-activations")
     geo, p, state = _split(prog, st, s, chunk, G, E, Dg, De, backend, events, resolver, threads, max_cells)
     if not res.keep and s == len(prog.stages) - 1:  # a count: the last stage's cells need no maps
@@ -682,8 +802,9 @@ def _dfs_chunk(prog, s, chunk, backend, events, packer, offsets, resolver, res, 
     # the new cells in sub-chunks that fit this level's share of the budget
     live = [k for k in chunk.vals if prog.last[k] > st.node]
     d1 = G.shape[1] + 1
-    per_cell = (8 * d1 * (sum(int(np.prod(chunk.vals[k].shape[2:])) for k in live) + 2 * st.m) + 8 * packer.n_words
-                + backend.bytes_per_cell(d1 - 1))  # maps, patterns, geometry
+    per_cell = ((3 if chunk.dd else 1) * 8 * d1 * (sum(int(np.prod(chunk.vals[k].shape[2:])) for k in live)
+                                                 + 2 * st.m)
+                + 8 * packer.n_words + backend.bytes_per_cell(d1 - 1))  # maps, patterns, geometry
     B = max(1, int(per_level // max(per_cell, 1)))
     N = len(p)
     for b0 in range(0, N, B):
@@ -692,14 +813,18 @@ def _dfs_chunk(prog, s, chunk, backend, events, packer, offsets, resolver, res, 
         vals = {k: chunk.vals[k][pb] for k in live}
         err = {k: chunk.err[k] for k in live}
         cerr = {k: tuple(a[pb] for a in chunk.cerr[k]) for k in live if k in chunk.cerr}
-        vals[st.node], err[st.node], ce = _stage_out(st, G, E, Dg, De, pb, state[sl])
-        if ce is not None:
-            cerr[st.node] = ce
+        if chunk.dd:
+            vals[st.node], err[st.node] = _stage_out_dd(st, Zdd, pb, state[sl]), None
+        else:
+            vals[st.node], err[st.node], ce = _stage_out(st, G, E, Dg, De, pb, state[sl])
+            if ce is not None:
+                cerr[st.node] = ce
         vals[st.node] = vals[st.node].reshape(len(pb), d1, *prog.graph.nodes[st.node].shape)
         words = chunk.words[pb].copy()
         _add_states(packer, words, state[sl], int(offsets[s]))
         sub = _Chunk([a[sl] for a in geo], words, vals, err, cerr, state[sl],
                      None if chunk.root is None else chunk.root[pb])
+        sub.dd = chunk.dd
         _dfs(prog, s + 1, sub, backend, events, packer, offsets, resolver, res, per_level, threads, max_cells, bar)
         del sub, vals
 
@@ -736,14 +861,14 @@ def _split(prog, st, s, chunk, G, E, Dg, De, backend, events, resolver, threads,
                                                  events, _NoBar(), threads, max_cells, _engine._pmap, check)
         if len(deferred):
             deferred = np.sort(deferred)
-            dctx = ctx.with_rows(deferred, *_row_errors(prog, s, chunk, deferred), C0)
+            dctx = ctx.with_rows(deferred, *_rows_bounds(prog, s, chunk, deferred, Dg, De), C0)
             sub = Cells(rag0.take(deferred).padded(), backend.KAXIS, backend.PAD, max_cells, 1.0)
             geo2, p2, s2 = _stage(sub, _StageView(st), G, E, _NoBar(), 0.0, deferred, dctx)
             rag = _ckernel.Ragged.concat([rag, _ckernel.Ragged.from_padded(geo2, len(p2))])
             p, state = np.concatenate([p, p2]), np.concatenate([state, s2])
         return rag.padded(), p, state
     rows = np.arange(C0)
-    ctx = ctx.with_rows(rows, *_row_errors(prog, s, chunk, rows), C0)
+    ctx = ctx.with_rows(rows, *_rows_bounds(prog, s, chunk, rows, Dg, De), C0)
     cells = Cells([a.copy() for a in chunk.geo], backend.KAXIS, backend.PAD, max_cells, 1.0)
     return _stage(cells, _StageView(st), G, E, _NoBar(), 0.0, rows, ctx)
 
