@@ -57,6 +57,7 @@ def vgg11(width: int = 16, n_classes: int = 10, seed: int = 0):
     torch, nn = _torch()
     c = width
     cfg = [c, "M", 2 * c, "M", 4 * c, 4 * c, "M", 8 * c, 8 * c, "M", 8 * c, 8 * c, "M"]
+    torch.manual_seed(seed)  # before the layers are built (their init draws from it)
     layers, cin = [], 3
     for v in cfg:
         if v == "M":
@@ -65,7 +66,6 @@ def vgg11(width: int = 16, n_classes: int = 10, seed: int = 0):
             layers += [nn.Conv2d(cin, v, 3, 1, 1), nn.ReLU()]
             cin = v
     layers += [nn.Flatten(), nn.Linear(cin, 8 * c), nn.ReLU(), nn.Linear(8 * c, n_classes)]
-    torch.manual_seed(seed)
     return nn.Sequential(*layers).eval()
 
 

@@ -8,6 +8,7 @@ cell's affine map through the network (3 columns per cell of a plane: two direct
 PyTorch, float64, on the same threads -- what any method that computes each cell's map once must spend.
 
     python benchmarks/real_nets.py [--nets resnet18,vgg11] [--radius 0.1] [--width 16] [--budget GB]
+    python benchmarks/real_nets.py --lc 256 [--nets ...] [--radius R]   # exact local complexity at 256 points
 
 Prints a table and one JSON line per net. The device is the CPU (JAX is not used by the engine's operators).
 """
@@ -63,16 +64,41 @@ def run(name: str, width: int, radius: float, budget: float | None, seed: int = 
     t = time.perf_counter()
     rc = pw.enumerate_cells(g, None, dom, keep_cells=False, memory_budget=budget, progress=None)
     secs = time.perf_counter() - t
-    # a check of the count: every cell's point has the cell's pattern in PyTorch's own float32 forward? Not
-    # comparable bitwise (float32); the benchmark reports the count and leaves checks to the tests.
     fl = floor_seconds(model, rc.regions)
-    units = sum(st.width for st in __import__("piecewise.regions.graph_engine", fromlist=["Program"]).Program(g).stages)
+    from piecewise.regions.graph_engine import Program
+
+    units = sum(st.width for st in Program(g).stages)
     return {"net": name, "width": width, "relu_units": units, "radius": radius, "regions": rc.regions,
             "seconds": round(secs, 2), "regions_per_second": round(rc.regions / secs, 1),
             "floor_seconds": round(fl, 2), "ratio_to_floor": round(secs / fl, 2), "import_seconds": round(t_import, 2),
             "peak_map_gb": round(rc.engine["peak_map_bytes"] / 1e9, 3), "chunks": rc.engine["chunks"],
             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2), "device": "cpu",
-            "threads": len(os.sched_getaffinity(0))}
+            "precision": rc.engine.get("precision"), "threads": len(os.sched_getaffinity(0))}
+
+
+def run_lc(name: str, width: int, radius: float, n_points: int, seed: int = 0) -> dict:
+    """Exact local complexity (regions meeting the diamond of radius r in a random plane) at n_points random
+    inputs in one batched search, beside the sampled estimate and the floor of the cells found."""
+    import torch
+
+    import piecewise as pw
+    from models import resnet18, vgg11
+    from piecewise.regions.local_complexity import local_complexity
+
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+    model = resnet18(width) if name == "resnet18" else vgg11(width)
+    g = pw.io.from_torch(model, (3, 32, 32))
+    X = np.random.default_rng(seed).uniform(0, 1, (n_points, 3 * 32 * 32))
+    t = time.perf_counter()
+    lc = local_complexity(g, None, X, radius, seed=seed)
+    secs = time.perf_counter() - t
+    s = lc.summary()
+    cells = int(lc.exact_regions.sum())
+    fl = floor_seconds(model, cells)
+    return {"net": name, "width": width, "points": n_points, "radius": radius, "seconds": round(secs, 2),
+            "exact_regions_mean": s["exact_regions"]["mean"], "exact_units_mean": s["exact_units"]["mean"],
+            "sampled_mean": s["sampled_same_plane"]["mean"], "floor_seconds_of_cells_met": round(fl, 2),
+            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2), "device": "cpu"}
 
 
 def main():
@@ -81,7 +107,12 @@ def main():
     ap.add_argument("--radius", type=float, default=0.1)
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--budget", type=float, default=None, help="memory budget in GB")
+    ap.add_argument("--lc", type=int, default=0, metavar="N", help="exact local complexity at N points instead")
     a = ap.parse_args()
+    if a.lc:
+        for name in a.nets.split(","):
+            print(json.dumps(run_lc(name, a.width, a.radius, a.lc)), flush=True)
+        return
     for name in a.nets.split(","):
         r = run(name, a.width, a.radius, None if a.budget is None else a.budget * 1e9)
         print(f"{r['net']:>9} w{r['width']} units {r['relu_units']:,}: {r['regions']:,} regions in {r['seconds']} s "
