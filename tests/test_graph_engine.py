@@ -11,16 +11,18 @@ from piecewise.regions.graph_engine import enumerate_graph
 from piecewise.regions.opmaps import apply
 
 
-def _cnn(seed=0, act="relu"):
+def _cnn(seed=0, act="relu", s_in=1.0, s_out=1.0):
+    """A small CNN (conv, residual add, max-pool, leaky, avg-pool, dense); ``s_in`` divides the first conv's
+    weights (for inputs s_in times larger), ``s_out`` multiplies the output."""
     r = np.random.default_rng(seed)
     gb = GraphBuilder((2, 6, 6))
-    h = gb.conv(gb.input, r.normal(size=(3, 2, 3, 3)), r.normal(size=3) * 0.1, padding=1)
+    h = gb.conv(gb.input, r.normal(size=(3, 2, 3, 3)) / s_in, r.normal(size=3) * 0.1, padding=1)
     h = gb.relu(h) if act == "relu" else gb.clip(h, -0.5, 1.0)
     h2 = gb.conv(h, r.normal(size=(3, 3, 3, 3)) * 0.5, r.normal(size=3) * 0.1, padding=1)
     h = gb.relu(gb.add(h, h2))
     h = gb.max_pool(h, 2)
     h = gb.leaky_relu(gb.conv(h, r.normal(size=(4, 3, 2, 2)), None, stride=1), 0.1)
-    h = gb.dense(gb.flatten(gb.avg_pool(h, 2)), r.normal(size=(4, 3)))
+    h = gb.dense(gb.flatten(gb.avg_pool(h, 2)), r.normal(size=(4, 3)) * s_out)
     return gb.build(h)
 
 
@@ -183,3 +185,21 @@ def test_batched_search_falls_back_to_one_domain_at_a_time(monkeypatch):
     assert calls
     for (_, _, wa), (_, _, wb) in zip(ref, out):
         assert sorted(bytes(x) for x in wa) == sorted(bytes(x) for x in wb)
+
+
+@pytest.mark.parametrize("precision", ["float64", "double-double"])
+def test_operator_engine_counts_do_not_depend_on_scale(precision):
+    """Inputs 2^40 times larger (the plane's points scaled, the first conv's weights divided) and outputs
+    2^-60 times smaller (and both at once) give the same cells and linear regions, in float64 and in
+    double-double maps."""
+    from piecewise.regions.graph_engine import enumerate_graph
+
+    dom = _plane(72)
+    ref = enumerate_graph(_cnn(0), dom, progress=False, precision=precision)
+    P = np.stack([dom.origin, dom.origin + dom.axes[0], dom.origin + dom.axes[1]])
+    for s_in, s_out in ((2.0**40, 1.0), (1.0, 2.0**-60), (2.0**-30, 2.0**40)):
+        cx = enumerate_graph(_cnn(0, s_in=s_in, s_out=s_out), pw.plane(P * s_in), progress=False,
+                             precision=precision)
+        assert cx.regions == ref.regions > 100
+        assert sorted(bytes(w) for w in cx.patterns) == sorted(bytes(w) for w in ref.patterns)
+        assert cx.linear_regions()[0] == ref.linear_regions()[0]

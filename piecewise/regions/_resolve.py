@@ -95,8 +95,12 @@ class Resolver:
                 st = self.states(int(rows[b]))
                 memo[b] = (st, query(b, st))
             st, q = memo[b]
-            H = self._defining(labels(b, k), st)
-            cls[b, k] = rational.sign_at(q, H)
+            cls[b, k] = self.sign_at_vertex(q, labels(b, k), st, int(rows[b]))
+
+    def sign_at_vertex(self, q, labels, states, row: int) -> int:
+        """Sign of the query plane q at the vertex of the facet ``labels`` of a cell of stage-start row ``row``
+        (with these earlier states), exactly."""
+        return rational.sign_at(q, self._defining(labels, states))
 
     def point(self, row: int, labels, qplane_fn):
         """The exact point where the facets ``labels`` and the query meet, rounded: (x (d,), error bound)."""

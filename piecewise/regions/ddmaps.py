@@ -189,40 +189,12 @@ def dd_matmul(X: DD, W: np.ndarray) -> DD:
 
 
 # -- graph nodes on double-double maps -----------------------------------------------------------------------
-def _conv_cols(x, node):
-    """im2col of x (N, C, H, W) for a conv node: per group, (N * Ho * Wo, kh * kw * Cg) and the output shape."""
-    a = node.attrs
-    N, C, H, Wd = x.shape
-    W = a["W"]
-    O, Cg, kh, kw = W.shape
-    g = a["groups"]
-    sh, sw = a["stride"]
-    pt, pl, pb, pr = a["pads"]
-    dh, dw = a["dilation"]
-    Ho = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
-    Wo = (Wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
-    xp = np.zeros((N, H + pt + pb, Wd + pl + pr, C))
-    xp[:, pt:pt + H, pl:pl + Wd] = x.transpose(0, 2, 3, 1)
-    cols = []
-    for q in range(g):
-        c = np.empty((N, Ho, Wo, kh * kw * Cg))
-        k = 0
-        for i in range(kh):
-            for j in range(kw):
-                c[..., k:k + Cg] = xp[:, i * dh:i * dh + (Ho - 1) * sh + 1:sh, j * dw:j * dw + (Wo - 1) * sw + 1:sw,
-                                      q * Cg:(q + 1) * Cg]
-                k += Cg
-        cols.append(c.reshape(-1, kh * kw * Cg))
-    Wm = [np.ascontiguousarray(W[q * (O // g):(q + 1) * (O // g)].transpose(2, 3, 1, 0).reshape(kh * kw * Cg, O // g))
-          for q in range(g)]
-    return cols, Wm, (N, Ho, Wo, O)
-
-
 def _conv(x: DD, node) -> DD:
-    parts = []
-    cols = [_conv_cols(a, node) for a in (x.hi, x.lo, x.E)]
-    (ch, Wm, (N, Ho, Wo, O)), (cl, _, _), (ce, _, _) = cols
+    W, a = node.attrs["W"], node.attrs
+    Ho, Wo, Wm = opmaps.conv_plan(x.shape, W, a)
+    ch, cl, ce = (opmaps.im2col(t, W.shape, a, Ho, Wo) for t in (x.hi, x.lo, x.E))
     outs = [dd_matmul(DD(ch[q], cl[q], ce[q]), Wm[q]) for q in range(len(Wm))]
+    N, O = x.shape[0], W.shape[0]
     parts = [np.concatenate([getattr(o, f) for o in outs], 1) for f in ("hi", "lo", "E")]
     return DD(*[p.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2) for p in parts])
 

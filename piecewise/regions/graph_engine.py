@@ -664,21 +664,19 @@ class _GraphResolver(Resolver):
         bi, ki = np.nonzero(valid & ~sure)
         if not len(bi):
             return
-        self._tick(len(bi))
         self._switch(len(bi))
         units = getattr(query, "units", None)
         if units is not None:  # one unit per pair b, breakpoint query.sub: all pairs of a row and vertex at once
+            self._tick(len(bi))
             return self._dd_resolve_units(cls, bi, ki, rows, labels, np.asarray(units), int(query.sub))
-        memo = {}
-        for b, k in zip(bi.tolist(), ki.tolist()):
-            if b not in memo:
-                st = self.states(int(rows[b]))
-                memo[b] = (st, query(b, st))
-            st, q = memo[b]
-            labs = labels(b, k)
-            key = (int(rows[b]), tuple(sorted(int(x) for x in labs)))
-            H = None if key in self._vertices else self._dd_pair([self.label_plane(lab, st) for lab in labs])
-            cls[b, k] = self._dd_sign(q, H, key)
+        return super().resolve(cls, sure, valid, rows, labels, query)  # vertex by vertex: sign_at_vertex
+
+    def sign_at_vertex(self, q, labels, states, row: int) -> int:
+        if not self.dd:
+            return super().sign_at_vertex(q, labels, states, row)
+        key = (row, tuple(sorted(int(x) for x in labels)))
+        H = None if key in self._vertices else self._dd_pair([self.label_plane(lab, states) for lab in labels])
+        return self._dd_sign(q, H, key)
 
     def _dd_resolve_units(self, cls, bi, ki, rows, labels, units, sub):
         from .ddmaps import certified_vertex, values_at

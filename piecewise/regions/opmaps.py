@@ -102,12 +102,12 @@ def apply(node, ins, threads: int = 1, absolute: bool = False):
     raise PiecewiseError(f"internal error: {op} is not an affine node")
 
 
-def _conv(x, W, a, threads: int):
-    """2-D convolution of x (N, C, H, W) with W (O, C/g, kh, kw): stride, padding (t, l, b, r), dilation,
-    groups; NHWC im2col blocks and one BLAS product each."""
+def conv_plan(x_shape, W, a):
+    """Output size (Ho, Wo) of a conv node on inputs (N, C, H, W), and its per-group weight matrices
+    (kh * kw * Cg, O / g), rows ordered (i, j, c) as :func:`im2col`'s columns."""
     if "stride" not in a:
         raise PiecewiseError("internal error: a convolution node without its stride/padding attributes")
-    N, C, H, Wd = x.shape
+    _, _, H, Wd = x_shape
     O, Cg, kh, kw = W.shape
     g = a["groups"]
     sh, sw = a["stride"]
@@ -116,31 +116,46 @@ def _conv(x, W, a, threads: int):
     Ho = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
     Wo = (Wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
     Og = O // g
-    # per group: (kh * kw * Cg, Og), rows ordered (i, j, c) as the im2col columns below
     Wm = [np.ascontiguousarray(W[q * Og:(q + 1) * Og].transpose(2, 3, 1, 0).reshape(kh * kw * Cg, Og))
           for q in range(g)]
+    return Ho, Wo, Wm
+
+
+def im2col(x, W_shape, a, Ho: int, Wo: int) -> list:
+    """The im2col columns of x (n, C, H, W) for a conv node: per group, (n * Ho * Wo, kh * kw * Cg)."""
+    n, C, H, Wd = x.shape
+    _, Cg, kh, kw = W_shape
+    sh, sw = a["stride"]
+    pt, pl, pb, pr = a["pads"]
+    dh, dw = a["dilation"]
+    xp = np.zeros((n, H + pt + pb, Wd + pl + pr, C))
+    xp[:, pt:pt + H, pl:pl + Wd] = x.transpose(0, 2, 3, 1)  # NHWC
+    out = []
+    for q in range(a["groups"]):
+        cols = np.empty((n, Ho, Wo, kh * kw * Cg))
+        k = 0
+        for i in range(kh):
+            for j in range(kw):
+                cols[..., k:k + Cg] = xp[:, i * dh:i * dh + (Ho - 1) * sh + 1:sh,
+                                         j * dw:j * dw + (Wo - 1) * sw + 1:sw, q * Cg:(q + 1) * Cg]
+                k += Cg
+        out.append(cols.reshape(-1, kh * kw * Cg))
+    return out
+
+
+def _conv(x, W, a, threads: int):
+    """2-D convolution of x (N, C, H, W) with W (O, C/g, kh, kw): stride, padding (t, l, b, r), dilation,
+    groups; NHWC im2col blocks and one BLAS product each."""
+    N = x.shape[0]
+    O = W.shape[0]
+    Ho, Wo, Wm = conv_plan(x.shape, W, a)
     out = np.empty((N, O, Ho, Wo))
-    xt = x.transpose(0, 2, 3, 1)  # NHWC view
 
     def block(b0):
         b1 = min(b0 + CONV_BLOCK, N)
-        n = b1 - b0
-        xp = np.zeros((n, H + pt + pb, Wd + pl + pr, C))
-        xp[:, pt:pt + H, pl:pl + Wd] = xt[b0:b1]
-        res = np.empty((n, Ho, Wo, O))
-        for q in range(g):
-            cols = np.empty((n, Ho, Wo, kh * kw * Cg))
-            k = 0
-            for i in range(kh):
-                for j in range(kw):
-                    cols[..., k:k + Cg] = xp[:, i * dh:i * dh + (Ho - 1) * sh + 1:sh,
-                                             j * dw:j * dw + (Wo - 1) * sw + 1:sw, q * Cg:(q + 1) * Cg]
-                    k += Cg
-            if g == 1:
-                np.matmul(cols.reshape(-1, kh * kw * Cg), Wm[0], out=res.reshape(-1, O))
-            else:
-                res[..., q * Og:(q + 1) * Og] = (cols.reshape(-1, kh * kw * Cg) @ Wm[q]).reshape(n, Ho, Wo, Og)
-        out[b0:b1] = res.transpose(0, 3, 1, 2)
+        parts = [c @ w for c, w in zip(im2col(x[b0:b1], W.shape, a, Ho, Wo), Wm)]
+        res = parts[0] if len(parts) == 1 else np.concatenate(parts, 1)
+        out[b0:b1] = res.reshape(b1 - b0, Ho, Wo, O).transpose(0, 3, 1, 2)
 
     from ._engine import _pmap
 
