@@ -26,8 +26,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .errors import PiecewiseError
@@ -122,12 +120,16 @@ class Activation:
         return max(1, (self.n_states - 1).bit_length())
 
     # -- evaluation ---------------------------------------------------------------------------------
-    def __call__(self, z, xp=jnp):
+    def __call__(self, z, xp=None):
         """Apply to pre-activations. Elementwise on (..., width); maxout reduces (..., width, k) -> (..., width).
-        ``xp=numpy`` evaluates with NumPy (no JAX dispatch or compilation: the exact engine's path)."""
+        ``xp``: None (jax.numpy) or ``numpy``, which evaluates with NumPy (no JAX dispatch or compilation: the
+        exact engine's path)."""
         n = self.name
         if xp is np:
             return _numpy_forms[n](np.asarray(z), self)
+        import jax
+        import jax.numpy as jnp
+
         if n == "relu":
             return jax.nn.relu(z)
         if n == "leaky_relu":
@@ -148,6 +150,9 @@ class Activation:
         """Derivative of an elementwise activation at z: the slope of the piece of z's pattern state
         (:meth:`states`), at a kink too (relu at 0: the left piece; hardtanh at -1 and at 1: the middle one).
         Not defined for maxout (use the argmax piece)."""
+        import jax
+        import jax.numpy as jnp
+
         n = self.name
         if n == "relu":
             return (z > 0).astype(z.dtype)
@@ -166,8 +171,10 @@ class Activation:
             return jax.nn.sigmoid(z)
         raise PiecewiseError("maxout has no elementwise derivative")
 
-    def states(self, z, xp=jnp):
-        """Pattern state of every unit: int32 array (..., width). ``xp`` is jax.numpy or numpy."""
+    def states(self, z, xp=None):
+        """Pattern state of every unit: int32 array (..., width). ``xp`` is jax.numpy (None) or numpy."""
+        if xp is None:
+            import jax.numpy as xp
         n = self.name
         if n in ("relu", "leaky_relu", "abs"):
             return (z > 0).astype(xp.int32)

@@ -28,14 +28,12 @@ Example::
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from ._lazy import lazy_jit
 from .activations import Activation, get_activation
 from .errors import PiecewiseError
 
@@ -86,7 +84,7 @@ class MLP:
 
     # -- parameters ---------------------------------------------------------------------------------
     def init(self, *, key, scheme: str = "he", distribution: str = "normal", bias_std: float = 0.0,
-             dtype=jnp.float32) -> Params:
+             dtype=np.float32) -> Params:
         """Random parameters.
 
         Args:
@@ -104,6 +102,8 @@ class MLP:
             raise PiecewiseError(f"unknown distribution {distribution!r}; known: normal, uniform")
         if not bias_std >= 0:
             raise PiecewiseError(f"bias_std must be >= 0, got {bias_std}")
+        import jax
+
         shapes = self.param_shapes()
         keys = jax.random.split(key, 2 * len(shapes))
         params = []
@@ -142,12 +142,16 @@ class MLP:
 def _layer(W, b, h, precision=None):
     """One affine layer ``h @ W + b``: h (..., fan_in), W (fan_in, fan_out) or (fan_in, fan_out, k) ->
     (..., fan_out) or (..., fan_out, k). ``precision``: of the product (None: JAX's default)."""
+    import jax.numpy as jnp
+
     if W.ndim == 3:
         return jnp.einsum("...i,ijk->...jk", h, W, precision=precision) + b
     return jnp.matmul(h, W, precision=precision) + b
 
 
 def _forward(net: MLP, params: Params, x, precision=None):
+    import jax.numpy as jnp
+
     check_params(net, params)  # shapes are static: checked once, when the jitted routine is traced
     if jnp.shape(x)[-1:] != (net.n_in,):
         raise PiecewiseError(f"x has shape {tuple(jnp.shape(x))}, expected (..., {net.n_in}) for this network")
@@ -161,12 +165,12 @@ def _forward(net: MLP, params: Params, x, precision=None):
     return tuple(zs), _layer(W, b, h, precision)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
+@lazy_jit(static_argnums=(0, 3))  # jax.jit, imported on the first call
 def _apply(net, params, x, precision=None):
     return _forward(net, params, x, precision)[1]
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
+@lazy_jit(static_argnums=(0, 3))
 def _preactivations(net, params, x, precision=None):
     return _forward(net, params, x, precision)[0]
 

@@ -64,11 +64,26 @@ def region_map(ids: np.ndarray, domain=None, *, ax=None, title: str | None = Non
 
 
 def save(fig, path) -> str:
-    """Save a figure (PNG/PDF by extension) and close it; returns the path."""
+    """Save a figure and close it; returns the path of the file written. The format is the extension's (png,
+    pdf, svg, ...); a path without one gets matplotlib's default, ``.png``, appended (as matplotlib does), and
+    an extension matplotlib cannot write is a :class:`~piecewise.errors.PiecewiseError`."""
+    import matplotlib
+
+    from .errors import PiecewiseError
+
+    plt = _plt()
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=130)
-    _plt().close(fig)
+    try:
+        ext = os.path.splitext(path)[1][1:].lower()
+        if not ext:
+            path = f"{path}.{matplotlib.rcParams['savefig.format']}"
+        elif ext not in fig.canvas.get_supported_filetypes():
+            known = ", ".join(sorted(fig.canvas.get_supported_filetypes()))
+            raise PiecewiseError(f"cannot write a figure as .{ext} ({path}); use one of: {known}")
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fig.savefig(path, dpi=130)
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -46,15 +46,12 @@ import os
 import time
 from dataclasses import dataclass, field
 
-import jax
 import numpy as np
 
 from .errors import PiecewiseError
 from .files import atomic_open, make_folder, write_json
 from .nets import mlp
-from .regions import box as _box
-from .regions import enumerate_cells
-from .regions.domain import Domain
+from .regions.domain import Domain, box as _box
 
 # =====================================================================================================
 # The spec
@@ -261,6 +258,8 @@ def _dataset(name: str, n: int, noise: float, seed: int):
 
 def _init_params(cfg: dict, widths: tuple, seed: int):
     """The initial parameters of one network, as NumPy arrays (the values of ``net.init``)."""
+    import jax
+
     net = mlp(cfg["n_in"], widths, cfg["n_out"], cfg["activation"])
     ini = cfg["init"]
     params = net.init(key=jax.random.key(seed), scheme=ini["scheme"], distribution=ini["distribution"],
@@ -271,6 +270,8 @@ def _init_params(cfg: dict, widths: tuple, seed: int):
 def _count_cell(cfg: dict, domain: Domain, widths: tuple, seed: int, params=None, threads=None) -> list[dict]:
     """Rows of one network: one per checkpoint (just step 0 without training). ``params``: its initial
     parameters (default: made here with :func:`_init_params`); ``threads``: the exact engine's."""
+    from .regions import enumerate_cells  # here, not at import: ``piecewise --help`` stays quick
+
     net = mlp(cfg["n_in"], widths, cfg["n_out"], cfg["activation"])
     if params is None:
         params = _init_params(cfg, widths, seed)
@@ -549,8 +550,10 @@ def _config(n_in, n_out, activation, bias_std, scheme, domain, training):
 
 def _one(job):
     (depth, width, seed), n_in, n_out, activation, bias_std, scheme, domain, training = job
+    import jax
     import optax
 
+    from .regions import enumerate_cells
     from .train import accuracy, fit
 
     net = mlp(n_in, (width,) * depth, n_out, activation)

@@ -50,9 +50,10 @@ def max_magnitude(dtype) -> float:
 
 
 def _is_tracer(a) -> bool:
-    import jax
+    import sys
 
-    return isinstance(a, jax.core.Tracer)
+    jax = sys.modules.get("jax")  # before JAX is imported nothing is a tracer (and importing it costs seconds)
+    return jax is not None and isinstance(a, jax.core.Tracer)
 
 
 def check_network(net, params) -> None:

@@ -48,3 +48,20 @@ def test_cell_map_linear_regions_and_bad_dimension():
     cx3 = pw.enumerate_cells(pw.mlp(3, (4,), 1), random_params(pw.mlp(3, (4,), 1)), pw.box(-1, 1, 3))
     with pytest.raises(ValueError, match="2-D"):
         plot.cell_map(cx3)
+
+
+@pytest.mark.parametrize("name,written", [("cells", "cells.png"), ("cells.pdf", "cells.pdf"), ("a/cells.PNG", "a/cells.PNG")])
+def test_save_returns_the_file_written(tmp_path, name, written):
+    from piecewise import plot
+
+    fig = plot._plt().figure()
+    assert plot.save(fig, tmp_path / name) == str(tmp_path / written)
+    assert (tmp_path / written).stat().st_size > 0
+
+
+def test_save_refuses_an_unknown_format(tmp_path):
+    from piecewise import plot
+
+    with pytest.raises(pw.PiecewiseError, match="cannot write a figure as .xyz"):
+        plot.save(plot._plt().figure(), tmp_path / "cells.xyz")
+    assert not (tmp_path / "cells.xyz").exists()

@@ -17,6 +17,7 @@ import ctypes
 import glob
 import importlib.machinery
 import os
+import sys
 
 import numpy as np
 
@@ -26,6 +27,10 @@ NEWBASE = 1 << 30  # labels of new facets in a call's output: NEWBASE + the even
 F = 64
 _LIB = None
 _TRIED = False
+_WHY = None  # why no kernel was loaded (set by _load)
+_NOTICED = False  # the NumPy-fallback notice was printed (once per process)
+_OFF = ("numpy", "off", "0")
+_REQUIRED = ("c", "require", "1")
 
 
 def _find():
@@ -38,14 +43,27 @@ def _find():
 
 
 def _load():
-    global _LIB, _TRIED
+    global _LIB, _TRIED, _WHY
     if _TRIED:
         return _LIB
     _TRIED = True
     path = _find()
     if path is None:
+        _WHY = (f"the compiled kernel was not built (no _pwkernel{importlib.machinery.EXTENSION_SUFFIXES[0]} in "
+                f"{os.path.dirname(os.path.abspath(__file__))}; it is built at install where a C compiler is found: "
+                "reinstall with one, pip install -e .)")
         return None
-    lib = ctypes.CDLL(path)
+    try:
+        lib = _declare(ctypes.CDLL(path))
+    except (OSError, AttributeError) as e:  # not loadable here, or a stale build missing a function
+        _WHY = f"the compiled kernel {path} could not be loaded ({e}); rebuild it: pip install -e ."
+        return None
+    _LIB = lib
+    return lib
+
+
+def _declare(lib):
+    """The C functions' signatures on the loaded library ``lib``."""
     p = ctypes.c_void_p
     i64, i32 = ctypes.c_int64, ctypes.c_int
     lib.pw_stage.restype = p
@@ -66,24 +84,67 @@ def _load():
     lib.pw_vary.argtypes = [i64, i32, p, p, p, p]
     lib.pw_free.restype = None
     lib.pw_free.argtypes = [p]
-    _LIB = lib
     return lib
 
 
 def available() -> bool:
-    """Whether counts use the compiled kernel (built, and not turned off by ``PIECEWISE_KERNEL=numpy``)."""
-    return _lib() is not None
+    """Whether counts use the compiled kernel (built, and not turned off by ``PIECEWISE_KERNEL=numpy``).
+
+    The exact engines ask this before each elementwise stage: where the kernel is missing (and was not turned
+    off on purpose) the first call prints a one-line notice on stderr, once per process."""
+    lib = _lib()
+    if lib is None and not _NOTICED and _mode() not in _OFF:
+        _notice()
+    return lib is not None
+
+
+def _mode() -> str:
+    return os.environ.get("PIECEWISE_KERNEL", "").strip().lower()
+
+
+def _notice() -> None:
+    global _NOTICED
+    _NOTICED = True
+    print(f"piecewise: note: exact counts run on the NumPy path (same cells, slower): {_WHY or 'no compiled kernel'}",
+          file=sys.stderr)
 
 
 def _lib():
-    mode = os.environ.get("PIECEWISE_KERNEL", "").strip().lower()
-    if mode in ("numpy", "off", "0"):
+    mode = _mode()
+    if mode in _OFF:
         return None
     lib = _load()
-    if lib is None and mode in ("c", "require", "1"):
-        raise PiecewiseError("PIECEWISE_KERNEL=c but the compiled kernel piecewise/regions/_pwkernel was not built "
-                             "(reinstall with a C compiler: pip install -e .)")
+    if lib is None and mode in _REQUIRED:
+        why = _WHY or "the compiled kernel piecewise/regions/_pwkernel was not built (reinstall with a C compiler: pip install -e .)"
+        raise PiecewiseError(f"PIECEWISE_KERNEL=c but {why}")
     return lib
+
+
+def status() -> dict:
+    """Which path exact counts take and why (``piecewise info``), without printing the notice or raising:
+    ``kind`` (``"c"``: the compiled kernel, ``"numpy"``: the NumPy path), ``reason`` (one line), ``library``
+    (the shared library's path, or None), ``folder`` (where it is looked for), ``PIECEWISE_KERNEL`` (the
+    variable's value, or None)."""
+    raw = os.environ.get("PIECEWISE_KERNEL")
+    mode = _mode()
+    lib = _load()
+    path = _find() if lib is not None else None
+    if mode in _OFF:
+        kind = "numpy"
+        reason = f"PIECEWISE_KERNEL={raw.strip()} turns the compiled kernel off" + (
+            f" (it is built: {_find()})" if lib is not None else f"; besides, {_WHY}")
+    elif lib is not None:
+        kind, reason = "c", f"compiled kernel loaded from {path}"
+        if mode in _REQUIRED:
+            reason += f" (required by PIECEWISE_KERNEL={raw.strip()})"
+    else:
+        kind, reason = "numpy", _WHY or "no compiled kernel"
+        if mode in _REQUIRED:
+            reason += f"; PIECEWISE_KERNEL={raw.strip()} makes exact counts fail instead of falling back"
+    if mode and mode not in _OFF + _REQUIRED:
+        reason += f" (PIECEWISE_KERNEL={raw!r} is not one of numpy, c: ignored)"
+    return {"kind": kind, "compiled": lib is not None, "reason": reason, "library": path,
+            "folder": os.path.dirname(os.path.abspath(__file__)), "PIECEWISE_KERNEL": raw}
 
 
 def _ptr(a):

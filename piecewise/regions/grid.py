@@ -28,19 +28,15 @@ packed patterns come back, and the optional per-point ids take 4 bytes a point.
 from __future__ import annotations
 
 import contextlib
-import functools
 import time
 from dataclasses import dataclass, field
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from .._lazy import lazy_jit
 from ..errors import PiecewiseError
 from ..nets import MLP, Params
 from ..numerics import rtol
-from ..patterns import (PRECISION, _classify_points, as_staged, forward_states, hash_words, is_staged, n_words,
-                        pack_states, staged_params)
 from ..validate import check_inputs, max_magnitude
 from .domain import Domain
 
@@ -83,6 +79,10 @@ class GridCount:
 
 def _grid_x(res: tuple[int, ...], chunk: int, origin, axes, start):
     """Input points of grid indices start .. start+chunk-1 (C order, last axis fastest); traceable."""
+    import jax.numpy as jnp
+
+    from ..patterns import PRECISION
+
     rem, coords = start + jnp.arange(chunk, dtype=jnp.int32), []
     for r in reversed(res):
         coords.append(rem % r)
@@ -96,16 +96,23 @@ _BLOCK = 4096  # points per inner block: the block's activations stay in cache (
 
 def _blocked(fn, chunk: int, start):
     """Run fn(block_start, block_size) over the chunk in cache-sized blocks (lax.map), concatenating."""
+    import jax
+    import jax.numpy as jnp
+
     block = min(chunk, _BLOCK)
     out = jax.lax.map(lambda i: fn(start + i * block, block), jnp.arange(chunk // block, dtype=jnp.int32))
     return jax.tree_util.tree_map(lambda a: a.reshape(chunk, *a.shape[2:]), out)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+@lazy_jit(static_argnums=(0, 1, 2))  # jax.jit, JAX imported on the first call
 def _chunk_kernel(net: MLP, res: tuple[int, ...], chunk: int, params, origin, axes, start):
     """Patterns of one grid chunk: words (chunk, W), near-boundary flag (chunk,), run starts (chunk,) and
     2 hashes (chunk, 2). A run is a stretch of consecutive unflagged points with one pattern: the host
     only looks at the first point of each run."""
+    import jax.numpy as jnp
+
+    from ..patterns import forward_states, hash_words, pack_states
+
     def block(s, size):
         states, flag = forward_states(net, params, _grid_x(res, size, origin, axes, s), rtol(origin.dtype))
         words = pack_states(net, states)
@@ -116,9 +123,11 @@ def _chunk_kernel(net: MLP, res: tuple[int, ...], chunk: int, params, origin, ax
     return words, flag, ~flag & (changed | prev_flag), hashes
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+@lazy_jit(static_argnums=(0, 1, 2))
 def _forward_kernel(net: MLP, res: tuple[int, ...], chunk: int, params, origin, axes, start):
     """Benchmark baseline: the bare forward pass over the same grid chunk, with the same blocking."""
+    from ..patterns import PRECISION
+
     return _blocked(lambda s, size: net.apply(params, _grid_x(res, size, origin, axes, s), precision=PRECISION),
                     chunk, start)
 
@@ -214,6 +223,11 @@ def count_grid(net: MLP, params: Params, domain: Domain, resolution=1024, *, chu
       PiecewiseError: bad params (shapes, NaN or inf), a bad domain or resolution, or a domain on which the
         dtype would overflow (:mod:`piecewise.validate`; for float32 the message says to use float64).
     """
+    import jax
+    import jax.numpy as jnp
+
+    from ..patterns import _classify_points, as_staged, is_staged, n_words, staged_params
+
     t0 = time.perf_counter()
     net = as_staged(net)
     max_magnitude(dtype)  # validates the dtype
