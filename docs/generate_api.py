@@ -11,7 +11,7 @@ import sys
 
 MODULES = [
     "piecewise", "piecewise.nets", "piecewise.activations", "piecewise.io", "piecewise.staged", "piecewise.graph",
-    "piecewise.regions", "piecewise.regions.stats", "piecewise.regions.tiles", "piecewise.regions.local_complexity",
+    "piecewise.regions", "piecewise.regions.search", "piecewise.regions.stats", "piecewise.regions.tiles", "piecewise.regions.local_complexity",
     "piecewise.bounds", "piecewise.constructions", "piecewise.invertibility", "piecewise.train", "piecewise.datasets",
     "piecewise.sweep", "piecewise.distributed", "piecewise.studies", "piecewise.plot", "piecewise.files",
 ]

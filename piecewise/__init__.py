@@ -1,14 +1,28 @@
-"""piecewise: numerical analysis of piecewise-linear neural networks, in JAX."""
-from . import activations as activations, bounds as bounds, constructions as constructions, regions as regions
-from . import datasets as datasets, graph as graph, invertibility as invertibility, staged as staged, sweep as sweep
-from . import decision as decision, train as train
-from .activations import Activation as Activation, get_activation as get_activation
-from .errors import PiecewiseError as PiecewiseError
-from .graph import Graph as Graph, GraphBuilder as GraphBuilder
-from .io import load_network as load_network, load_npz as load_npz, load_onnx as load_onnx
-from .io import params_from_arrays as params_from_arrays, save_npz as save_npz
-from .nets import MLP as MLP, mlp as mlp
-from .patterns import classify as classify, pattern_words as pattern_words, unpack_states as unpack_states
-from .regions import box as box, count_grid as count_grid, enumerate_cells as enumerate_cells, plane as plane, segment as segment
+"""piecewise: numerical analysis of piecewise-linear neural networks, in JAX.
+
+The names below are imported on first use (PEP 562): ``import piecewise`` loads neither JAX nor any
+submodule, and ``piecewise.mlp``, ``piecewise.regions``, ... work as plain attributes."""
+from ._lazy import module_getattr as _module_getattr
 
 __version__ = "0.3.0"
+
+_EXPORTS = {
+    "Activation": ".activations", "get_activation": ".activations",
+    "PiecewiseError": ".errors",
+    "Graph": ".graph", "GraphBuilder": ".graph",
+    "load_network": ".io", "load_npz": ".io", "load_onnx": ".io", "params_from_arrays": ".io", "save_npz": ".io",
+    "MLP": ".nets", "mlp": ".nets",
+    "classify": ".patterns", "pattern_words": ".patterns", "unpack_states": ".patterns",
+    "box": ".regions", "count_grid": ".regions", "enumerate_cells": ".regions", "plane": ".regions",
+    "segment": ".regions", "space": ".regions", "count_space": ".regions",
+    "explore": ".explore",
+}
+_SUBMODULES = ("activations", "bounds", "constructions", "regions", "datasets", "graph", "invertibility", "staged",
+               "sweep", "decision", "train")
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
+__getattr__ = _module_getattr(__name__, _EXPORTS)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

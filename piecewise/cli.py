@@ -44,16 +44,22 @@ def _load_plane(path: str, n_in: int):
     return plane(P)
 
 
-def _domain(args, n_in: int):
+def _domain(args, n_in: int, infinite: bool = False):
     from .regions import box
 
     if args.plane is not None:
         return _load_plane(args.plane, n_in)
     lo, hi = args.box if args.box is not None else (-1.0, 1.0)
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise PiecewiseError(f"box bounds must be finite, got {lo} {hi}")
+    if np.isnan(lo) or np.isnan(hi):
+        raise PiecewiseError(f"box bounds must be numbers, got {lo} {hi}")
     if not lo < hi:
         raise PiecewiseError(f"empty box: need LO < HI, got {lo:g} {hi:g}")
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # a side at infinity: the whole input space (or a half of it)
+        from .regions.search import space
+
+        if not infinite:
+            raise PiecewiseError(f"box bounds must be finite here, got {lo} {hi} (count takes --box -inf inf)")
+        return space(lo, hi, n_in)
     return box(lo, hi, n_in)
 
 
@@ -79,8 +85,11 @@ def _count(args) -> int:
     net, params = load_network(args.weights, args.activation)
     if params is not None and not net.activation.piecewise_linear:
         raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
-    domain = _domain(args, net.n_in)
-    method = args.method or ("exact" if domain.dim <= 4 else "grid")
+    domain = _domain(args, net.n_in, infinite=True)
+    unbounded = domain.kind == "space"
+    method = args.method or ("exact" if domain.dim <= 4 or unbounded else "grid")
+    if unbounded and (method != "exact" or args.plot is not None or args.tiles is not None):
+        raise PiecewiseError("a box with infinite sides is counted by --method exact only (no --plot, no --tiles)")
     if args.linear and method != "exact":
         raise PiecewiseError("--linear needs exact cells: use --method exact")
     if args.plot is not None and domain.dim != 2:
@@ -227,8 +236,36 @@ def _demo(args) -> int:
     return 0
 
 
+def _info(args) -> int:
+    """``piecewise info [--json]``: versions, the exact kernel (compiled or NumPy, and why), threads, JAX's
+    devices (:mod:`piecewise.info`; the only command here that imports JAX without needing it for the work)."""
+    from . import info
+
+    data = info.collect()
+    print(json.dumps(data) if args.json else info.text(data))
+    return 0
+
+
+def _explore(args) -> int:
+    """``piecewise explore``: one self-contained HTML page of the network's exact cells on a 2-D domain."""
+    from .explore import build_page
+    from .io import load_network
+
+    net, params = load_network(args.weights, args.activation)
+    if params is not None and not net.activation.piecewise_linear:
+        raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
+    domain = _domain(args, net.n_in)
+    out = build_page(net, params, domain, args.out, threshold=args.threshold, progress=None)
+    print(f"activation regions (exact): {out['regions']}")
+    print(f"page: {out['path']} ({out['bytes'] / 1e6:.2f} MB, {out['views']} views, {out['seconds']:.1f} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = _Parser(prog="piecewise", description="Numerical analysis of piecewise-linear neural networks.")
+    p.add_argument("--version", action="version", version=f"piecewise {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     sub.required = True
 
@@ -237,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--activation", default=None,
                    help="hidden activation NAME[:PARAM]: relu (default), leaky_relu:SLOPE, abs, hardtanh, maxout")
     where = c.add_mutually_exclusive_group()
-    where.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"), help="the cube [LO, HI]^n0 (default -1 1)")
+    where.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
+                       help="the cube [LO, HI]^n0 (default -1 1); a side may be infinite: -inf inf is the whole "
+                            "input space (exact method; the JSON's algorithm says how it was counted)")
     where.add_argument("--plane", metavar="P.npy", help="(3, n0) points: the slice p0 + s(p1-p0) + t(p2-p0)")
     c.add_argument("--method", choices=("exact", "grid"), default=None,
                    help="exact (default up to 4-D domains) or grid (sampled lower bound)")
@@ -275,6 +314,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="results/demo", help="results folder (default results/demo)")
     d.add_argument("--quick", action="store_true", help="a smaller run (for tests)")
     d.set_defaults(func=_demo)
+
+    e = sub.add_parser("explore", help="write a self-contained HTML page exploring the cells of a 2-D slice")
+    e.add_argument("--weights", required=True, help="weights file (.npz with W0, b0, ..., WL, bL, or .onnx)")
+    e.add_argument("--activation", default=None, help="hidden activation NAME[:PARAM] (default relu)")
+    where = e.add_mutually_exclusive_group()
+    where.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
+                       help="the square [LO, HI]^2 of a 2-input network (default -1 1)")
+    where.add_argument("--plane", metavar="P.npy", help="(3, n0) points: the slice p0 + s(p1-p0) + t(p2-p0)")
+    e.add_argument("--out", default="explore.html", help="the page (default explore.html)")
+    e.add_argument("--threshold", type=float, default=None,
+                   help="one-output nets: the decision boundary's level (default 0.5, piecewise.decision)")
+    e.set_defaults(func=_explore)
+
+    i = sub.add_parser("info", help="versions, the exact kernel (compiled or NumPy, and why), threads, JAX devices")
+    i.add_argument("--json", action="store_true", help="print one JSON object")
+    i.set_defaults(func=_info)
     return p
 
 

@@ -263,3 +263,23 @@ def test_count_cells_export_and_memory_budget(capsys, tmp_path, shallow):
                      (["--cells", out_npz, "--method", "grid"], "exact")):
         code, out, err = run(capsys, "count", "--weights", path, *bad)
         assert code == 2 and msg in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_count_plot_reports_the_file_written(capsys, shallow, tmp_path):
+    """--plot without a suffix writes OUT.png (matplotlib's default) and says so, in the text and the JSON."""
+    path, _ = shallow
+    code, out, _ = run(capsys, "count", "--weights", path, "--plot", tmp_path / "outplot")
+    assert code == 0 and f"figure: {tmp_path / 'outplot.png'}" in out
+    assert_png(tmp_path / "outplot.png", min_colours=2)
+    code, out, _ = run(capsys, "count", "--weights", path, "--json", "--plot", tmp_path / "grid", "--method", "grid",
+                       "--resolution", 64)
+    assert code == 0 and json.loads(out)["plot"] == str(tmp_path / "grid.png") and (tmp_path / "grid.png").exists()
+
+
+def test_version_and_info(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"piecewise {pw.__version__}"
+    code, out, _ = run(capsys, "info", "--json")
+    info = json.loads(out)
+    assert code == 0 and info["kernel"]["kind"] in ("c", "numpy") and info["versions"]["piecewise"] == pw.__version__

@@ -334,8 +334,10 @@ def enumerate_cells(net, params, domain: Domain, *, progress: bool | None = None
         stay operators on the cells' maps (:mod:`.graph_engine`), or a :class:`~piecewise.staged.StagedNet`
         (``params=None``).
       domain: :func:`~piecewise.regions.segment`, a 2-D :func:`~piecewise.regions.box` of a 2-input net,
-        a :func:`~piecewise.regions.plane` slice of any input dimension, or a box of 3 or more inputs
-        (the polytope backend of :mod:`~piecewise.regions.exact_nd`).
+        a :func:`~piecewise.regions.plane` slice of any input dimension, a box of 3 to 6 inputs (the
+        polytope backend of :mod:`~piecewise.regions.exact_nd`), a box of more inputs (the region-graph search
+        of :mod:`~piecewise.regions.search`), or a box with infinite sides, :func:`~piecewise.regions.space`
+        (the whole input space by default: :func:`~piecewise.regions.search.count_space`).
       progress: a progress bar (None: only for larger nets on a terminal).
       max_cells: refuse (PiecewiseError) past this many cells (default 2,000,000 when the cells are kept;
         no limit for a count, ``keep_cells=False``).
@@ -349,14 +351,21 @@ def enumerate_cells(net, params, domain: Domain, *, progress: bool | None = None
       measure: whether a count computes the cells' measures (default yes, except for the n-D cells of a
         depth-first count, where a volume costs a convex hull per cell: pass True).
     Returns:
-      :class:`~piecewise.regions.cells.CellComplex` (the same type in every dimension), or a RegionCount.
+      :class:`~piecewise.regions.cells.CellComplex` (the same type in every dimension), or a RegionCount; for
+      unbounded or high-dimensional boxes a :class:`~piecewise.regions.search.RegionGraph` or
+      :class:`~piecewise.regions.search.BoxedSpace`.
       Patterns of an MLP are packed as :func:`piecewise.patterns.pack_states` packs them; of a graph or
       StagedNet, stage after stage in the same layout (the state of a max unit is the index of its largest
       piece, lowest on ties).
     """
     from ..staged import StagedNet
     from . import graph_engine
+    from .search import SpaceBox, count_space, search
 
+    if isinstance(domain, SpaceBox):  # sides at infinity (the whole input space): the search or a proven box
+        return count_space(net, params, domain, progress=progress)
+    if domain.kind == "box" and domain.dim > 6:  # beyond the polytope backend: the region-graph search
+        return search(net, params, domain, progress=progress)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1):
         raise PiecewiseError(f"threads must be a positive integer, got {threads!r}")
     if max_cells is not None and (isinstance(max_cells, bool) or not isinstance(max_cells, (int, np.integer))
