@@ -18,7 +18,7 @@ import numpy as np
 import piecewise as pw
 from piecewise.regions.search import count_space
 
-NETS = [([4, 8, 8, 1], 0), ([3, 12, 12, 1], 1), ([4, 8, 8, 1], 2), ([6, 10, 10, 1], 3), ([8, 12, 8, 1], 4)]
+NETS = [([4, 8, 8, 1], 0), ([3, 12, 12, 1], 1), ([4, 8, 8, 1], 2), ([6, 10, 1], 3), ([8, 8, 6, 1], 4)]
 
 
 def _relucent_net(widths, seed):

@@ -15,10 +15,9 @@ _EXPORTS = {
     "classify": ".patterns", "pattern_words": ".patterns", "unpack_states": ".patterns",
     "box": ".regions", "count_grid": ".regions", "enumerate_cells": ".regions", "plane": ".regions",
     "segment": ".regions", "space": ".regions", "count_space": ".regions",
-    "explore": ".explore",
 }
 _SUBMODULES = ("activations", "bounds", "constructions", "regions", "datasets", "graph", "invertibility", "staged",
-               "sweep", "decision", "train")
+               "sweep", "decision", "train", "explore")  # explore: a callable package, explore(net, params, domain)
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 __getattr__ = _module_getattr(__name__, _EXPORTS)

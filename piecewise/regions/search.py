@@ -923,6 +923,59 @@ class BoxedSpace:
     _unbounded: np.ndarray = field(default=None, repr=False)
 
 
+TIGHT, CLEAR = 1e-10, 1e-9  # row distances (relative to |w|) of rows through a vertex w, and of rows clear of it
+
+
+def _edges_stay(aff, states, W, Vc, art):
+    """For a region meeting the box's artificial sides: True when every vertex of its cell on those sides
+    (W (k, n) input coordinates, Vc (k, n) centred) is where one edge of the region (n - 1 rows through it,
+    clearly) leaves the box and runs to infinity inside the region (no other row decreases along it), and the
+    cell has a vertex inside the box: then every vertex of the region lies inside the box, so each of its
+    facets meets the box's interior (a facet of a pointed polyhedron holds a vertex) and leads to a region the
+    box meets. A point (n,) beyond the box where such an edge ends at a vertex (grow the box); None when the
+    test cannot tell (degenerate or unclear vertices: then the LPs decide)."""
+    n = W.shape[1]
+    on = np.abs(Vc) >= 0.5 * (1 - 1e-12)
+    side = on & art[None, :]
+    at = side.any(1)
+    if at.all() or not at.any():
+        return None if at.all() else True
+    sm, _ = aff.maps(states)
+    A, c, _, _, _ = aff.rows(states, sm)
+    live = np.any(A != 0.0, axis=1)
+    A, c = A[live], c[live]
+    nrm = np.linalg.norm(A, axis=1)
+    N = A / nrm[:, None]
+    for w, vc, sd, o in zip(W[at], Vc[at], side[at], on[at]):
+        scale = max(float(np.abs(w).max()), 1e-300)
+        dist = (A @ w + c) / nrm / scale
+        tight = np.abs(dist) <= TIGHT
+        if np.any((np.abs(dist) > TIGHT) & (np.abs(dist) < CLEAR)) or tight.sum() + o.sum() != n:
+            return None  # unclear, or more hyperplanes through the vertex than its dimension allows
+        if o.sum() > 1:  # a face of the region of dimension > 1 meeting a lower face of the box: no edge
+            continue
+        k = int(np.nonzero(sd)[0][0])
+        if n > 1:
+            _, sv, vt = np.linalg.svd(N[tight])
+            if sv[-1] < 1e-8:
+                return None
+            e = vt[-1]
+        else:
+            e = np.ones(1)
+        out = np.sign(vc[k])
+        if abs(e[k]) < 1e-8:
+            return None
+        e = e * np.sign(e[k]) * out
+        rate = N[~tight] @ e
+        if np.any(np.abs(rate) < 1e-12):
+            return None
+        hit = rate < 0
+        if hit.any():
+            t = np.min(dist[~tight][hit] * scale / -rate[hit])
+            return w + 2.0 * t * e
+    return True
+
+
 def _same_maps(staged, aff, states, pairs) -> np.ndarray:
     """bool (P,): whether the regions of each pair (P, 2) (states: per region a list of per-stage states) have
     one affine output map: float64 proves a difference beyond its bounds, exact rationals decide the rest."""
@@ -965,7 +1018,7 @@ def _boxed(net, params, domain: SpaceBox, progress, t0):
     fin = np.isfinite(domain.lo) & np.isfinite(domain.hi)
     scale = float(np.max(np.abs(np.r_[domain.lo[np.isfinite(domain.lo)], domain.hi[np.isfinite(domain.hi)], 1.0])))
     R = max(R, 4.0 * scale)
-    lps = undecided = 0
+    lps = undecided = fast = 0
     for attempt in range(12):
         lo = np.where(np.isfinite(domain.lo), domain.lo, -R)
         hi = np.where(np.isfinite(domain.hi), domain.hi, R)
@@ -1007,19 +1060,32 @@ def _boxed(net, params, domain: SpaceBox, progress, t0):
             missing.append(x)
             return -1
 
+        grow = None
         for r in boundary:
+            verdict = _edges_stay(aff, per_region[int(r)], B.points_c(V[r, :nv[r]]), V[r, :nv[r]], art)
+            if verdict is True:
+                fast += 1
+                continue
+            if verdict is not None:  # an edge of the region ends at a vertex beyond the box: grow it
+                grow = verdict
+                break
             _expand(int(r), aff, pts_l, sts_l, entry, add, edges, stats, BA, Bc, np.abs(BA), np.abs(Bc))
             if missing:
                 break
+        if grow is not None:
+            missing.append(grow)
         lps += stats["lps"]
         if not missing:
             undecided += stats["undecided"]
             extra = np.array([e for e in edges if -1 not in e], np.int64).reshape(-1, 2)
             unb = np.zeros(cx.regions, bool)
             unb[boundary] = True
-            return BoxedSpace(staged, domain, B, cx, int(boundary.size), lps, undecided, time.perf_counter() - t0,
-                              extra_edges=extra, _unbounded=unb)
+            out = BoxedSpace(staged, domain, B, cx, int(boundary.size), lps, undecided, time.perf_counter() - t0,
+                             extra_edges=extra, _unbounded=unb)
+            out.by_edges = fast
+            return out
         R = max(16.0 * R, 4.0 * float(np.max(np.abs(missing[0]))))
+        fast = 0
     raise PiecewiseError("the vertex engine's box could not be grown to meet every region (vertices beyond "
                          f"|x| = {R:.3g}): use the region-graph search (count_space(..., algorithm='search'))")
 
