@@ -101,6 +101,9 @@ def test_rescaling_changes_no_count(scale):
         for alg in ("search", "vertex"):
             res = count_space(net, q, algorithm=alg)
             assert res.regions == base and res.exact, (alg, scale)
+    # a finite box of f and the box `scale` times larger of f(x / scale)
+    small = search(net, p, pw.box(-2.0, 2.0, 4)).regions
+    assert search(net, inputs, pw.box(-2.0 * scale, 2.0 * scale, 4)).regions == small
 
 
 def test_linear_regions_merge_units_the_output_ignores():

@@ -70,17 +70,21 @@ def _finite(name, a):
         raise PiecewiseError(f"{name} contains NaN or inf")
 
 
-def box(lo, hi, n_in: int | None = None) -> Domain:
-    """The box [lo, hi]^n_in (scalars) or the product of intervals [lo_i, hi_i] (arrays of length n_in)."""
+def box_bounds(lo, hi, n_in: int | None = None):
+    """Box bounds as float64 arrays (n_in,) each, broadcast from scalars or arrays of length n_in."""
     lo = np.asarray(lo, np.float64)
     hi = np.asarray(hi, np.float64)
     if n_in is None:
         n_in = max(lo.size, hi.size)
     try:
-        lo = np.broadcast_to(lo, (n_in,)).copy()
-        hi = np.broadcast_to(hi, (n_in,)).copy()
+        return np.broadcast_to(lo, (n_in,)).copy(), np.broadcast_to(hi, (n_in,)).copy()
     except ValueError:
         raise PiecewiseError(f"box bounds have {lo.size} and {hi.size} entries, the network has {n_in} inputs") from None
+
+
+def box(lo, hi, n_in: int | None = None) -> Domain:
+    """The box [lo, hi]^n_in (scalars) or the product of intervals [lo_i, hi_i] (arrays of length n_in)."""
+    lo, hi = box_bounds(lo, hi, n_in)
     _finite("box", np.concatenate([lo, hi]))
     if np.any(hi <= lo):
         raise PiecewiseError(f"empty box: need LO < HI, got LO={lo.tolist()} HI={hi.tolist()}")

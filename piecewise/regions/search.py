@@ -79,22 +79,26 @@ class SpaceBox:
     def measure(self) -> float:
         return float(np.prod(self.hi - self.lo))
 
-    def contains(self, x) -> bool:
-        return bool(np.all(x > self.lo) and np.all(x < self.hi))
+    def rows(self):
+        """The box's finite sides as rows ``a.x + c >= 0``: A (S, n), c (S,) (``x_k - lo_k``, ``hi_k - x_k``)."""
+        n = self.n_in
+        A, c = [], []
+        for k in range(n):
+            e = np.zeros(n)
+            e[k] = 1.0
+            if np.isfinite(self.lo[k]):
+                A.append(e); c.append(-self.lo[k])
+            if np.isfinite(self.hi[k]):
+                A.append(-e); c.append(self.hi[k])
+        return np.array(A).reshape(-1, n), np.array(c)
 
 
 def space(lo=-np.inf, hi=np.inf, n_in: int | None = None) -> SpaceBox:
     """The box ``[lo, hi]^n_in`` whose sides may be infinite (scalars or arrays of length n_in); the default is
     the whole input space ``R^n_in``."""
-    lo = np.asarray(lo, np.float64)
-    hi = np.asarray(hi, np.float64)
-    if n_in is None:
-        n_in = max(lo.size, hi.size)
-    try:
-        lo = np.broadcast_to(lo, (n_in,)).copy()
-        hi = np.broadcast_to(hi, (n_in,)).copy()
-    except ValueError:
-        raise PiecewiseError(f"box bounds have {lo.size} and {hi.size} entries, the network has {n_in} inputs") from None
+    from .domain import box_bounds
+
+    lo, hi = box_bounds(lo, hi, n_in)
     if np.any(np.isnan(lo)) or np.any(np.isnan(hi)):
         raise PiecewiseError("box bounds contain NaN")
     if np.any(np.isposinf(lo)) or np.any(np.isneginf(hi)):
@@ -237,8 +241,8 @@ class _LP:
     """max t s.t. N y + d >= t (rows i != j), N_j y + d_j = 0, t <= 1: one model per region, one row made an
     equality per solve (HiGHS through highspy, warm started; scipy's linprog where highspy is missing)."""
 
-    def __init__(self, N, d, fixed):
-        self.N, self.d, self.fixed = N, d, fixed  # fixed: rows with no t term (the box's own sides)
+    def __init__(self, N, d):
+        self.N, self.d = N, d
         self.M, self.n = N.shape
         try:
             import highspy
@@ -255,11 +259,10 @@ class _LP:
         lp.col_upper_ = np.r_[np.full(n, inf), 1.0]
         lp.row_lower_ = -d
         lp.row_upper_ = np.full(M, inf)
-        tcol = np.where(fixed, 0.0, -1.0)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
         lp.a_matrix_.start_ = np.arange(M + 1) * (n + 1)
         lp.a_matrix_.index_ = np.tile(np.arange(n + 1), M)
-        lp.a_matrix_.value_ = np.c_[N, tcol[:, None]].ravel()
+        lp.a_matrix_.value_ = np.c_[N, -np.ones((M, 1))].ravel()
         self.h, self.inf, self.hs, self.lp = h, inf, highspy, lp
         self._activate()
 
@@ -288,7 +291,7 @@ class _LP:
         if ok:
             sol = np.asarray(h.getSolution().col_value)
             t, y = float(sol[-1]), sol[:-1].copy()
-        h.changeCoeff(j, self.n, 0.0 if self.fixed[j] else -1.0)
+        h.changeCoeff(j, self.n, -1.0)
         h.changeRowBounds(j, -self.d[j], inf)
         for i in others_off:
             h.changeRowBounds(i, -self.d[i], inf)
@@ -314,8 +317,7 @@ class _LP:
         keep[list(off)] = False
         if j is not None:
             keep[j] = False
-        tcol = np.where(self.fixed, 0.0, 1.0)
-        A_ub = np.c_[-self.N[keep], tcol[keep]]
+        A_ub = np.c_[-self.N[keep], np.ones(int(keep.sum()))]
         b_ub = self.d[keep]
         kw = {}
         if j is not None:
@@ -402,27 +404,8 @@ class RegionGraph:
     def same_map(self) -> np.ndarray:
         """bool (P,): whether the two regions of each edge have the same affine output map (float64 where its
         bounds prove a difference; exact rational arithmetic otherwise)."""
-        aff = _Affine(self.net)
-        cache = {}
-
-        def approx(i):
-            if i not in cache:
-                _, m = aff.maps([s[i] for s in self.states])
-                cache[i] = m
-            return cache[i]
-
-        exact = _ExactMaps(self.net)
-        out = np.zeros(len(self.edges), bool)
-        for p, (a, b) in enumerate(self.edges):
-            Ja, ca, Ma, Mca = approx(a)
-            Jb, cb, Mb, Mcb = approx(b)
-            tol = aff.g * (np.abs(Ma).sum() + np.abs(Mb).sum() + np.abs(Mca).sum() + np.abs(Mcb).sum())
-            diff = np.abs(Ja - Jb).max() if Ja.size else 0.0
-            diff = max(diff, np.abs(ca - cb).max() if ca.size else 0.0)
-            if diff > tol:
-                continue
-            out[p] = exact.map_of([s[a] for s in self.states]) == exact.map_of([s[b] for s in self.states])
-        return out
+        per_region = [[s[i] for s in self.states] for i in range(self.regions)]
+        return _same_maps(self.net, _Affine(self.net), per_region, self.edges)
 
     def linear_regions(self) -> tuple[int, np.ndarray]:
         """(number of linear regions, label per region): connected unions of facet-sharing regions with one
@@ -462,10 +445,6 @@ class RegionGraph:
         if linear:
             out["linear_regions"] = self.linear_regions()[0]
         return out
-
-    @property
-    def points_c(self):
-        return self.points
 
     def save_cells(self, path) -> str:
         """Write ``points`` (R, n_in), ``patterns`` (R, n_words), ``edges`` (P, 2), ``edge_units`` (P, 2) and,
@@ -520,6 +499,14 @@ class _ExactMaps:
         return tuple(J.ravel().tolist()) + tuple(c.tolist())
 
 
+def _require_pl(net, params) -> None:
+    if params is not None:
+        from ..activations import get_activation
+
+        if not get_activation(net.activation).piecewise_linear:
+            raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
+
+
 def _key(states) -> bytes:
     return b"".join(np.asarray(s, np.int16).tobytes() for s in states)
 
@@ -543,11 +530,7 @@ def search(net, params=None, domain: SpaceBox | None = None, *, x0=None, progres
     from ..patterns import pack_states
 
     t0 = time.perf_counter()
-    if params is not None:
-        from ..activations import get_activation
-
-        if not get_activation(net.activation).piecewise_linear:
-            raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
+    _require_pl(net, params)
     staged = as_staged(net, params)
     n = staged.n_in
     if domain is None:
@@ -560,19 +543,8 @@ def search(net, params=None, domain: SpaceBox | None = None, *, x0=None, progres
     if domain.n_in != n:
         raise PiecewiseError(f"the box lives in R^{domain.n_in} but the network has {n} inputs")
     aff = _Affine(staged)
-    # the box's sides as rows (x_k - lo_k >= 0, hi_k - x_k >= 0), no unit to cross
-    box_rows = []
-    for k in range(n):
-        e = np.zeros(n)
-        e[k] = 1.0
-        if np.isfinite(domain.lo[k]):
-            box_rows.append((e, -domain.lo[k]))
-        if np.isfinite(domain.hi[k]):
-            box_rows.append((-e, domain.hi[k]))
-    BA = np.array([r[0] for r in box_rows]).reshape(-1, n)
-    Bc = np.array([r[1] for r in box_rows])
-    BM = np.abs(BA)
-    BMc = np.abs(Bc)
+    BA, Bc = domain.rows()  # the box's sides: rows with no unit to cross
+    BM, BMc = np.abs(BA), np.abs(Bc)
 
     if x0 is None:  # a generic point: inside a finite side's range, near a half-infinite side's end, near 0
         rng = np.random.default_rng(12345)
@@ -628,11 +600,8 @@ def search(net, params=None, domain: SpaceBox | None = None, *, x0=None, progres
     patterns = np.asarray(pack_states(staged, states, xp=np)) if sts else np.zeros((0, 1), np.uint32)
     E = np.array(sorted(edges), np.int64).reshape(-1, 2)
     U = np.array([edges[tuple(e)] for e in E.tolist()], np.int64).reshape(-1, 2)
-    measure = None
-    if domain.whole or not domain.bounded:
-        measure = None
     return RegionGraph(staged, domain, np.array(pts).reshape(-1, n), states, patterns, E, U,
-                       time.perf_counter() - t0, stats["lps"], stats["rays"], stats["undecided"], measure=measure)
+                       time.perf_counter() - t0, stats["lps"], stats["rays"], stats["undecided"])
 
 
 def _bar(progress):
@@ -651,7 +620,6 @@ def _expand(r, aff, pts, sts, entry, add, edges, stats, BA, Bc, BM, BMc):
     x = pts[r]
     stage_maps, _ = aff.maps(states)
     A, c, MA, MC, meta = aff.rows(states, stage_maps)
-    n = aff.n
     # rows that are constant on the region (zero gradient) never split it
     nz = np.any(A != 0.0, axis=1)
     const_bad = ~nz & (c < 0)
@@ -676,7 +644,7 @@ def _expand(r, aff, pts, sts, entry, add, edges, stats, BA, Bc, BM, BMc):
     if not np.all(h > err):
         # not a proven interior point (reached by a step that was too short): the centre of the largest ball
         S = max(float(np.abs(x).max()), 1.0)
-        lp = _LP(A / nrm[:, None], (h / nrm) / S, np.zeros(A.shape[0], bool))
+        lp = _LP(A / nrm[:, None], (h / nrm) / S)
         stats["lps"] += 1
         t, y = lp.chebyshev()
         ok = y is not None and t > T_NONE
@@ -733,7 +701,7 @@ def _expand(r, aff, pts, sts, entry, add, edges, stats, BA, Bc, BM, BMc):
         if ri in facets:
             continue
         if lp is None:
-            lp = _LP(N, dist / S, np.zeros(A.shape[0], bool))
+            lp = _LP(N, dist / S)
         stats["lps"] += 1
         t, y = lp.solve(ri, others_off=g[1:])
         if y is None or t <= T_NONE:
@@ -746,7 +714,7 @@ def _expand(r, aff, pts, sts, entry, add, edges, stats, BA, Bc, BM, BMc):
                 break
             p = p - (A[ri] @ p + c[ri]) / nrm[ri] ** 2 * A[ri]
             S1 = max(t * S, 1e-300)
-            t1, y1 = _LP(N, (A @ p + c) / nrm / S1, np.zeros(A.shape[0], bool)).solve(ri, others_off=g[1:])
+            t1, y1 = _LP(N, (A @ p + c) / nrm / S1).solve(ri, others_off=g[1:])
             stats["lps"] += 1
             if y1 is None or t1 <= T_NONE:  # in its own scale the row only touches the region
                 none = True
@@ -852,6 +820,7 @@ class BoxedSpace:
     undecided: int
     seconds: float
     extra_edges: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    by_edges: int = 0  # boundary regions cleared by the edge test (no LP)
     algorithm: str = "vertex engine on a box shown to meet every region (the facets of its boundary regions by LPs)"
 
     @property
@@ -897,6 +866,7 @@ class BoxedSpace:
         out = {"regions": self.regions, "method": "exact", "algorithm": self.algorithm,
                "seconds": round(self.seconds, 4), "domain": self.domain.describe(), "exact": self.exact,
                "undecided": self.undecided, "box": self.box.describe(), "boundary_regions_checked": self.checked,
+               "boundary_regions_by_edges": self.by_edges,
                "lps": self.lps, "measure_total": float("inf") if not self.domain.bounded else self.domain.measure()}
         if linear:
             out["linear_regions"] = self.linear_regions()[0]
@@ -1006,7 +976,6 @@ def _boxed(net, params, domain: SpaceBox, progress, t0):
 
     staged = as_staged(net, params)
     aff = _Affine(staged)
-    n = staged.n_in
     st0 = staged.stages[0] if staged.stages else None
     R = 1.0
     if st0 is not None and 0 in st0.weights:  # the first stage's hyperplanes' distances from 0
@@ -1029,23 +998,12 @@ def _boxed(net, params, domain: SpaceBox, progress, t0):
         per_region = [[s[i] for s in states] for i in range(cx.regions)]
         keys = {_key(st): i for i, st in enumerate(per_region)}
         # cells with a vertex on an artificial side
-        V = cx.vertices_c if hasattr(cx, "vertices_c") else None
-        nv = cx.n_vertices
+        V, nv = cx.vertices_c, cx.n_vertices
         valid = np.arange(V.shape[1])[None, :] < nv[:, None]
         art = ~fin
         on_side = np.abs(V[..., art]) >= 0.5 * (1 - 1e-9)
         boundary = np.nonzero(np.any(np.any(on_side, -1) & valid, -1))[0]
-        # the boundary regions' facets in the whole domain
-        BA, Bc = [], []
-        for k in range(n):
-            e = np.zeros(n)
-            e[k] = 1.0
-            if np.isfinite(domain.lo[k]):
-                BA.append(e); Bc.append(-domain.lo[k])
-            if np.isfinite(domain.hi[k]):
-                BA.append(-e); Bc.append(domain.hi[k])
-        BA = np.array(BA).reshape(-1, n)
-        Bc = np.array(Bc)
+        BA, Bc = domain.rows()  # the boundary regions' facets are sought in the whole domain
         pts_l = [pts[i] for i in range(cx.regions)]
         sts_l = list(per_region)
         entry = [None] * cx.regions
@@ -1080,10 +1038,8 @@ def _boxed(net, params, domain: SpaceBox, progress, t0):
             extra = np.array([e for e in edges if -1 not in e], np.int64).reshape(-1, 2)
             unb = np.zeros(cx.regions, bool)
             unb[boundary] = True
-            out = BoxedSpace(staged, domain, B, cx, int(boundary.size), lps, undecided, time.perf_counter() - t0,
-                             extra_edges=extra, _unbounded=unb)
-            out.by_edges = fast
-            return out
+            return BoxedSpace(staged, domain, B, cx, int(boundary.size), lps, undecided, time.perf_counter() - t0,
+                              extra_edges=extra, by_edges=fast, _unbounded=unb)
         R = max(16.0 * R, 4.0 * float(np.max(np.abs(missing[0]))))
         fast = 0
     raise PiecewiseError("the vertex engine's box could not be grown to meet every region (vertices beyond "
@@ -1104,11 +1060,7 @@ def count_space(net, params, domain: SpaceBox | None = None, *, algorithm: str =
     t0 = time.perf_counter()
     if algorithm not in ("auto", "vertex", "search"):
         raise PiecewiseError(f"algorithm must be auto, vertex or search, got {algorithm!r}")
-    if params is not None:
-        from ..activations import get_activation
-
-        if not get_activation(net.activation).piecewise_linear:
-            raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
+    _require_pl(net, params)
     n = net.n_in
     if domain is None:
         domain = space(n_in=n)
