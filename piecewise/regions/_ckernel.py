@@ -1,5 +1,11 @@
 """The compiled kernel of an elementwise stage (``_kernel.c``, built at install time when a C compiler is
-there), loaded with ctypes, and its driver.
+there, or shipped built in a platform wheel), loaded with ctypes, and its driver.
+
+The kernel is the extension module ``piecewise.regions._pwkernel`` (setup.py: ``_kernel.c`` and its module
+definition ``_pwkernel_module.c`` in one shared library). :func:`_find` asks the import system where that
+module is (``importlib.util.find_spec``: the file under this interpreter's extension suffix, wherever the
+package is installed) and the library is loaded from there with ``ctypes.CDLL``; the module itself is not
+imported (it has no Python functions).
 
 The kernel is optional: without it (no compiler at install, or ``PIECEWISE_KERNEL=numpy`` in the
 environment) the engine runs its NumPy path, which gives the same cells (tests compare the two on random
@@ -14,8 +20,8 @@ not depend on the threads.
 from __future__ import annotations
 
 import ctypes
-import glob
 import importlib.machinery
+import importlib.util
 import os
 import sys
 
@@ -31,15 +37,21 @@ _WHY = None  # why no kernel was loaded (set by _load)
 _NOTICED = False  # the NumPy-fallback notice was printed (once per process)
 _OFF = ("numpy", "off", "0")
 _REQUIRED = ("c", "require", "1")
+MODULE = "piecewise.regions._pwkernel"  # the extension module that is the compiled kernel
 
 
 def _find():
-    here = os.path.dirname(os.path.abspath(__file__))
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        hits = glob.glob(os.path.join(here, "_pwkernel" + suffix))
-        if hits:
-            return hits[0]
-    return None
+    """The path of the compiled kernel's shared library (the extension module :data:`MODULE`, as the import
+    system finds it), or None where it is not built (or not an extension module: the file must end in one
+    of this interpreter's extension suffixes, e.g. ``.cpython-311-x86_64-linux-gnu.so``)."""
+    try:
+        spec = importlib.util.find_spec(MODULE)
+    except (ImportError, ValueError):
+        return None
+    origin = getattr(spec, "origin", None)
+    if not origin or not origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+        return None
+    return origin
 
 
 def _load():
@@ -49,9 +61,10 @@ def _load():
     _TRIED = True
     path = _find()
     if path is None:
-        _WHY = (f"the compiled kernel was not built (no _pwkernel{importlib.machinery.EXTENSION_SUFFIXES[0]} in "
-                f"{os.path.dirname(os.path.abspath(__file__))}; it is built at install where a C compiler is found: "
-                "reinstall with one, pip install -e .)")
+        _WHY = (f"the compiled kernel was not built (the import system finds no extension module {MODULE}, "
+                f"_pwkernel{importlib.machinery.EXTENSION_SUFFIXES[0]} in {os.path.dirname(os.path.abspath(__file__))}; "
+                "it is built at install where a C compiler is found: reinstall with one, pip install -e ., or "
+                "install a platform wheel)")
         return None
     try:
         lib = _declare(ctypes.CDLL(path))
