@@ -33,6 +33,31 @@ def test_dd_matmul_is_within_its_bound_of_the_exact_product(seed):
     assert np.all(y.E <= 2.0**-90 * scale)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_dd_matmul_with_float32_weights_zero_rows_and_extreme_scales(seed):
+    """Float32 weights (their slices stop early, two or three hold them exactly), zero rows and columns, and
+    rows at 2^+-300: every value within its bound of the exact product, the bound near 2^-90."""
+    r = np.random.default_rng(10 + seed)
+    n, k, m = 6, [9, 144, 1152][seed], 5
+    hi = r.normal(size=(n, k)) * np.exp(r.normal(size=(n, k)) * 3)
+    hi[1] = 0.0
+    hi[2] *= 2.0**300
+    hi[3] *= 2.0**-300
+    lo = hi * r.normal(size=(n, k)) * 2.0**-57
+    W = (r.normal(size=(k, m)) * np.sqrt(2 / k)).astype(np.float32).astype(np.float64)
+    W[:, 4] = 0.0
+    WA, WR = ddmaps._fixed_slices(W, ddmaps._exponents(W, 0), ddmaps._plan(k)[0], 5)
+    assert len(WA) <= 3 and not WR.any()  # 24-bit weights: the slices stop once they hold W exactly
+    y = dd_matmul(DD(hi, lo, np.abs(hi) * 2.0**-110), W)
+    ex = (_exact(hi) + _exact(lo)).dot(_exact(W))
+    got = _exact(y.hi) + _exact(y.lo)
+    err = np.array([float(abs(a - b)) for a, b in zip(ex.ravel(), got.ravel())]).reshape(n, m)
+    assert np.all(err + 2.0**-110 * (np.abs(hi) @ np.abs(W)) <= y.E)
+    assert np.all(y.hi[1] == 0) and np.all(y.hi[:, 4] == 0)
+    scale = np.abs(hi).max(1)[:, None] * np.abs(W).sum(0)[None, :]
+    assert np.all(y.E <= 2.0**-90 * scale)
+
+
 def _cnn():
     """A small CNN with a residual add, max-pool and clip, its weights multiples of 1/8 (so that the staged
     form's composed matrices, the exact reference, are the same network: float64 composes them exactly)."""

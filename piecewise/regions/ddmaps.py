@@ -31,7 +31,6 @@ from ..errors import PiecewiseError
 from . import opmaps
 
 U = 2.0**-53
-SLICES = 5  # Ozaki slices per operand: about 5 beta >= 100 bits below each row's / column's largest entry
 _SPLIT = 134217729.0  # 2^27 + 1 (Dekker / Veltkamp)
 SAFE = 1.0 + 2.0**-20  # upward factor for bounds computed in float64 from nonnegative terms
 
@@ -128,61 +127,104 @@ def dd_add_const(x: DD, b) -> DD:
 
 
 # -- products with error-free splitting ---------------------------------------------------------------------
-def _slices(A, axis: int, beta: int, n: int):
-    """Ozaki slices of A along ``axis`` (1: per row, 0: per column): [A_1, ..., A_n] and the remainder R,
-    A = sum A_i + R exactly; A_i's entries are multiples of 2^(E + 1 - beta) with |A_i| <= 2^E (E per row /
-    column), so products of two slices with beta_1 + beta_2 + log2(k) <= 53 are exact."""
+BITS = 100  # the slices of both operands reach at least this many bits below each row's / column's largest entry
+
+
+def _exponents(A, axis: int) -> np.ndarray:
+    """e with |A| < 2^e along ``axis`` (keepdims; 0 where the row / column is zero)."""
+    mu = np.abs(A).max(axis=axis, keepdims=True)
+    return np.frexp(mu)[1].astype(np.int64)
+
+
+def _fixed_slices(A, e, beta: int, n: int):
+    """Slices of A with fixed exponents (e per row / column, broadcast): A = sum A_i + R exactly, where A_i is
+    an integer multiple of 2^(e - (i + 1) beta) with |A_i| <= 2^(e - i beta) (1 + 2^-beta), and
+    |R| <= 2^(e - n beta). (Each step rounds R to the unit of sigma = 2^(e - i beta + 53 - beta); R + sigma stays
+    within [sigma / 2, 2 sigma], so the subtraction of sigma is exact and the unit divides the result.) The
+    slices stop early where the remainder is zero."""
     out = []
     R = np.array(A, np.float64)
-    for _ in range(n):
-        mu = np.abs(R).max(axis=axis, keepdims=True)
-        if not np.any(mu > 0):
-            out.append(np.zeros_like(R))
-            continue
-        E = np.frexp(mu)[1].astype(np.int64)  # mu <= 2^E exactly
-        if np.any((mu > 0) & (E - beta < -480)):
-            raise PiecewiseError("double-double maps: entries below 2^-480 (exact slices would underflow)")
-        sigma = np.where(mu > 0, np.ldexp(1.0, E + 53 - beta), 0.0)
+    for i in range(n):
+        if not R.any():
+            break
+        p = e - i * beta + 53 - beta
+        if np.any(p - 53 < -1000):
+            raise PiecewiseError("double-double maps: entries below 2^-900 (exact slices would underflow)")
+        sigma = np.ldexp(1.0, p)
         Ai = (R + sigma) - sigma
         R = R - Ai
         out.append(Ai)
     return out, R
 
 
+def _plan(k: int):
+    """(beta, slices) of products over k terms: every product of two slices at the same level i + j is an
+    integer multiple of one unit and at most (2^beta + 1)^2 of them, so that a level's sum over k terms and at
+    most ``slices`` slice pairs stays below 2^53 units (exact in float64, in any order); slices * beta >= BITS."""
+    n = 5
+    for _ in range(8):
+        beta = (52 - int(math.ceil(math.log2(max(k * n, 2))))) // 2
+        if beta < 8:
+            raise PiecewiseError(f"double-double maps: a product over {k:,} terms is too long for exact slices")
+        n2 = -(-BITS // beta)
+        if n2 <= n:
+            return beta, n
+        n = n2
+    raise RuntimeError("internal error: no slice plan")  # pragma: no cover
+
+
 def dd_matmul(X: DD, W: np.ndarray) -> DD:
-    """X (n, k) double-double times the float64 matrix W (k, m): a DD (n, m) with error bound."""
+    """X (n, k) double-double times the float64 matrix W (k, m): a DD (n, m) with error bound.
+
+    X.hi is cut into slices with fixed exponents per row and W per column (:func:`_fixed_slices`; W's stop
+    where they hold it exactly, two or three for float32 weights), every slice of X times all of W's at once
+    (one BLAS product per slice of X), and the exact products summed level by level (i + j): each level's sum
+    is exact, the levels are added in double-double. Left out: the remainders (bounded by their exponents
+    times W's absolute column sums), X.lo's product (float64, bounded likewise) and the roundings of the
+    additions; the bound E adds X's own bound times |W|."""
     n, k = X.hi.shape
     m = W.shape[1]
     _check_range(X.hi, W)
     if n == 0 or m == 0 or k == 0:
         z = np.zeros((n, m))
         return DD(z, z.copy(), z.copy())
-    beta = (53 - 2 - int(math.ceil(math.log2(max(k, 2))))) // 2  # slices hold beta + 1 bits
-    if beta < 8:
-        raise PiecewiseError(f"double-double maps: a product over {k:,} terms is too long for exact slices")
-    XA, XR = _slices(X.hi, 1, beta, SLICES)
-    WA, WR = _slices(W, 0, beta, SLICES)
-    hi = np.zeros((n, m))
+    beta, S = _plan(k)
+    W = np.asarray(W, np.float64)
+    ew = _exponents(W, 0)  # (1, m)
+    WA, WR = _fixed_slices(W, ew, beta, S)
+    ex = _exponents(X.hi, 1)  # (n, 1)
+    if ex.min() + ew.min() - (2 * S + 2) * beta - 53 < -1000:
+        raise PiecewiseError("double-double maps: products below 2^-1000 (exact slices would underflow)")
+    XA, XR = _fixed_slices(X.hi, ex, beta, S)
+    nw = len(WA)
+    levels = [None] * (len(XA) + nw)
+    if nw:
+        Wcat = np.concatenate(WA, 1) if nw > 1 else WA[0]
+        for i, A in enumerate(XA):
+            P = A @ Wcat  # exact: every entry a sum of k exact products of one level
+            for j in range(nw):
+                Pj = P[:, j * m:(j + 1) * m]
+                lv = levels[i + j]
+                levels[i + j] = Pj.copy() if lv is None else lv + Pj  # exact (at most S pairs per level)
+    levels = [lv for lv in levels if lv is not None]
+    hi = levels[0] if levels else np.zeros((n, m))
     lo = np.zeros((n, m))
     acc = np.zeros((n, m))
-    for i in range(SLICES):
-        for j in range(SLICES - i):
-            P = XA[i] @ WA[j]  # exact: slices of beta bits, sums of k terms within 53 bits
-            hi, e = two_sum(hi, P)
-            lo = lo + e
-            acc += np.abs(lo)
-    # left out: X's and W's remainders, the skipped slice pairs (i + j >= SLICES), X.lo's product (float)
+    for P in levels[1:]:
+        hi, e = two_sum(hi, P)
+        lo = lo + e
+        acc += np.abs(lo)
     absW = np.abs(W)
-    left = np.abs(XR) @ absW
-    for i in range(SLICES):
-        tail = np.abs(WR)
-        for j in range(SLICES - i, SLICES):
-            tail = tail + np.abs(WA[j])
-        left = left + np.abs(XA[i]) @ tail
+    colW = absW.sum(0) * SAFE  # (m,): upward (nonnegative terms, relative error below 2^-20)
+    colWR = np.abs(WR).sum(0) * SAFE
+    row = np.where(X.hi.any(1), np.ldexp(1.0, ex[:, 0]), 0.0)  # (n,): |X.hi| < 2^ex per row (0: a zero row)
+    # left out: X.hi @ WR + XR @ (W - WR), |XR| <= 2^(ex - S beta)
+    left = np.outer(row, colWR + np.ldexp(1.0, -S * beta) * (colW + colWR))
     Plo = X.lo @ W
     lo = lo + Plo
     g = (k + 2) * U / (1 - (k + 2) * U)
-    rounding = g * (np.abs(X.lo) @ absW) + U * (acc + np.abs(lo))
+    rowlo = np.abs(X.lo).max(1) if k else np.zeros(n)
+    rounding = g * np.outer(rowlo, colW) + U * (acc + np.abs(lo))
     hi, lo = two_sum(hi, lo)
     E = (X.E @ absW + left + rounding) * SAFE
     return DD(hi, lo, E)
