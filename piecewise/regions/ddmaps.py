@@ -173,7 +173,12 @@ def _plan(k: int):
     raise RuntimeError("internal error: no slice plan")  # pragma: no cover
 
 
-def dd_matmul(X: DD, W: np.ndarray) -> DD:
+def _check_units(ex, ew, beta: int, S: int) -> None:
+    if ex.size and ew.size and ex.min() + ew.min() - (2 * S + 2) * beta - 53 < -1000:
+        raise PiecewiseError("double-double maps: products below 2^-1000 (exact slices would underflow)")
+
+
+def dd_matmul(X: DD, W: np.ndarray, cut=None) -> DD:
     """X (n, k) double-double times the float64 matrix W (k, m): a DD (n, m) with error bound.
 
     X.hi is cut into slices with fixed exponents per row and W per column (:func:`_fixed_slices`; W's stop
@@ -181,10 +186,15 @@ def dd_matmul(X: DD, W: np.ndarray) -> DD:
     (one BLAS product per slice of X), and the exact products summed level by level (i + j): each level's sum
     is exact, the levels are added in double-double. Left out: the remainders (bounded by their exponents
     times W's absolute column sums), X.lo's product (float64, bounded likewise) and the roundings of the
-    additions; the bound E adds X's own bound times |W|."""
-    n, k = X.hi.shape
+    additions; the bound E adds X's own bound times |W|.
+
+    ``cut``: X.hi's slices made by the caller, ``(slices, ex)`` with ``ex`` (n, 1) such that |X.hi| < 2^ex per
+    row and each slice i an integer multiple of 2^(ex - (i + 1) beta), the remainder below 2^(ex - S beta),
+    for (beta, S) = ``_plan(k)`` (convolutions cut each map once, before im2col repeats its entries)."""
+    n, k = X.lo.shape
     m = W.shape[1]
-    _check_range(X.hi, W)
+    if cut is None:
+        _check_range(X.hi, W)
     if n == 0 or m == 0 or k == 0:
         z = np.zeros((n, m))
         return DD(z, z.copy(), z.copy())
@@ -192,10 +202,13 @@ def dd_matmul(X: DD, W: np.ndarray) -> DD:
     W = np.asarray(W, np.float64)
     ew = _exponents(W, 0)  # (1, m)
     WA, WR = _fixed_slices(W, ew, beta, S)
-    ex = _exponents(X.hi, 1)  # (n, 1)
-    if ex.min() + ew.min() - (2 * S + 2) * beta - 53 < -1000:
-        raise PiecewiseError("double-double maps: products below 2^-1000 (exact slices would underflow)")
-    XA, XR = _fixed_slices(X.hi, ex, beta, S)
+    if cut is None:
+        ex = _exponents(X.hi, 1)  # (n, 1)
+        _check_units(ex, ew, beta, S)
+        XA, _ = _fixed_slices(X.hi, ex, beta, S)
+    else:
+        XA, ex = cut
+        _check_units(ex, ew, beta, S)
     nw = len(WA)
     levels = [None] * (len(XA) + nw)
     if nw:
@@ -217,7 +230,9 @@ def dd_matmul(X: DD, W: np.ndarray) -> DD:
     absW = np.abs(W)
     colW = absW.sum(0) * SAFE  # (m,): upward (nonnegative terms, relative error below 2^-20)
     colWR = np.abs(WR).sum(0) * SAFE
-    row = np.where(X.hi.any(1), np.ldexp(1.0, ex[:, 0]), 0.0)  # (n,): |X.hi| < 2^ex per row (0: a zero row)
+    row = np.ldexp(1.0, ex[:, 0])  # (n,): |X.hi| < 2^ex per row
+    if cut is None:
+        row[~X.hi.any(1)] = 0.0  # a zero row leaves nothing out
     # left out: X.hi @ WR + XR @ (W - WR), |XR| <= 2^(ex - S beta)
     left = np.outer(row, colWR + np.ldexp(1.0, -S * beta) * (colW + colWR))
     Plo = X.lo @ W
@@ -231,14 +246,36 @@ def dd_matmul(X: DD, W: np.ndarray) -> DD:
 
 
 # -- graph nodes on double-double maps -----------------------------------------------------------------------
-def _conv(x: DD, node) -> DD:
+def _conv(x: DD, node, threads: int | None = None) -> DD:
+    """A convolution of double-double maps x (N, C, H, W): in blocks of maps on the engine's threads; each
+    map's high part is cut into slices once, with one exponent per map (its largest entry: every im2col row
+    of the map shares it), before im2col repeats its entries kh * kw times."""
+    from ._engine import _pmap, default_threads
+
     W, a = node.attrs["W"], node.attrs
     Ho, Wo, Wm = opmaps.conv_plan(x.shape, W, a)
-    ch, cl, ce = (opmaps.im2col(t, W.shape, a, Ho, Wo) for t in (x.hi, x.lo, x.E))
-    outs = [dd_matmul(DD(ch[q], cl[q], ce[q]), Wm[q]) for q in range(len(Wm))]
     N, O = x.shape[0], W.shape[0]
-    parts = [np.concatenate([getattr(o, f) for o in outs], 1) for f in ("hi", "lo", "E")]
-    return DD(*[p.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2) for p in parts])
+    _check_range(x.hi, W)
+    beta, S = _plan(int(np.prod(W.shape[1:])))
+    out = [np.empty((N, O, Ho, Wo)) for _ in range(3)]
+
+    def block(b0):
+        b1 = min(b0 + opmaps.CONV_BLOCK, N)
+        xb = x[b0:b1]
+        ex = _exponents(xb.hi.reshape(b1 - b0, -1), 1)  # (n, 1): |map| < 2^ex
+        XA, _ = _fixed_slices(xb.hi, ex.reshape(-1, 1, 1, 1), beta, S)
+        rows = np.repeat(ex, Ho * Wo, 0)  # im2col's rows: (map, i, j)
+        cols = [opmaps.im2col(t, W.shape, a, Ho, Wo) for t in (xb.lo, xb.E, *XA)]
+        parts = []
+        for q in range(len(Wm)):
+            X = DD(cols[0][q], cols[0][q], cols[1][q])  # hi is not read: the slices stand for it
+            parts.append(dd_matmul(X, Wm[q], cut=([c[q] for c in cols[2:]], rows)))
+        for t, f in zip(out, ("hi", "lo", "E")):
+            r = np.concatenate([getattr(o, f) for o in parts], 1) if len(parts) > 1 else getattr(parts[0], f)
+            t[b0:b1] = r.reshape(b1 - b0, Ho, Wo, O).transpose(0, 3, 1, 2)
+
+    _pmap(block, range(0, N, opmaps.CONV_BLOCK), default_threads() if threads is None else threads)
+    return DD(*out)
 
 
 def _sum_last(x: DD) -> DD:
