@@ -1,8 +1,11 @@
 """The ``piecewise`` command (also ``python -m piecewise``).
 
 Subcommands: ``count`` (regions of a network given as .npz weights or an ONNX model, optionally in tiles
-on a Dask cluster), ``homeo`` (is it a homeomorphism?), ``run`` (a study from the seed articles), ``sweep``
-(depth x width x seed sweeps on Dask), ``demo`` (the main job on an embedded default). Bad input exits with status 2 and one line on stderr naming the problem.
+on a Dask cluster), ``homeo`` (is it a homeomorphism?), ``plane`` (write a ``--plane`` file: a square slice
+around a point), ``run`` (a study from the seed articles), ``sweep`` (depth x width x seed sweeps on Dask),
+``demo`` (the main job on an embedded default), ``explore``, ``info``. Bad input exits with status 2 and one
+line on stderr naming the problem. Progress bars go to stderr whatever ``--json`` says (on when stderr is a
+terminal, as tqdm decides; ``--no-progress`` turns them off), so stdout holds only the result.
 """
 from __future__ import annotations
 
@@ -72,6 +75,49 @@ def default_resolution(dim: int) -> int:
     return _DEFAULT_RES.get(dim, max(2, int(POINT_BUDGET ** (1.0 / dim) + 1e-9)))
 
 
+def _progress(args):
+    """The engines' ``progress`` argument: None (a bar on stderr when it is a terminal, for longer work) unless
+    ``--no-progress`` was given (False). ``--json`` does not change it: the bar is on stderr, the JSON on stdout."""
+    return False if getattr(args, "no_progress", False) else None
+
+
+GRID_MAX_POINTS = 2**31 - 1  # the grid's own limit (piecewise.regions.grid)
+POLYTOPE_MAX_DIM = 6  # boxes of more inputs go to the region-graph search (piecewise.regions.search)
+
+
+def _out_of_reach(args, net, params, domain, method) -> str | None:
+    """Why a count of this box cannot finish, for networks with many inputs (None when it can be tried): a grid
+    past its point limit, or an image model's box beyond the polytope engine (the region-graph search runs an
+    LP per unit and region: about 1 region/s on a 36-input CNN, none in a minute on a 3072-input one). The
+    message leads to a 2-D slice (``--plane``, made by ``piecewise plane``)."""
+    if domain.kind not in ("box", "space") or domain.dim <= POLYTOPE_MAX_DIM:
+        return None
+    n, d = net.n_in, domain.dim
+    shape = tuple(net.input_shape) if params is None else (n,)
+    image = len(shape) >= 2
+    res = args.resolution if args.resolution is not None else default_resolution(d)
+    grid_why = f"a grid of {res} points per axis has {res}^{d} points (the limit is 2^31 - 1)"
+    exact_why = f"an exact count of a box in R^{n} (a region-graph search, one LP per unit and region) is out of reach"
+    if method == "grid" and res ** d > GRID_MAX_POINTS:
+        why = grid_why + (f" and {exact_why}" if image and args.method is None else "")
+    elif method == "exact" and image:
+        why = exact_why + " for an image model"
+    else:
+        return None
+    what = f"an image of shape {shape}" if image else "inputs"
+    return (f"{os.path.basename(args.weights)} has {n:,} inputs ({what}): {why}; count a 2-D slice instead with "
+            f"--plane P.npy (3 points, shape (3, {n}), inputs flattened in C order), made for example by: "
+            f"piecewise plane --weights {args.weights} --random 0 --out P.npy")
+
+
+def _grid_hint(domain) -> str:
+    """What to do when a grid count is far from converged, for this domain."""
+    if domain.kind == "plane" or domain.dim <= 4:
+        return "raise --resolution, or count exactly (--method exact)"
+    return ("raise --resolution, or count exactly on a 2-D slice (--plane P.npy; piecewise plane writes one "
+            "around a point)")
+
+
 def _check_output(path: str, what: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -98,6 +144,9 @@ def _count(args) -> int:
         raise PiecewiseError("--resolution sets the grid method's points per axis; add --method grid")
     if args.resolution is not None and args.resolution < 2:
         raise PiecewiseError(f"--resolution must be >= 2, got {args.resolution}")
+    reason = _out_of_reach(args, net, params, domain, method)
+    if reason is not None:
+        raise PiecewiseError(reason)
     if args.plot is not None:
         _check_output(args.plot, "--plot")
     if args.cells is not None:
@@ -127,7 +176,7 @@ def _count(args) -> int:
         from .regions.tiles import tiled_count
 
         out = tiled_count(net, params, domain, args.tiles, linear=args.linear, workers=args.workers,
-                          scheduler=args.scheduler, progress=None if not args.json else False)
+                          scheduler=args.scheduler, progress=_progress(args))
         out["network"] = network
         text = [f"activation regions (exact, {out['tiles']} tiles): {out['regions']}"]
         if args.linear:
@@ -137,7 +186,7 @@ def _count(args) -> int:
         from .regions import enumerate_cells
 
         keep = bool(args.linear or args.plot)  # a count that needs only numbers keeps no cells
-        cx = enumerate_cells(net, params, domain, progress=None if not args.json else False, keep_cells=keep,
+        cx = enumerate_cells(net, params, domain, progress=_progress(args), keep_cells=keep,
                              memory_budget=budget, measure=True if args.cells else None)
         out = cx.to_json(linear=args.linear)
         if args.cells:
@@ -156,7 +205,7 @@ def _count(args) -> int:
     else:
         res = args.resolution if args.resolution is not None else default_resolution(domain.dim)
         g = count_grid(net, params, domain, res, dtype=np.dtype(args.dtype), return_ids=args.plot is not None,
-                       progress=None if not args.json else False)
+                       progress=_progress(args))
         out = g.to_json()
         out.update({"network": network, "dtype": args.dtype})
         if args.plot:
@@ -170,7 +219,7 @@ def _count(args) -> int:
         if g.regions > 0.05 * g.n_points:
             out["converged"] = False
             print(f"piecewise: warning: {g.regions} regions among {g.n_points} grid points: far from converged (a "
-                  f"lower bound); raise --resolution or count on a plane (--plane)", file=sys.stderr)
+                  f"lower bound); {_grid_hint(domain)}", file=sys.stderr)
     if args.plot:
         text.append(f"figure: {out['plot']}")
     print(json.dumps(out) if args.json else "\n".join(text))
@@ -214,7 +263,7 @@ def _homeo(args) -> int:
             check_magnitudes(net, params, domain)
     else:
         domain = "whole"
-    res = homeomorphism(net, params, domain, progress=None if not args.json else False)
+    res = homeomorphism(net, params, domain, progress=_progress(args))
     out = res.to_json()
     out["network"] = _describe(net, params)
     if args.json:
@@ -255,9 +304,54 @@ def _explore(args) -> int:
     if params is not None and not net.activation.piecewise_linear:
         raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
     domain = _domain(args, net.n_in)
-    out = build_page(net, params, domain, args.out, threshold=args.threshold, progress=None)
+    out = build_page(net, params, domain, args.out, threshold=args.threshold, progress=_progress(args))
     print(f"activation regions (exact): {out['regions']}")
     print(f"page: {out['path']} ({out['bytes'] / 1e6:.2f} MB, {out['views']} views, {out['seconds']:.1f} s)")
+    return 0
+
+
+def _plane(args) -> int:
+    """``piecewise plane``: write the three points (3, n0) of the square slice of half-side ``--radius`` around
+    a centre (``--around X.npy``, ``--random SEED``: uniform in [0, 1]^n0, or the origin) in two random
+    orthonormal directions (:func:`piecewise.planes.plane_around`), for ``count``/``explore --plane``."""
+    from .io import load_network
+    from .planes import plane_around
+
+    net, _ = load_network(args.weights, args.activation)
+    n = net.n_in
+    if not args.out.endswith(".npy"):
+        raise PiecewiseError(f"--out: the file must end in .npy, got {args.out!r}")
+    _check_output(args.out, "--out")
+    if args.around is not None:
+        if not os.path.exists(args.around):
+            raise PiecewiseError(f"centre file not found: {args.around}")
+        try:
+            x = np.load(args.around, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise PiecewiseError(f"cannot read {args.around} as .npy: {e}") from None
+        if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
+            raise PiecewiseError(f"{args.around}: expected a numeric array of {n} entries")
+        if x.size != n:
+            raise PiecewiseError(f"{args.around}: the centre has {x.size} entries (shape {x.shape}), the network "
+                                 f"has {n} inputs")
+        centre = args.around
+    elif args.random is not None:
+        x = np.random.default_rng(args.random).uniform(0.0, 1.0, n)
+        centre = f"random (uniform in [0, 1]^{n}, seed {args.random})"
+    else:
+        x = np.zeros(n)
+        centre = "the origin"
+    seed = args.seed if args.seed is not None else (args.random if args.random is not None else 0)
+    P = plane_around(x, args.radius, seed)
+    np.save(args.out, P)
+    out = {"path": os.path.abspath(args.out), "shape": list(P.shape), "centre": centre, "radius": args.radius,
+           "seed": seed}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"plane: {out['path']} {P.shape}, the square of half-side {args.radius:g} around {centre} in two "
+              f"random orthonormal directions (seed {seed})")
+        print(f"count it: piecewise count --weights {args.weights} --plane {args.out}")
     return 0
 
 
@@ -282,7 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exact (default up to 4-D domains) or grid (sampled lower bound)")
     c.add_argument("--resolution", type=int, default=None, help="grid points per axis (grid method)")
     c.add_argument("--linear", action="store_true", help="also count linear regions (exact method)")
-    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.add_argument("--json", action="store_true", help="print one JSON object (progress stays on stderr)")
+    c.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (by default one is drawn on stderr when it is a terminal, --json or not)")
     c.add_argument("--plot", metavar="OUT.png", default=None, help="draw the region map (2D domains)")
     c.add_argument("--cells", metavar="OUT.npz", default=None,
                    help="write the exact cells: points (one inside each cell), measure, patterns (exact method)")
@@ -301,7 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--activation", default=None, help="hidden activation NAME[:PARAM] (default relu)")
     h.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
                    help="decide on the cube [LO, HI]^n (default: the whole input space)")
-    h.add_argument("--json", action="store_true", help="print one JSON object")
+    h.add_argument("--json", action="store_true", help="print one JSON object (progress stays on stderr)")
+    h.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (by default one is drawn on stderr when it is a terminal, --json or not)")
     h.set_defaults(func=_homeo, plane=None)
 
     from .studies.cli import add_run_parser
@@ -325,7 +423,25 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", default="explore.html", help="the page (default explore.html)")
     e.add_argument("--threshold", type=float, default=None,
                    help="one-output nets: the decision boundary's level (default 0.5, piecewise.decision)")
+    e.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (by default one is drawn on stderr when it is a terminal, --json or not)")
     e.set_defaults(func=_explore)
+
+    pl = sub.add_parser("plane", help="write a --plane file: the square slice of half-side R around a point")
+    pl.add_argument("--weights", required=True, help="the network (.npz or .onnx): its number of inputs")
+    pl.add_argument("--activation", default=None,
+                    help="hidden activation NAME[:PARAM], as for count (to read .npz weights)")
+    centre = pl.add_mutually_exclusive_group()
+    centre.add_argument("--around", metavar="X.npy",
+                        help="the centre: an input (any shape with n0 entries, flattened in C order)")
+    centre.add_argument("--random", metavar="SEED", type=int, default=None,
+                        help="the centre drawn uniformly from [0, 1]^n0 (an image's pixel range) with this seed")
+    pl.add_argument("--radius", type=float, default=0.1, help="the square's half-side (default 0.1)")
+    pl.add_argument("--seed", type=int, default=None,
+                    help="seed of the two random orthonormal directions (default: the --random seed, else 0)")
+    pl.add_argument("--out", required=True, metavar="P.npy", help="the plane file to write, (3, n0) float64")
+    pl.add_argument("--json", action="store_true", help="print one JSON object")
+    pl.set_defaults(func=_plane)
 
     i = sub.add_parser("info", help="versions, the exact kernel (compiled or NumPy, and why), threads, JAX devices")
     i.add_argument("--json", action="store_true", help="print one JSON object")

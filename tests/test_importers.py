@@ -412,3 +412,62 @@ def test_cli_tiles_an_onnx_graph(tmp_path, capsys):
     assert main(["count", "--weights", str(path), "--plane", str(tmp_path / "p.npy"), "--tiles", "4", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["tiles"] == 4 and d["regions"] == expected
+
+
+class _ViewHead(nn.Module):
+    """conv -> relu -> x.view(x.size(0), -1) -> dense: a static-batch export writes the batch into a Reshape."""
+
+    def __init__(self, seed=0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.conv, self.fc = nn.Conv2d(1, 2, 3), nn.Linear(2 * 4 * 4, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        return self.fc(h.view(h.size(0), -1))
+
+
+def _export_batch(model, shape, path, batch):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros((batch, *shape)),), str(path), dynamo=False)
+    return path
+
+
+@pytest.mark.parametrize("name", ["cnn", "view"])
+def test_onnx_static_batch_is_read_per_sample(tmp_path, name):
+    """A model exported with a static batch of 4 is the same network per sample: read as batch 1, its forward
+    pass is PyTorch's on each sample, and (the CNN) its exact count on a plane is the brute force's."""
+    make, shape = (lambda s=0: _ViewHead(s).eval(), (1, 6, 6)) if name == "view" else MODELS["cnn"]
+    path = _export_batch(make(1), shape, tmp_path / "b4.onnx", 4)
+    model = onnx.load(str(path))
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 4  # the export is really static, B = 4
+    if name == "view":  # the batch is written into the Reshape's constant shape: [4, -1]
+        from onnx import numpy_helper
+
+        consts = [numpy_helper.to_array(n.attribute[0].t) for n in model.graph.node if n.op_type == "Constant"]
+        assert any(c.ndim == 1 and c.size == 2 and c[0] == 4 for c in consts)
+    g = load_onnx(path)
+    assert g.input_shape == shape and g.n_in == int(np.prod(shape))
+    X = np.random.default_rng(3).normal(size=(9, g.n_in)).astype(np.float32)
+    with torch.no_grad():  # one sample at a time: batch 1 through PyTorch
+        ref = np.concatenate([make(1)(torch.as_tensor(x).reshape(1, *shape)).numpy() for x in X])
+    assert _rel_err(g.forward(X), ref) < 1e-5
+    if name == "cnn":
+        dom = _plane_through_inputs(g.n_in, 1, 0.12)
+        expected, _ = count_plane(TorchRef(make(1), shape), dom.origin, dom.axes, seeds=16)
+        assert expected > 5 and pw.enumerate_cells(g, None, dom).regions == expected
+
+
+def test_onnx_static_batch_through_the_cli(tmp_path, capsys):
+    """`piecewise count` takes the batch-4 export of a residual MLP and gives the brute force's count."""
+    from piecewise.cli import main
+
+    make, shape = MODELS["res_mlp"]
+    p4 = _export_batch(make(0), shape, tmp_path / "b4.onnx", 4)
+    dom = _plane_through_inputs(5, 0, 1.0)
+    np.save(tmp_path / "p.npy", np.stack([dom.origin, dom.origin + dom.axes[0], dom.origin + dom.axes[1]]))
+    expected, _ = count_plane(TorchRef(make(0), shape), dom.origin, dom.axes, seeds=16)
+    assert main(["count", "--weights", str(p4), "--plane", str(tmp_path / "p.npy"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["regions"] == expected and d["network"]["n_in"] == 5

@@ -1,8 +1,10 @@
 """ONNX models as :class:`~piecewise.graph.Graph` (needs the ``onnx`` package; no runtime).
 
-The model has one input of shape (1, n) or (1, C, H, W) (a symbolic batch dimension is read as 1) and one
-output. Network points are the input flattened in C order (``x.reshape(-1)``), so a ``--plane P.npy`` for
-an image model holds three flattened images, shape (3, C*H*W).
+The model has one input of shape (1, n) or (1, C, H, W) and one output. A symbolic batch dimension is read
+as 1, and so is a static batch B > 1 (a model exported with ``torch.zeros(4, ...)``): the network is the same
+for each sample, so reshapes to a leading B (``x.view(B, -1)`` exported as a constant shape) are read with 1.
+Network points are the input flattened in C order (``x.reshape(-1)``), so a ``--plane P.npy`` for an image
+model holds three flattened images, shape (3, C*H*W).
 
 Operators on the network's tensors: Gemm, MatMul (tensor @ constant), Add, Sub (tensor +- tensor or
 constant), Mul, Div (by constants), Neg, Conv (1-D and 2-D: strides, pads, auto_pad, dilations, group),
@@ -75,11 +77,12 @@ def from_onnx_model(model, source: str = "model") -> Graph:
             shape.append(1)  # symbolic batch dimension
         else:
             raise PiecewiseError(f"{source}: input dimension {k} is not fixed ({d.dim_param or '?'}); export with a fixed shape")
-    if len(shape) < 2 or shape[0] != 1:
+    if len(shape) < 2:
         raise PiecewiseError(f"{source}: input shape must be (1, n) or (1, C, H, W), got {tuple(shape)}")
+    batch, shape[0] = shape[0], 1  # a static batch B > 1: one sample of it (the network is the same per sample)
     gb = GraphBuilder(tuple(shape[1:]))
     vals[inputs[0].name] = _T(gb.input)
-    imp = _Importer(gb, vals, opset, source)
+    imp = _Importer(gb, vals, opset, source, batch)
     for node in g.node:
         imp.node(node, onnx)
     if len(g.output) != 1:
@@ -98,8 +101,9 @@ class _T:
 
 
 class _Importer:
-    def __init__(self, gb: GraphBuilder, vals: dict, opset: int, source: str):
+    def __init__(self, gb: GraphBuilder, vals: dict, opset: int, source: str, batch: int = 1):
         self.gb, self.vals, self.opset, self.source = gb, vals, opset, source
+        self.batch = batch  # the model's static batch (read as 1)
 
     def err(self, node, msg):
         return PiecewiseError(f"{self.source}: {node.op_type} node {node.name or node.output[0]!r}: {msg}")
@@ -393,6 +397,8 @@ class _Importer:
         x = ins[0]
         shp = [int(t) for t in self.const(node, ins[1], "the shape").reshape(-1)]
         full = list(self.full(x)) if isinstance(x, _T) else list(np.shape(x))
+        if isinstance(x, _T) and self.batch > 1 and shp and shp[0] == self.batch:
+            shp[0] = 1  # a shape written for the exported batch B (torch folds x.view(B, -1) to a constant)
         if not a.get("allowzero", 0):
             shp = [full[k] if t == 0 and k < len(full) else t for k, t in enumerate(shp)]
         if -1 in shp:
