@@ -16,7 +16,6 @@ import sys
 import time
 
 import numpy as np
-from tqdm.auto import tqdm  # at import time: a cold count's ``seconds`` measure the enumeration, not imports
 
 from ..errors import PiecewiseError
 from ..numerics import residual_bound
@@ -83,9 +82,7 @@ class _Poly2D:
         cn = np.take_along_axis(cls, nxt, 1)
         cross = valid & (cls.astype(np.int16) * cn < 0)
         fn = np.take_along_axis(f, nxt, 1)
-        tn = np.take_along_axis(tol, nxt, 1)
         Vn = np.take_along_axis(V, nxt[..., None], 1)
-        Dn = np.take_along_axis(D, nxt, 1)
         t = np.where(cross, f / np.where(cross, f - fn, 1.0), 0.0)
         X = V + t[..., None] * (Vn - V)
         bi, ki = np.nonzero(cross)
@@ -413,6 +410,22 @@ def Polytopes_if(d):
     return _Poly2D if d == 2 else _Seg1D
 
 
+class _NoBar:
+    """What the engine calls on a bar, doing nothing (counts with no bar shown)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def update(self, n=1):
+        pass
+
+    def set_postfix_str(self, s="", refresh=True):
+        pass
+
+    def close(self):
+        pass
+
+
 def _enumerate(net, params, domain, backend, kind, progress, max_cells, threads=None):
     t0 = time.perf_counter()
     staged, P = prepare_exact(net, params, domain)
@@ -433,6 +446,10 @@ def _enumerate(net, params, domain, backend, kind, progress, max_cells, threads=
     # the exact counts of He-init nets (a grid of 8,192 points cannot see more cells than it has points). The
     # bar counts the units done (the one total known in advance), and its postfix shows the cells reached after
     # each stage (_engine._guard); no ETA: a unit of a later stage splits more cells than one of an earlier one.
+    if show:
+        from tqdm.auto import tqdm
+    else:
+        tqdm = _NoBar  # no bar: tqdm is not even imported (a cold count's start)
     bar = tqdm(total=n_units, desc=f"exact cells ({d}-D, {len(staged.stages)} stages)", unit="unit", leave=False,
                disable=not show, bar_format="{desc}: {n:.0f}/{total} units |{bar}| [{elapsed}]{postfix}")
     try:
