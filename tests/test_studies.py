@@ -1,8 +1,7 @@
-"""The seed-article studies: the measures against closed forms, and each effect on the quick settings."""
+"""The seed-article studies: the measures against closed forms, and each effect on the quick settings (those of
+the studies the notebooks run in tests/study_checks.py, checked on the notebooks' results)."""
 import argparse
-import itertools
 import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -158,114 +157,7 @@ def test_run_list(capsys):
     assert len(STUDIES) == 9
 
 
-# -- the effects, quick settings ----------------------------------------------------------------------------
-def test_frequency_principle_lowest_first(tmp_path):
-    r = _run("frequency_principle", tmp_path)
-    assert r["frequencies"] == [1, 3, 5]
-    cs = r["converged_step"]
-    assert all(c is not None for c in cs), cs
-    assert cs[0] < cs[1] < cs[2], cs
-
-
-@pytest.mark.slow
-def test_spectral_bias_low_to_high(tmp_path):
-    r = _run("spectral_bias", tmp_path)
-    assert r["frequencies"] == list(range(5, 55, 5))
-    cs = [np.inf if c is None else c for c in r["converged_step"]]
-    assert np.isfinite(cs[0])
-    assert cs == sorted(cs), cs
-    d = np.array(r["final_delta"])
-    assert d[0] < d[-1] and d[:5].mean() < d[5:].mean()  # even though the high frequencies carry more amplitude
-
-
-def test_condensation_gap(tmp_path):
-    r = _run("condensation", tmp_path)
-    small, large = r["small_init"], r["large_init"]
-    assert small["condensed_fraction"] > 0.9
-    assert large["condensed_fraction"] < 0.3
-    assert small["condensed_fraction"] > large["condensed_fraction"] + 0.5
-    assert small["condensed_fraction_before"] < 0.2  # condensation comes from training, not from the init
-    # the condensed directions are the target's two units (w, b) = (+-1, -1/3)
-    assert sorted(small["directions"]) == pytest.approx(sorted(r["target_orientations"]), abs=0.05)
-
-
-def test_multiscale_beats_single_scale(tmp_path):
-    r = _run("multiscale", tmp_path)
-    assert r["multiscale"]["high_freq_error"] < 0.8 * r["single_scale"]["high_freq_error"]
-
-
-def _box_arrangement_regions(W, b, lo=-1.0, hi=1.0):
-    """Independent count: regions of lines w.x + b = 0 (general position) in the open square: 1 + (lines that
-    cross the square) + (crossings of two lines inside the square)."""
-    corners = np.array(list(itertools.product([lo, hi], repeat=2)))
-    crossing = []
-    for w, c in zip(W.T, b):
-        v = corners @ w + c
-        if v.min() < 0 < v.max():
-            crossing.append((w, c))
-    inside = 0
-    for (w1, c1), (w2, c2) in itertools.combinations(crossing, 2):
-        A = np.array([w1, w2])
-        p = np.linalg.solve(A, -np.array([c1, c2]))
-        inside += bool(np.all((p > lo) & (p < hi)))
-    return 1 + len(crossing) + inside
-
-
-def test_tower_regions_exact_and_independent(tmp_path):
-    r = _run("tower", tmp_path)
-    assert r["units"] == [2, 3, 4, 5, 6]
-    assert r["mse"][-1] < 0.1 * r["mse"][0]  # more units, more facets, a better bowl
-    g = np.linspace(-1, 1, 401)
-    XX = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
-    for k, wts, n_lin, n_act in zip(r["units"], r["weights"], r["linear_regions"], r["activation_regions"]):
-        W0, b0, W1 = np.array(wts["W0"]), np.array(wts["b0"]), np.array(wts["W1"])
-        assert np.all(np.abs(W1) > 1e-6)  # every unit carries weight: no two cells share an affine map
-        ref = _box_arrangement_regions(W0, b0)
-        assert n_act == ref and n_lin == ref, (k, n_act, n_lin, ref)
-        # sampled: distinct gradients on a dense grid can only miss regions
-        grads = (((XX @ W0 + b0) > 0) * W1[:, 0]) @ W0.T
-        assert len(np.unique(np.round(grads, 6), axis=0)) <= n_lin
-
-
-def test_templates_accuracy_and_confusion(tmp_path):
-    r = _run("templates", tmp_path)
-    C = np.array(r["confusion"])
-    assert C.shape == (10, 10) and C.dtype.kind == "i"
-    assert C.sum() == r["n_test"] == 539
-    assert np.trace(C) / r["n_test"] == pytest.approx(r["test_accuracy"])
-    assert r["test_accuracy"] >= 0.9
-    assert r["hidden"]["test_accuracy"] >= 0.9
-    sk = pytest.importorskip("sklearn.linear_model")
-    from piecewise.studies.templates import split
-
-    Xtr, ytr, Xte, yte = split()
-    ref = sk.LogisticRegression(max_iter=2000).fit(Xtr, ytr).score(Xte, yte)
-    assert abs(r["test_accuracy"] - ref) < 0.04, (r["test_accuracy"], ref)
-
-
-def test_transforms(tmp_path):
-    r = _run("transforms", tmp_path)
-    assert r["reconstruction_error"] < 1e-9
-    assert {(x["optimizer"], x["init"]) for x in r["runs"]} >= {("sgd", "glorot"), ("momentum", "glorot"),
-                                                                 ("adam", "glorot")}
-    for x in r["runs"]:
-        assert x["accuracy"] >= 0.9, x
-        assert x["distance_moved"] > 0
-
-
-@pytest.mark.slow
-def test_vector_field_layers(tmp_path):
-    r = _run("vector_field", tmp_path)
-    vf, th = r["vector_field"], r["tanh"]
-    assert vf["test_accuracy"] >= 0.95
-    assert vf["test_accuracy"] > th["test_accuracy"]
-    assert vf["homeomorphism"] is True
-    for L in vf["layers"]:
-        assert L["sampled"] < 1 and L["min_det_layer"] > 0
-    assert th["layer_theorem"]["certified"] is True  # square nonsingular tanh layers: homeomorphisms
-    assert 0.5 <= th["knn_test_accuracy"] <= 1 and 0.5 <= vf["knn_test_accuracy"] <= 1
-
-
+# -- the effects, quick settings (the studies the notebooks run are checked on their results: study_checks.py) --
 @pytest.mark.slow
 def test_contraction_penalty_shrinks_jacobians(tmp_path):
     r = _run("contraction", tmp_path)
