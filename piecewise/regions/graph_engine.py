@@ -432,7 +432,7 @@ def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_c
       net: what the result reports as its network (default the graph).
       precision: the cells' maps in ``"float64"`` (signs its error bounds cannot decide go to the exact or
         double-double fallback one by one), ``"double-double"`` (about 100 bits: the error bounds stay small
-        through deep networks; a chunk costs about 20 float64 passes), or ``"auto"``: float64 first, and the
+        through deep networks; a product costs about 12-14 float64 ones), or ``"auto"``: float64 first, and the
         search restarts in double-double when more than :data:`DD_SWITCH` signs needed a graph too large for
         exact arithmetic (a deep network's float64 bounds grow 7-10x per stage). The result's ``engine``
         says which ran.
