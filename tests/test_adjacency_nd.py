@@ -139,6 +139,7 @@ def _compare(cx, monkeypatch, keeps):
     (4, (4, 4, 4), "relu", 2, False),
     (4, (5, 5), "relu", 3, False),
 ])
+@pytest.mark.slow
 def test_same_pairs_as_previous_implementation(n_in, widths, act, seed, full, shared_lps, monkeypatch):
     """Random nets in 3-D and 4-D boxes: the same pairs as the previous implementation with the gradient
     filter of linear regions, and on the smaller nets also without a filter (every candidate reaches the
@@ -153,6 +154,7 @@ def test_same_pairs_as_previous_implementation(n_in, widths, act, seed, full, sh
         assert cx.adjacency.shape == ref.shape
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_in", [3, 4])
 def test_same_pairs_on_degenerate_integer_net(n_in, shared_lps, monkeypatch):
     """Integer weights: every first-layer plane through the origin (several through one point, and
@@ -247,6 +249,7 @@ def test_large_label_groups_4d(monkeypatch):
     assert 1 <= nl <= cx.regions and len(labels) == cx.regions
 
 
+@pytest.mark.slow
 def test_keep_before_or_after_the_exact_test(shared_lps, monkeypatch):
     """Filtering the candidates with the gradient test before the exact test, or the adjacency after it,
     gives the same pairs (3-D 3-(5,5)-1, and again with label groups forced through the sweep)."""

@@ -56,6 +56,7 @@ def test_no_float_overflow_for_deep_nets():
     assert isinstance(v, int) and v > 10**100
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("widths", [(8, 8), (6, 6, 6), (12, 8, 4), (16, 16)])
 def test_exact_counts_of_random_nets_never_exceed_upper_bounds(widths):
     net = pw.mlp(2, widths, 1)
@@ -82,6 +83,7 @@ def test_shallow_maxout_maximum(k, n):
     assert best == bounds.shallow_maxout_max(1, n, k)
 
 
+@pytest.mark.slow
 def test_quoted_maxout_theorem_fails_for_width_one_rank_three():
     """k^(L-1) k^n0 = 9 for n0 = 1, k = 3, L = 2; width-1 maxout nets reach only 3k - 2 = 7."""
     k, quoted = 3, 3 ** (2 - 1) * 3 ** 1

@@ -36,6 +36,7 @@ def test_count_json_matches_closed_form(capsys, shallow):
     assert 0.9 * exact <= d["regions"] <= exact
 
 
+@pytest.mark.slow
 def test_count_box_plane_and_plot(capsys, tmp_path, shallow):
     path, _ = shallow
     code, out, _ = run(capsys, "count", "--weights", path, "--box", 0, 0.5, "--method", "grid", "--json")
@@ -108,6 +109,7 @@ def test_bad_plane_shape(capsys, tmp_path, shallow):
     assert code == 2 and "shape" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_python_m_entry_point(tmp_path, shallow):
     path, params = shallow
     r = subprocess.run([sys.executable, "-m", "piecewise", "count", "--weights", str(path), "--method", "grid",
@@ -120,6 +122,7 @@ def test_python_m_entry_point(tmp_path, shallow):
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
 
 
+@pytest.mark.slow
 def test_demo_quick(tmp_path, capsys):
     code = main(["demo", "--quick", "--out", str(tmp_path / "res")])
     out, _ = capsys.readouterr()
@@ -357,6 +360,7 @@ def test_no_bar_when_stderr_is_not_a_terminal(deep_net):
     assert r.returncode == 0 and json.loads(r.stdout)["regions"] > 64 and r.stderr == "", r.stderr
 
 
+@pytest.mark.slow
 def test_progress_argument_reaches_the_engines(monkeypatch, capsys, deep_net):
     """count (exact, grid, tiles), homeo and explore pass progress=None (tqdm decides) with or without --json,
     False with --no-progress."""

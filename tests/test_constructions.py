@@ -5,6 +5,7 @@ import piecewise as pw
 from piecewise import bounds, constructions
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("L", [1, 3, 8, 14])
 def test_sawtooth(L):
     net, params = constructions.sawtooth(L)
@@ -39,6 +40,7 @@ def _linear_pieces_1d(params, n=200001):
     return int(np.sum(runs >= 2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n0,widths", [(1, (3, 3, 4)), (2, (6, 6, 6)), (2, (4, 4, 4, 4))])
 def test_montufar_folding_linear_regions_are_fewer(n0, widths):
     """Cells where every last-layer unit is off (h_L = 0) on both sides of a fold carry the same (constant)

@@ -148,6 +148,7 @@ def test_exactly_concurrent_lines_are_refused_in_double_double(monkeypatch):
         graph_engine.enumerate_graph(from_mlp(net, p), pw.box(-1, 1, 2), progress=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["cnn", "mlp"])
 def test_double_double_maps_give_the_same_cells(case):
     """The search with every chunk's maps in double-double (precision="double-double", what "auto" switches to

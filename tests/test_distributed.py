@@ -75,6 +75,7 @@ RANDOM_CASES = [  # (n_in, widths, n_out, activation, domain, tiles, seed)
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", RANDOM_CASES, ids=lambda c: f"{c[3]}-{c[4].kind}{c[4].dim}-K{c[5]}")
 def test_tiled_counts_equal_untiled_on_random_nets(case):
     n_in, widths, n_out, act, domain, tiles, seed = case
@@ -180,6 +181,7 @@ def test_sweep_rows_match_direct_counts():
         assert r["depth"] == len(r["widths"]) and r["neurons"] == sum(r["widths"]) and r["seconds"] >= 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", [SPEC, TRAIN_SPEC], ids=["init", "trained"])
 def test_sweep_on_dask_is_identical_to_the_serial_run(spec, cluster, tmp_path):
     serial = sw.run_sweep(spec, progress=False)
@@ -324,6 +326,7 @@ def test_without_dask_workers_and_scheduler_say_what_to_install(monkeypatch):
 
 
 # -- real worker processes -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_worker_processes_give_the_in_process_numbers(tmp_path):
     net = pw.mlp(2, (12, 12, 12), 1)
     params = random_params(net, 3)
@@ -361,6 +364,7 @@ def test_a_lost_worker_is_named_and_the_other_results_are_kept():
     assert e.value.failures[0].traceback is None
 
 
+@pytest.mark.slow
 def test_a_bug_on_worker_processes_keeps_its_traceback_beside_a_lost_worker():
     import dask
 

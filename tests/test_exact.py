@@ -25,6 +25,7 @@ def test_shallow_equals_closed_form(act, kind, seed):
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 14), seed=st.integers(0, 10**6), bias=st.floats(0.05, 2.0),
        lo=st.integers(-300, 50).map(lambda i: i / 100), size=st.integers(5, 400).map(lambda i: i / 100))
+@pytest.mark.slow
 def test_shallow_random_boxes(n, seed, bias, lo, size):
     # biases keep the lines in general position (the closed form needs it; concurrency is tested below)
     net = pw.mlp(2, (n,), 1)
@@ -45,6 +46,7 @@ def test_deep_relu_against_lp_brute_force(w1, w2, seed, bias):
 
 @pytest.mark.parametrize("act,widths", [("relu", (12, 12, 12)), ("leaky_relu:0.2", (10, 10)),
                                         ("hardtanh", (8, 8)), ("maxout:3", (6, 6)), ("abs", (8, 8, 8))])
+@pytest.mark.slow
 def test_grid_never_exceeds_exact_and_nearly_finds_all(act, widths):
     net = pw.mlp(2, widths, 1, act)
     params = random_params(net, 3, bias_std=0.3)
@@ -98,6 +100,7 @@ def test_segment_of_shallow_net_equals_breakpoints():
     assert pw.enumerate_cells(net, params, pw.segment(p0, p1)).regions == 1 + len(breakpoints_on_segment(*params[0], p0, p1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("L", [1, 2, 5, 10, 16])
 def test_sawtooth_has_2_to_the_L_pieces(L):
     params = sawtooth_params(L)
@@ -300,6 +303,7 @@ def test_nd_engine_equals_2d_engine(act, widths, seed):
     assert a.linear_regions()[0] == b.linear_regions()[0]
 
 
+@pytest.mark.slow
 def test_nd_grid_never_exceeds_exact_and_degenerate_units():
     net = pw.mlp(3, (8, 6), 1)
     params = random_params(net, 4, bias_std=0.3)
@@ -328,6 +332,7 @@ def test_max_cells_refuses_cleanly():
         pw.enumerate_cells(net3, random_params(net3, 0), pw.box(-1, 1, 3), max_cells=5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(60))
 def test_degenerate_integer_networks_two_engines_and_lp_agree(seed):
     """Small integer weights make dead units, parallel and concurrent lines, lines through corners and flat
@@ -601,6 +606,7 @@ def test_staged_from_mlp_gives_the_mlp_result():
         pw.enumerate_cells(from_mlp(net, params), params, pw.box(-1, 1, n_in))
 
 
+@pytest.mark.slow
 def test_packed_patterns_match_pack_states():
     from piecewise.patterns import pack_states, unpack_states
 

@@ -15,6 +15,7 @@ from conftest import random_params
 ACTS = ["relu", "leaky_relu:0.1", "abs", "hardtanh", "maxout:3"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("act", ACTS)
 def test_mlp_graph_matches_mlp(act, rng):
     net = pw.mlp(3, (5, 4), 2, act)
@@ -31,6 +32,7 @@ def test_mlp_graph_matches_mlp(act, rng):
     np.testing.assert_allclose(np.asarray(g.apply(X.astype(np.float32))), y, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("act", ACTS)
 def test_grid_count_graph_equals_mlp(act):
     """Grid counting of an MLP's graph gives the MLP's own count and patterns (the MLP path is unchanged)."""

@@ -41,6 +41,7 @@ def _same(a, b):
     assert abs(a.measure.sum() - b.measure.sum()) <= 1e-9 * a.measure.sum()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["mlp2d", "mlp3d_hardtanh", "cnn_relu", "cnn_clip"])
 @pytest.mark.parametrize("budget", [None, 2_000_000])
 def test_operator_engine_equals_staged_engine(case, budget):
@@ -73,6 +74,7 @@ def test_convolution_operator_equals_the_graphs_own_forward():
         np.testing.assert_allclose(apply(node, [x]), _eval(node, [x], np, False, 7), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["cnn_relu", "cnn_clip", "mlp_dead"])
 def test_same_map_certificate_agrees_with_exact_gradients(case):
     """CellComplex.same_map proves most equal maps of neighbours without arithmetic (the units that differ
@@ -145,6 +147,7 @@ def test_mlp_count_runs_depth_first_past_the_budget():
     assert rc.measure.sum() == pytest.approx(8.0, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_batched_local_complexity_of_a_graph_equals_the_staged_path():
     """local_complexity of a Graph (every point's and plane's slice in one batched search of the operator
     engine, the sampled estimate from the graph's own forward) equals the same on its staged form (one
@@ -187,6 +190,7 @@ def test_batched_search_falls_back_to_one_domain_at_a_time(monkeypatch):
         assert sorted(bytes(x) for x in wa) == sorted(bytes(x) for x in wb)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["float64", "double-double"])
 def test_operator_engine_counts_do_not_depend_on_scale(precision):
     """Inputs 2^40 times larger (the plane's points scaled, the first conv's weights divided) and outputs

@@ -26,6 +26,7 @@ def test_shallow_net_matches_closed_form(act, kind, seed):
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(1, 12), seed=st.integers(0, 10**6), bias=st.floats(0.0, 1.5),
        lo=st.integers(-300, 50).map(lambda i: i / 100), size=st.integers(10, 400).map(lambda i: i / 100))
+@pytest.mark.slow
 def test_never_more_than_closed_form(n, seed, bias, lo, size):
     net = pw.mlp(2, (n,), 1)
     params = random_params(net, seed, bias_std=bias)
@@ -34,6 +35,7 @@ def test_never_more_than_closed_form(n, seed, bias, lo, size):
     assert 1 <= g.regions <= exact
 
 
+@pytest.mark.slow
 def test_count_never_decreases_with_nested_resolution():
     net = pw.mlp(2, (16, 16), 1)
     params = random_params(net, 3, bias_std=0.2)
@@ -83,6 +85,7 @@ def test_dead_and_duplicate_units_do_not_add_regions():
     assert got == base
 
 
+@pytest.mark.slow
 def test_plane_slice_equals_composed_two_input_net():
     net = pw.mlp(5, (9, 6), 1)
     params = random_params(net, 5, bias_std=0.3)
@@ -204,6 +207,7 @@ def test_count_grid_refuses_bad_params_domains_and_overflow(case, needle):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_float64_counts_where_float32_is_refused():
     net = pw.mlp(2, (8, 8), 1)
     params = random_params(net, 0)

@@ -142,6 +142,7 @@ def _plane_through_inputs(n_in, seed, spread=1.0):
 @pytest.mark.parametrize("name,seed,spread", [pytest.param("cnn", 0, 0.3, marks=pytest.mark.slow), ("cnn", 1, 0.12),
                                               ("res_mlp", 0, 1.0),
                                               ("res_mlp_leaky", 1, 1.0), ("res_mlp_hardtanh", 2, 1.0)])
+@pytest.mark.slow
 def test_exact_count_matches_bruteforce(tmp_path, name, seed, spread):
     make, shape = MODELS[name]
     model = make(seed)
@@ -310,6 +311,7 @@ def test_load_network_dispatch(tmp_path):
 
 
 # -- Flax and Equinox ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_from_flax_linen_cnn():
     flax = pytest.importorskip("flax")
     import flax.linen as fnn
@@ -330,6 +332,7 @@ def test_from_flax_linen_cnn():
     assert _rel_err(g.forward(X), y) < 1e-5
 
 
+@pytest.mark.slow
 def test_from_equinox_mlp_and_cnn():
     eqx = pytest.importorskip("equinox")
     key = jax.random.key(7)
@@ -434,6 +437,7 @@ def _export_batch(model, shape, path, batch):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["cnn", "view"])
 def test_onnx_static_batch_is_read_per_sample(tmp_path, name):
     """A model exported with a static batch of 4 is the same network per sample: read as batch 1, its forward

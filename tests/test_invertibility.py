@@ -626,6 +626,7 @@ def test_jacobian_field_signs():
     assert np.all(np.isfinite(g["det"])) and (g["sign"] == g["sign"][0, 0]).all()
 
 
+@pytest.mark.slow
 def test_det_map_figure(tmp_path):
     from piecewise import plot
 
@@ -637,6 +638,7 @@ def test_det_map_figure(tmp_path):
     assert np.isinf(field["condition"][np.nan_to_num(field["det"], nan=1.0) == 0]).all()
 
 
+@pytest.mark.slow
 def test_newton_inverse_and_deformation_figure(tmp_path):
     from piecewise import plot
     from piecewise.invertibility import invert_newton

@@ -133,6 +133,7 @@ def test_kernel_switch(monkeypatch):
         _ckernel.available()
 
 
+@pytest.mark.slow
 def test_threads_split_large_stages_and_change_nothing(monkeypatch):
     """A net whose stages start from more cells than both paths' thresholds for threads (kernel: several
     chunks; NumPy path: PARALLEL_MIN_CELLS stage-start cells), counted on 1, 2 and 3 threads: the same cells,

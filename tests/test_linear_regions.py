@@ -85,6 +85,7 @@ def test_outputs_that_cancel():
     assert lin == linear_regions_2d(q, -1, 1)[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", [1.0, 1e-9, 1e9])
 def test_montufar_construction(scale):
     params = montufar_params((6, 6, 6))

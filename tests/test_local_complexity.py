@@ -52,6 +52,7 @@ def _sample(shape, r, n=401):
     return P
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", ["disc", "square", "diamond"])
 def test_exact_matches_dense_sampling(shape):
     net = pw.mlp(2, (6, 6), 1)

@@ -64,6 +64,7 @@ def test_bias_std():
     assert float(jnp.std(b)) == pytest.approx(0.1, rel=0.03)
 
 
+@pytest.mark.slow
 def test_ensemble_by_vmap_over_keys():
     net = pw.mlp(2, (8, 8), 1)
     keys = jax.random.split(jax.random.key(0), 5)

@@ -12,6 +12,7 @@ from conftest import random_params
 @settings(max_examples=40, deadline=None)
 @given(act=st.sampled_from(["relu", "hardtanh", "maxout:3", "maxout:5", "maxout:9"]),
        widths=st.lists(st.integers(1, 40), min_size=1, max_size=4), seed=st.integers(0, 2**31))
+@pytest.mark.slow
 def test_pack_unpack_round_trip(act, widths, seed):
     net = pw.mlp(2, widths, 1, act)
     r = np.random.default_rng(seed)
@@ -73,6 +74,7 @@ def test_classify_keeps_flat_units():
     assert states.tolist() == [[0, 1, 0, 0], [1, 1, 1, 0], [0, 0, 0, 0]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("widths", [(64,) * 8, (128,) * 3])
 def test_float32_tolerance_covers_rounding(widths):
     """The claim in piecewise.numerics: a point not flagged by the float32 pass has the float64 pattern."""

@@ -28,6 +28,7 @@ def _hidden(p):
     pytest.param(4, (5, 5), 2, marks=pytest.mark.slow),
     pytest.param(2, (6, 6, 6), 3, marks=pytest.mark.slow),
 ])
+@pytest.mark.slow
 def test_nested_boxes_reach_the_whole_space_count(n_in, widths, seed):
     """Counts never decrease as the box grows, and from the box that holds every vertex on they equal the
     whole-space count of an independent region-graph search (up to 1e12)."""
@@ -134,6 +135,7 @@ def test_far_boxes_tiles_and_other_activations_at_scale():
         assert t["linear_regions"] == whole.linear_regions()[0]
 
 
+@pytest.mark.slow
 def test_huge_and_tiny_boxes():
     """Boxes far beyond 1e12, and tiny ones, still give the count of the arrangement they hold."""
     net, p = _net(2, (8, 8), 0)

@@ -71,6 +71,7 @@ def test_exact_count_of_an_mlp_loads_no_jax(tiny):
     assert out["regions"] == cx.regions and out["method"] == "exact" and out["linear_regions"] >= 1
 
 
+@pytest.mark.slow
 def test_info_json_keys():
     r = subprocess.run([sys.executable, "-m", "piecewise", "info", "--json"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr

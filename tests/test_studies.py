@@ -114,6 +114,7 @@ def test_svd_stages_compose_to_the_layer(rng):
     np.testing.assert_allclose(dist(P[4]), dist(P[3]), atol=1e-12)  # translation
 
 
+@pytest.mark.slow
 def test_vector_field_jacobian_and_lipschitz():
     C, sigma = vector_field.anchors(5)
     C = jnp.asarray(C)
