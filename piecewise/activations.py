@@ -237,7 +237,8 @@ def get_activation(spec: "str | Activation", rank: int | None = None) -> Activat
     if isinstance(spec, Activation):
         return spec
     if not isinstance(spec, str) or not spec:
-        raise PiecewiseError(f"activation must be a name like 'relu' or 'leaky_relu:0.1', got {spec!r}")
+        got = repr(spec) if isinstance(spec, str) or spec is None else f"a {type(spec).__name__}"
+        raise PiecewiseError(f"activation must be a name like 'relu' or 'leaky_relu:0.1', got {got}")
     name, _, param = spec.strip().partition(":")
     name = name.strip().lower().replace("-", "_")
     if name == "leakyrelu":

@@ -27,6 +27,8 @@ _NAME = re.compile(r"^([Wb])(\d+)$")
 def save_npz(path: "str | os.PathLike", params: Params, activation: "str | Activation | MLP | None" = None) -> None:
     """Write params (a tuple of (W, b) pairs) to ``path`` in the .npz contract. ``activation`` (a name, an
     :class:`Activation` or the :class:`MLP` spec) is stored with them, so readers need not be told."""
+    if isinstance(params, MLP):
+        raise PiecewiseError("save_npz(path, params, activation): params come second (got the MLP spec there)")
     arrays = {}
     if activation is not None:
         act = activation.activation if isinstance(activation, MLP) else get_activation(activation)
