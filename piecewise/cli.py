@@ -383,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--cells", metavar="OUT.npz", default=None,
                    help="write the exact cells: points (one inside each cell), measure, patterns (exact method)")
     c.add_argument("--memory-budget", metavar="GB", default=None,
-                   help="bound the exact engine's cells in flight (a number of GB, or 512MB, 3GiB; default 3 GiB)")
+                   help="bound the exact engine's cells in flight (a number of GB, or 512MB, 3GiB; default 2 GiB)")
     c.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="grid arithmetic (default float32, as in the library; points near boundaries are "
                         "re-checked in float64)")

@@ -27,7 +27,7 @@ from . import _ckernel, _engine, opmaps
 from ._engine import Cells, Events, Packer, _Ctx, _stage, flat_sides, piece_tables
 from ._resolve import Resolver
 
-DEFAULT_BUDGET = 3 * 2**30  # bytes: the default memory budget of the maps (a few GB)
+DEFAULT_BUDGET = 2 * 2**30  # bytes: the maps and cells in flight (a 1.3-million-cell 3-D count peaks at 2.9 GB RSS)
 EXACT_UNITS_LIMIT = 20_000  # the exact fallback builds the dense staged net: only for graphs this small
 
 
