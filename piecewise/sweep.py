@@ -16,7 +16,9 @@ Spec fields (JSON object; unknown fields are an error)::
     activation  "relu" (default), "leaky_relu:0.1", "abs", "hardtanh", "maxout:2"
     n_out       outputs (default 1; with training: the data set's number of classes)
     seeds       list of ints (default [0]): init keys jax.random.key(seed)
-    box         [lo, hi]: the cube [lo, hi]^n_in (default [-1, 1])
+    box         [lo, hi]: the cube [lo, hi]^n_in (default [-1, 1]); a side may be infinite, written as the
+                string "-inf" or "inf" (JSON has no infinity): ["-inf", "inf"] is the whole input space R^n_in,
+                [0, "inf"] the positive orthant (counted by piecewise.count_space; method exact only)
     plane       3 points (a (3, n_in) list, or a .npy path relative to the spec): the slice through them
     method      "exact" (default) or "grid"
     resolution  grid points per axis (method grid; default 1024 in 2-D)
@@ -28,7 +30,15 @@ Spec fields (JSON object; unknown fields are an error)::
 
 Each result (one per network and checkpoint): ``widths``, ``depth``, ``width`` (the largest hidden width),
 ``neurons``, ``seed``, ``step``, ``regions``, ``linear_regions`` (when asked), ``seconds`` (the count's wall
-time), and with training ``loss`` and ``accuracy``.
+time), and with training ``loss`` and ``accuracy``. Counts that report how they counted (boxes with infinite
+sides, boxes of more than 6 inputs) add ``algorithm`` (the count's own words), ``exact`` (false when an LP
+decision stayed ``undecided``) and ``undecided`` (that number of LP decisions; 0 for an exact count).
+
+``sweep.png`` (:func:`piecewise.plot.sweep_figure`) shows regions (activation regions, and linear regions
+when counted; mean over seeds and their min-max band) beside the bounds of :mod:`piecewise.bounds` for the
+same architectures: against depth at a fixed neuron count N (one line per N) where the sweep has several
+depths at one N, against N (one line per depth or, for a full grid of uniform widths, against depth with
+one line per width), and against the training step (one line per architecture) for a training sweep.
 
 Example::
 
@@ -118,7 +128,8 @@ def load_spec(path: str) -> tuple[dict, str]:
 
 
 def validate_spec(raw: dict, base_dir: str = ".") -> tuple[dict, Domain]:
-    """Check a spec; returns (the normalised configuration, the domain). Errors are one-line
+    """Check a spec; returns (the normalised configuration, the domain: a Domain, or a
+    :class:`~piecewise.regions.search.SpaceBox` for a box with infinite sides). Errors are one-line
     PiecewiseErrors naming the field."""
     from .activations import get_activation
 
@@ -157,6 +168,8 @@ def validate_spec(raw: dict, base_dir: str = ".") -> tuple[dict, Domain]:
     if linear and method != "exact":
         raise _bad("linear", "linear regions need method 'exact'")
     domain = _spec_domain(raw, n_in, base_dir)
+    if method == "grid" and _unbounded(domain):
+        raise _bad("method", "a grid cannot sample a box with infinite sides: use method 'exact'")
     if method == "grid":
         resolution = _int(raw, "resolution", 2, _GRID_RES.get(domain.dim, 24))
     elif "resolution" in raw:
@@ -227,12 +240,37 @@ def _spec_domain(raw, n_in, base_dir) -> Domain:
         except PiecewiseError as e:
             raise _bad("plane", str(e)) from None
     b = raw.get("box", [-1.0, 1.0])
-    if (not isinstance(b, list) or len(b) != 2
-            or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x) for x in b)):
-        raise _bad("box", f"expected [lo, hi] (two finite numbers), got {b!r}")
-    if not b[0] < b[1]:
+    if not isinstance(b, list) or len(b) != 2:
+        raise _bad("box", f"expected [lo, hi] (numbers, or \"-inf\" / \"inf\"), got {b!r}")
+    lo, hi = (_bound(x) for x in b)
+    if not lo < hi:
         raise _bad("box", f"empty box: need lo < hi, got {b}")
-    return _box(float(b[0]), float(b[1]), n_in)
+    if np.isfinite(lo) and np.isfinite(hi):
+        return _box(lo, hi, n_in)
+    from .regions import space
+
+    return space(lo, hi, n_in=n_in)
+
+
+_INFINITE = {"-inf": -np.inf, "inf": np.inf, "+inf": np.inf}
+
+
+def _bound(x) -> float:
+    """One side of the spec's box: a number, or the string "-inf", "inf" ("+inf"); a float infinity (a Python
+    spec, or Python's JSON reader's ``Infinity``) is taken as well, NaN is refused."""
+    if isinstance(x, str) and x.strip().lower() in _INFINITE:
+        return float(_INFINITE[x.strip().lower()])
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or x != x:  # x != x: NaN
+        raise _bad("box", f"each side must be a number or \"-inf\" / \"inf\" (JSON has no infinity), got {x!r}")
+    try:
+        return float(x)
+    except OverflowError:
+        raise _bad("box", f"{x} is beyond float64; write \"-inf\" / \"inf\" for an infinite side") from None
+
+
+def _unbounded(domain) -> bool:
+    """Whether ``domain`` has infinite sides (a :class:`~piecewise.regions.search.SpaceBox` that is not bounded)."""
+    return getattr(domain, "kind", None) == "space" and not domain.bounded
 
 
 def _identity(cfg: dict) -> dict:
@@ -297,6 +335,10 @@ def _count_cell(cfg: dict, domain: Domain, widths: tuple, seed: int, params=None
             row["regions"] = int(cx.regions)
             if cfg["linear"]:
                 row["linear_regions"] = int(cx.linear_regions()[0])
+            if hasattr(cx, "algorithm"):  # the whole-space and high-dimensional counts say how they counted
+                row["algorithm"] = str(cx.algorithm)
+            if hasattr(cx, "undecided"):
+                row["exact"], row["undecided"] = bool(cx.exact), int(cx.undecided)
         else:
             from .regions import count_grid
 
@@ -423,56 +465,34 @@ def _write_results(out: str, cfg: dict, done: dict) -> None:
     to_csv(rows, os.path.join(out, CSV))
 
 
-def _write_figure(out: str, cfg: dict, domain: Domain, done: dict) -> str:
-    """Regions against depth (one line per width) and against neurons (one line per depth), mean +- std over
-    seeds, with the Serra et al. (2018) upper bound per width and Zaslavsky's one-layer maximum (ReLU-type
-    activations; bounds for the network restricted to the domain's dimension)."""
-    from . import bounds
-    from .plot import _plt
+def _write_figure(out: str, cfg: dict, domain, done: dict) -> str:
+    """Write ``out/sweep.png`` (:func:`piecewise.plot.sweep_figure` of the finished rows); returns its path."""
+    from .plot import _plt, sweep_figure
 
-    plt = _plt()
     rows = [r for rows in done.values() for r in rows]
-    steps = sorted({r["step"] for r in rows})
-    show = [steps[0]] + ([steps[-1]] if len(steps) > 1 else [])
-    d = domain.dim
-    with_bounds = cfg["activation"].split(":")[0] in ("relu", "leaky_relu")
-    what = "activation regions (exact)" if cfg["method"] == "exact" else "activation regions (grid, lower bound)"
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for panel, (xkey, gkey, xlabel) in enumerate((("depth", "width", "depth L (hidden layers)"),
-                                                  ("neurons", "depth", "hidden neurons N"))):
-        ax = axes[panel]
-        groups = sorted({r[gkey] for r in rows})
-        for gi, g in enumerate(groups):
-            col = colors[gi % len(colors)]
-            for si, step in enumerate(show):
-                sel = [r for r in rows if r[gkey] == g and r["step"] == step]
-                xs = sorted({r[xkey] for r in sel})
-                m = [np.mean([r["regions"] for r in sel if r[xkey] == x]) for x in xs]
-                s = [np.std([r["regions"] for r in sel if r[xkey] == x]) for x in xs]
-                lab = f"{gkey} {g}" + (f", step {step}" if len(show) > 1 else "")
-                ax.errorbar(xs, m, yerr=s, marker="o", color=col, ls="-" if si == 0 else "--", label=lab, capsize=3)
-            if with_bounds and panel == 0:
-                sel = sorted({(r["depth"], tuple(r["widths"])) for r in rows if r["width"] == g})
-                xs = sorted({dep for dep, _ in sel})
-                ub = [max(bounds.serra2018_upper(d, w) for dep, w in sel if dep == x) for x in xs]
-                ax.plot(xs, ub, ls=":", marker="x", color=col, label=f"Serra 2018 upper, width {g}")
-        if with_bounds and panel == 1:
-            ns = sorted({r["neurons"] for r in rows})
-            ax.plot(ns, [bounds.zaslavsky(n, d) for n in ns], ls=":", color="k", label="Zaslavsky (one layer, max)")
-        ax.set_yscale("log")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(what)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{what} in the {domain.kind} ({d}-D), mean +- std over seeds; bounds: linear regions of R^{d}",
-                 fontsize=9)
-    fig.tight_layout()
+    fig = sweep_figure(rows, dim=domain.dim, activation=cfg["activation"], method=cfg["method"],
+                       where=_where(domain))
     path = os.path.join(out, FIGURE)
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
+    _plt().close(fig)
     return path
+
+
+def _where(domain) -> str:
+    """The domain in words for a title: ``[-1, 1]^2``, ``R^3``, ``[0, inf]^4``, ``a plane slice``."""
+    d = domain.describe()
+    if d["kind"] not in ("box", "whole space"):
+        return f"a {d['kind']} slice" if d["kind"] == "plane" else f"a {d['kind']}"
+    if d["kind"] == "whole space":
+        return f"R^{domain.n_in}"
+
+    def num(v):
+        return v if isinstance(v, str) else f"{v:g}"
+
+    if len(set(map(str, d["lo"]))) == 1 and len(set(map(str, d["hi"]))) == 1:
+        return f"[{num(d['lo'][0])}, {num(d['hi'][0])}]^{domain.n_in}"
+    return "a box"
 
 
 # =====================================================================================================

@@ -151,3 +151,145 @@ def test_sweep_results_are_readable_as_the_umask_allows(tmp_path, umask):
     for name in ("sweep.json", "sweep.csv", "sweep.png"):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o666 & ~umask, name
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+# -- the whole input space in a spec: "box" sides "-inf" / "inf" (issue #19 item 4) --------------------------------
+def _space_net(n_in, widths, seed):
+    net = pw.mlp(n_in, widths, 1)
+    return net, net.init(key=jax.random.key(seed), bias_std=0.1)  # the spec's default init: He normal, 0.1
+
+
+def test_infinite_box_spec_counts_equal_count_space(tmp_path):
+    spec = {"n_in": 2, "widths": [[5], [3, 3]], "seeds": [0, 1], "box": ["-inf", "inf"], "linear": True}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    rows = sw.run_sweep(str(tmp_path / "spec.json"), str(tmp_path / "out"), progress=False)
+    assert len(rows) == 4
+    for r in rows:
+        net, params = _space_net(2, tuple(r["widths"]), r["seed"])
+        ref = pw.count_space(net, params, pw.space(n_in=2))
+        assert (r["regions"], r["linear_regions"]) == (ref.regions, ref.linear_regions()[0]), r
+        assert r["algorithm"] == ref.algorithm and r["exact"] is True and r["undecided"] == 0
+        if r["depth"] == 1:  # 5 lines in general position cut the plane into 1 + 5 + 10 regions
+            assert r["regions"] == 16
+    saved = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert saved["config"]["domain"] == {"kind": "whole space", "lo": ["-inf", "-inf"], "hi": ["inf", "inf"]}
+    assert saved["results"] == rows
+    assert (tmp_path / "out" / "sweep.png").stat().st_size > 0
+    header = (tmp_path / "out" / "sweep.csv").read_text().splitlines()[0].split(",")
+    assert {"algorithm", "exact", "undecided"} <= set(header)
+
+
+def test_half_infinite_box_and_resume(tmp_path):
+    """[0, inf]^3 (the positive octant) against count_space on the same box, and below R^3's count; a resume adds
+    a seed without recounting (the infinite sides survive the JSON round trip of the configuration)."""
+    out = str(tmp_path / "out")
+    spec = {"n_in": 3, "widths": [[4]], "seeds": [0], "box": [0, "inf"]}
+    first = sw.run_sweep(spec, out, progress=False, figure=False)
+    second = sw.run_sweep({**spec, "seeds": [0, 1]}, out, progress=False, figure=False, resume=True)
+    assert second[0] == first[0] and len(second) == 2
+    for r in second:
+        net, params = _space_net(3, (4,), r["seed"])
+        assert r["regions"] == pw.count_space(net, params, pw.space(0, np.inf, n_in=3)).regions
+        assert r["regions"] <= pw.count_space(net, params, pw.space(n_in=3)).regions == 15  # 1 + 4 + 6 + 4
+    with pytest.raises(pw.PiecewiseError, match="another configuration"):
+        sw.run_sweep({**spec, "box": ["-inf", "inf"]}, out, progress=False, figure=False, resume=True)
+
+
+def test_python_infinite_box_spec_equals_the_strings():
+    a, _ = sw.validate_spec({"n_in": 2, "widths": [[3]], "box": [float("-inf"), float("inf")]})
+    b, _ = sw.validate_spec({"n_in": 2, "widths": [[3]], "box": ["-inf", "+inf"]})
+    assert a == b and a["domain"]["kind"] == "whole space"
+    c, dom = sw.validate_spec({"n_in": 2, "widths": [[3]], "box": [-2, 3]})
+    assert c["domain"] == {"kind": "box", "lo": [-2.0, -2.0], "hi": [3.0, 3.0]} and dom.kind == "box"
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ({"box": ["-inf", "-inf"]}, "box: empty box"),
+    ({"box": ["inf", 0]}, "box: empty box"),
+    ({"box": ["infinity", 1]}, "box: each side must be a number or"),
+    ({"box": [None, 1]}, "box: each side must be a number or"),
+    ({"box": [float("nan"), 1]}, "box: each side must be a number or"),
+    ({"box": ["-inf"]}, "box: expected [lo, hi]"),
+    ({"box": [0, 10**400]}, "box: 1000"),
+    ({"box": [0, "inf"], "method": "grid"}, "method: a grid cannot sample a box with infinite sides"),
+])
+def test_bad_infinite_boxes_are_one_line_errors(extra, needle):
+    with pytest.raises(pw.PiecewiseError) as e:
+        sw.validate_spec({"n_in": 2, "widths": [[3]], **extra})
+    msg = str(e.value)
+    assert msg.startswith("sweep spec: ") and needle in msg and "\n" not in msg
+
+
+# -- sweep.png: deep vs shallow at equal N, linear regions, bounds (issue #20 item 5) ---------------------------------
+def _rows(archs, seeds=(0, 1), steps=(0,), linear=True):
+    """Synthetic sweep rows: regions = 10 * depth + seed + step, linear regions 1 fewer."""
+    rows = []
+    for w in archs:
+        for s in seeds:
+            for st in steps:
+                r = {"widths": list(w), "depth": len(w), "width": max(w), "neurons": sum(w), "seed": s, "step": st,
+                     "regions": 10 * len(w) + s + st}
+                if linear:
+                    r["linear_regions"] = r["regions"] - 1
+                rows.append(r)
+    return rows
+
+
+DEEP_VS_SHALLOW = [(12,), (6, 6), (4, 4, 4), (3, 3, 3, 3)]
+GRID = [(w,) * d for d in (1, 2, 3) for w in (4, 8)]
+
+
+@pytest.mark.parametrize("archs, steps, layout", [
+    (DEEP_VS_SHALLOW, (0,), [("depth", "neurons")]),  # one N: no panel that puts every point at N = 12
+    (GRID, (0,), [("depth", "width"), ("neurons", "depth")]),  # a full grid of uniform widths: the older figure
+    ([(4,), (4, 4), (4, 4, 4)], (0,), [("depth", "width")]),
+    ([(4,), (8,), (16,)], (0,), [("neurons", "depth")]),
+    ([(8,), (4, 4), (16,), (8, 8)], (0,), [("depth", "neurons"), ("neurons", "depth")]),
+    ([(8,), (4, 4), (2, 6)], (0, 50, 100), [("depth", "neurons"), ("step", "widths")]),
+])
+def test_sweep_layout(archs, steps, layout):
+    assert pw.plot.sweep_layout(_rows(archs, steps=steps)) == layout
+
+
+def _lines(ax):
+    return {tuple(np.asarray(l.get_xdata(), float)): l for l in ax.get_lines()}
+
+
+def test_deep_vs_shallow_figure_draws_means_linear_regions_and_bounds(tmp_path):
+    rows = _rows(DEEP_VS_SHALLOW)
+    fig = pw.plot.sweep_figure(rows, dim=2, where="[-1, 1]^2")
+    (ax,) = fig.axes
+    ys = [list(l.get_ydata()) for l in ax.get_lines()]
+    assert [10.5, 20.5, 30.5, 40.5] in ys  # mean of seeds 0 and 1 per depth
+    assert [9.5, 19.5, 29.5, 39.5] in ys  # linear regions
+    # Serra's bound: one layer, the closed form 1 + 12 + C(12, 2); 6-6: sum over j1 <= 2 of C(6, j1) (1 + 6 + 15)
+    assert any(y[:2] == [79, 484] and len(y) == 4 for y in ys)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[:3] == ["activation regions", "linear regions", "Serra 2018 upper bound"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["N = 12"]
+    assert pw.plot.save(fig, tmp_path / "dvs.png").endswith("dvs.png")
+
+
+def test_training_figure_has_a_step_panel_and_first_and_last_steps(tmp_path):
+    rows = _rows([(8,), (4, 4)], steps=(0, 50, 100), linear=False)
+    fig = pw.plot.sweep_figure(rows, dim=2, activation="leaky_relu:0.1")
+    assert len([a for a in fig.axes if a.get_legend()]) == 2
+    step_ax = fig.axes[1]
+    lines = [l for l in step_ax.get_lines() if list(l.get_xdata()) == [0, 50, 100]]
+    assert sorted(list(l.get_ydata()) for l in lines) == [[10.5, 60.5, 110.5], [20.5, 70.5, 120.5]]
+    hollow = [l for l in fig.axes[0].get_lines() if l.get_markerfacecolor() == "none"]
+    assert sorted(list(l.get_ydata()) for l in hollow if l.get_linestyle() == "-") == [[110.5, 120.5]]  # step 100
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "linear regions" not in labels and "Montufar 2017 upper bound" in labels  # leaky ReLU: no Serra
+    assert labels[-2:] == ["step 0 (filled)", "step 100 (hollow)"]
+    pw.plot.save(fig, tmp_path / "train.png")
+
+
+def test_grid_figure_and_titles(tmp_path):
+    fig = pw.plot.sweep_figure(_rows(GRID), dim=3, activation="abs", where="R^3")
+    assert [a.get_xlabel() for a in fig.axes] == ["depth L (hidden layers)", "hidden neurons N"]
+    assert "R^3" in fig._suptitle.get_text()
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["width 4", "width 8"]
+    pw.plot.save(fig, tmp_path / "grid.png")
+    assert sw._where(pw.space(n_in=3)) == "R^3" and sw._where(pw.space(0, np.inf, n_in=2)) == "[0, inf]^2"
+    assert sw._where(pw.box(-1, 1, 2)) == "[-1, 1]^2"
