@@ -161,3 +161,147 @@ def test_cli_whole_space(tmp_path):
     assert len({w.tobytes() for w in words}) == out["regions"]
     bad = _cli("count", "--weights", str(f), "--box", "-inf", "inf", "--method", "grid")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "exact" in bad.stderr
+
+
+# -- the batched search: its simplex, shared facets, the HiGHS fallback, workers, the vertex path at 5-6 inputs
+def _polyhedra(rng, L, M, n):
+    """L random polyhedra {y : N y + d >= 0} around 0: unit rows N (L, M, n), d (L, M) log-uniform in [0.05, 200]
+    (many rows far away: redundant)."""
+    N = rng.normal(size=(L, M, n))
+    N /= np.linalg.norm(N, axis=2, keepdims=True)
+    return N, np.exp(rng.uniform(np.log(0.05), np.log(200.0), (L, M)))
+
+
+@pytest.mark.parametrize("M,n", [(12, 5), (24, 8)])
+def test_batched_simplex_decides_like_scipy(M, n):
+    from scipy.optimize import linprog
+
+    from piecewise.regions.search import DELTA, _lp_batch
+
+    rng = np.random.default_rng(M + n)
+    L = 400
+    N, d = _polyhedra(rng, L, M, n)
+    j = rng.integers(0, M, L)
+    status, y, hj = _lp_batch(N, d, j, np.zeros((L, M), bool))
+    assert np.all(status >= 0)  # random polyhedra: every question decided
+    kinds = set()
+    for l in range(L):
+        others = np.arange(M) != j[l]
+        r = linprog(N[l, j[l]], A_ub=-N[l, others], b_ub=d[l, others], bounds=[(None, None)] * n, method="highs")
+        low = -np.inf if r.status == 3 else r.fun + d[l, j[l]]  # min of row j over the other rows
+        if status[l] == 1:  # a point of the other rows below row j
+            assert np.all(N[l, others] @ y[l] + d[l, others] >= -1e-9) and N[l, j[l]] @ y[l] + d[l, j[l]] < 0
+            assert np.isclose(N[l, j[l]] @ y[l] + d[l, j[l]], hj[l]) and low < 0
+        else:
+            assert low >= DELTA * (1 - 1e-6)
+        kinds.add(int(status[l]))
+    assert kinds == {0, 1}
+
+
+def test_batched_simplex_leaves_touching_parallel_and_skipped_rows_to_others():
+    from piecewise.regions.search import _lp_batch
+
+    s = np.sqrt(0.5)
+    # y1 >= -1, y2 >= -1, and rows: (1) y1 + y2 >= -2 only touches the corner; (2) a duplicate of y1 >= -1;
+    # (3) y1 >= -3 (redundant); (4) y1 + y2 >= -1 cuts the corner (a facet)
+    rows = np.array([[1, 0], [0, 1], [s, s], [1, 0], [1, 0], [s, s]], float)
+    d = np.array([1, 1, 2 * s, 1, 3, s])
+    N = np.broadcast_to(rows, (4, 6, 2)).copy()
+    D = np.broadcast_to(d, (4, 6)).copy()
+    skip = np.zeros((4, 6), bool)
+    skip[1, 0] = True  # the duplicate asks with its twin left out: then it is a facet
+    skip[:, 5] = True  # row (4) left out except when asked about
+    skip[3, 5] = False
+    status, y, _ = _lp_batch(N, D, np.array([2, 3, 4, 5]), skip)
+    assert status[0] == -1  # touching: min exactly 0, below DELTA, for HiGHS and its T_NONE rule
+    assert status[1] == 1  # the duplicate alone is the facet y1 = -1
+    assert status[2] == 0  # y1 >= -3 is implied by y1 >= -1
+    assert status[3] == 1
+    # a cone with no vertex (rows parallel to y2): the simplex keeps a free direction and still decides
+    Nc = np.array([[[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0]]])
+    st, _, _ = _lp_batch(Nc, np.array([[1.0, 1.0, 5.0]]), np.array([2]), np.zeros((1, 3), bool))
+    assert st[0] == 0
+
+
+@pytest.mark.parametrize("n_in,widths,seed", [(5, (5, 5), 12), (6, (5, 5), 13), (8, (6, 4), 14)])
+def test_region_graph_degrees_equal_the_reference_facets(n_in, widths, seed):
+    net, p = _net(n_in, widths, seed)
+    ref, degree = count_whole_space(*_hidden(p), facets=True)
+    res = search(net, p)
+    assert res.regions == ref and res.exact and res.shared > 0
+    K = np.concatenate(res.states, 1)
+    # every facet crosses one unit (general position), and each region has the reference's number of facets
+    assert np.all(np.sum(K[res.edges[:, 0]] != K[res.edges[:, 1]], axis=1) == 1)
+    deg = np.bincount(res.edges.ravel(), minlength=res.regions)
+    assert {K[i].astype(bool).tobytes(): int(deg[i]) for i in range(res.regions)} == degree
+    if n_in <= 6:  # the vertex engine's proven box, beyond VERTEX_DIM
+        v = count_space(net, p, algorithm="vertex")
+        assert v.regions == ref and v.exact and v.algorithm.startswith("vertex")
+
+
+def _graph(res):
+    """Patterns (set of bytes) and edges (set of pattern pairs) of a RegionGraph."""
+    K = np.concatenate(res.states, 1).astype(np.int16)
+    pats = [k.tobytes() for k in K]
+    return set(pats), {frozenset((pats[a], pats[b])) for a, b in res.edges}
+
+
+def test_highs_fallback_alone_finds_the_same_graph(monkeypatch):
+    import piecewise.regions.search as S
+
+    net, p = _net(5, (5, 4), 15)
+    fast = search(net, p)
+    assert fast.lps_highs == 0 and fast.exact
+    monkeypatch.setattr(S, "_lp_batch", lambda N, d, j, skip: (np.full(len(j), -1, np.int8), np.zeros((len(j), N.shape[2])),
+                                                              np.zeros(len(j))))
+    slow = search(net, p)
+    assert slow.lps_highs > 0 and slow.exact
+    assert _graph(slow) == _graph(fast) and slow.regions == count_whole_space(*_hidden(p))
+
+
+def test_two_workers_find_the_graph_of_one():
+    # in a process without JAX (as the CLI runs it): forked workers inherit the network
+    code = """if True:
+        import sys, multiprocessing.pool, numpy as np, piecewise as pw
+        import piecewise.regions.search as S
+        from piecewise.regions.search import search
+        S.BATCH = 16  # small batches: the pool starts early and runs many rounds
+        sent = []
+        submit = multiprocessing.pool.Pool.apply_async
+        multiprocessing.pool.Pool.apply_async = lambda self, *a, **k: sent.append(1) or submit(self, *a, **k)
+        r = np.random.default_rng(16)
+        p = [(r.normal(size=(6, 8)), r.normal(size=8) * 0.5), (r.normal(size=(8, 6)) / 3, r.normal(size=6) * 0.5),
+             (r.normal(size=(6, 1)), np.zeros(1))]
+        net = pw.mlp(6, (8, 6), 1)
+        def graph(res):
+            K = np.concatenate(res.states, 1).astype(np.int16)
+            pats = [k.tobytes() for k in K]
+            return set(pats), {frozenset((pats[a], pats[b])) for a, b in res.edges}
+        one, two = search(net, p, workers=1), search(net, p, workers=2)
+        assert two.regions == one.regions > 500 and two.exact and two.workers == 2, (one.regions, two.regions)
+        assert graph(two) == graph(one) and len(sent) > 10
+        assert 'jax' not in sys.modules
+    """
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    net, p = _net(3, (4,), 0)
+    with pytest.raises(PiecewiseError, match="workers"):
+        search(net, p, workers=0)
+
+
+@pytest.mark.parametrize("n_in,widths,seed,act", [(5, (6, 5), 19, "leaky_relu:0.1"), (5, (5, 4), 20, "hardtanh"),
+                                                  (6, (5, 4), 21, "abs")])
+def test_vertex_path_at_five_and_six_inputs(n_in, widths, seed, act):
+    net, p = _net(n_in, widths, seed, act=act)
+    v = count_space(net, p, algorithm="vertex")
+    s = count_space(net, p)  # auto: the search beyond VERTEX_DIM
+    assert s.algorithm.startswith("region-graph") and v.algorithm.startswith("vertex")
+    assert v.regions == s.regions and v.exact and s.exact
+
+
+def test_search_imports_no_jax():
+    code = ("import sys, numpy as np, piecewise as pw; from piecewise.regions.search import search; "
+            "r = np.random.default_rng(0); p = [(r.normal(size=(5, 6)), r.normal(size=6)), (r.normal(size=(6, 1)), np.zeros(1))]; "
+            "assert search(pw.mlp(5, (6,), 1), p).regions == 63; assert 'jax' not in sys.modules")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -7,7 +7,8 @@ has the pattern's sign. For each unit, one linear program (scipy HiGHS) finds th
 region whose centre lies on that unit's hyperplane (a facet iff the radius is positive); a point just across
 the facet gives the neighbour's pattern, evaluated by a plain NumPy forward pass. The region graph of R^n is
 connected, so the search finds every region. Float64 LPs with a margin: for random (general position) nets
-at unit scale only.
+at unit scale only. ``facets=True`` also gives each region's number of facets (units whose LP radius is
+positive): the degrees of its region graph.
 """
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ def _rows(Ws, bs, pat, n):
     return np.concatenate(G), np.concatenate(E), np.where(pat, 1.0, -1.0)
 
 
-def count_whole_space(Ws, bs, seed: int = 0, bound: float = 1e6, margin: float = 1e-9) -> int:
-    """Regions of R^n of the ReLU MLP with hidden layers ``Ws``, ``bs`` (h = relu(h @ W + b))."""
+def count_whole_space(Ws, bs, seed: int = 0, bound: float = 1e6, margin: float = 1e-9, facets: bool = False):
+    """Regions of R^n of the ReLU MLP with hidden layers ``Ws``, ``bs`` (h = relu(h @ W + b)). With
+    ``facets=True``: (count, {pattern bytes (bool, units of all layers in order): number of its facets})."""
     Ws = [np.asarray(W, np.float64) for W in Ws]
     bs = [np.asarray(b, np.float64) for b in bs]
     n = Ws[0].shape[0]
@@ -49,8 +51,10 @@ def count_whole_space(Ws, bs, seed: int = 0, bound: float = 1e6, margin: float =
     start = _pattern(Ws, bs, x0)
     seen = {start.tobytes()}
     todo = deque([start])
+    degree = {}
     while todo:
         pat = todo.popleft()
+        degree[pat.tobytes()] = 0
         G, E, sg = _rows(Ws, bs, pat, n)
         nrm = np.linalg.norm(G, axis=1)
         live = nrm > 1e-12  # units constant on the region bound nothing
@@ -65,10 +69,11 @@ def count_whole_space(Ws, bs, seed: int = 0, bound: float = 1e6, margin: float =
             if res.status != 0 or -res.fun <= margin:
                 continue
             y, t = res.x[:n], -res.fun
+            degree[pat.tobytes()] += 1
             step = min(t, 1e-3) * 0.5 * G[j] / nrm[j]
             nb = _pattern(Ws, bs, y - sg[j] * step)
             key = nb.tobytes()
             if key not in seen:
                 seen.add(key)
                 todo.append(nb)
-    return len(seen)
+    return (len(seen), degree) if facets else len(seen)
