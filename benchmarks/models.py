@@ -70,12 +70,8 @@ def vgg11(width: int = 16, n_classes: int = 10, seed: int = 0):
 
 
 def plane_around(x, radius: float, seed: int = 0):
-    """Three points of a plane slice of radius ``radius`` around the flattened input x: x - r(v1 + v2), x + r(v1
-    - v2), x - r(v1 - v2) for orthonormal random directions v1, v2, so the slice is the square x + [-r, r]^2 in
-    those directions."""
-    import numpy as np
+    """The library's square slice of half-side ``radius`` around the flattened input x
+    (:func:`piecewise.planes.plane_around`; the same directions for the same seed)."""
+    from piecewise.planes import plane_around as around
 
-    r = np.random.default_rng(seed)
-    V, _ = np.linalg.qr(r.normal(size=(x.size, 2)))
-    v1, v2 = V[:, 0], V[:, 1]
-    return np.stack([x - radius * (v1 + v2), x + radius * (v1 - v2), x - radius * (v1 - v2)])
+    return around(x, radius, seed)
