@@ -74,8 +74,12 @@ def _duplicates(words) -> int:
     if C < 2:
         return 0
     mult = np.random.default_rng(0).integers(1, 2**63, size=words.shape[1], dtype=np.uint64) | np.uint64(1)
+    h = np.empty(C, np.uint64)
+    step = max(1, (1 << 24) // max(1, words.shape[1]))  # rows per block: 128 MB of uint64 products at most
     with np.errstate(over="ignore"):
-        h = np.sort((words.astype(np.uint64) * mult).sum(1, dtype=np.uint64))
+        for i in range(0, C, step):
+            h[i:i + step] = (words[i:i + step].astype(np.uint64) * mult).sum(1, dtype=np.uint64)
+    h.sort()
     if np.all(h[1:] != h[:-1]):
         return 0
     uniq = np.unique(np.ascontiguousarray(words).view(np.dtype((np.void, words.dtype.itemsize * words.shape[1]))))
