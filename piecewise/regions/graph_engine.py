@@ -13,7 +13,10 @@ orientation are those of ``to_staged`` (:func:`piecewise.graph.act_stage`), so p
 decisions agree with the staged engine.
 
 Error bounds: per chunk and graph value, the magnitudes of its maps (over the chunk's cells) and bounds of
-their rounding errors, propagated node by node (:mod:`.opmaps`, :mod:`piecewise.numerics`).
+their rounding errors, propagated node by node (:mod:`.opmaps`, :mod:`piecewise.numerics`): per unit (the
+operator with absolute weights) and, beside them, Euclidean bounds per map column (row and operator norms,
+:mod:`.l2bounds`); each unit takes the smaller. Through a deep convolutional network the per-unit bounds grow
+by about sqrt(fan-in) per layer, the Euclidean ones by the layer's norm.
 """
 from __future__ import annotations
 
@@ -86,6 +89,14 @@ class _Stage:
 class Program:
     """A graph as stages and the affine nodes between them, with each value's last reader."""
 
+    def norms(self, k: int):
+        """:func:`.l2bounds.norms` of node k (computed once)."""
+        if k not in self._norms:
+            from .l2bounds import norms
+
+            self._norms[k] = norms(self.graph, k)
+        return self._norms[k]
+
     def __init__(self, graph):
         from ..graph import act_stage
 
@@ -111,6 +122,7 @@ class Program:
             hi = self.stages[s].node if s < len(self.stages) else len(nodes)
             self.segments.append([k for k in range(lo, hi) if nodes[k].op not in ("act", "max") or k in self.identity])
         self.n_units = sum(st.width for st in self.stages)
+        self._norms = {}
         self.bits = max([max(1, ((st.act.n_states if st.groups is None else st.groups.shape[1]) - 1).bit_length())
                          for st in self.stages] or [1])
 
@@ -120,8 +132,10 @@ class _Chunk:
     """Cells (the backend's padded geometry), their pattern words (C, n_words), maps ``vals`` {node: (C, d + 1,
     size)} and per value the bounds ``err`` {node: (Eg, Ee)} of the maps' rounding errors (size,) each."""
 
-    def __init__(self, geo, words, vals, err, cerr=None, prev=None, root=None):
+    def __init__(self, geo, words, vals, err, cerr=None, prev=None, root=None, l2=None):
         self.geo, self.words, self.vals, self.err = geo, words, vals, err
+        # per value: (Lg, Le) bounds of sum over the gradient columns of ||error||_2, and of the offset's
+        self.l2 = {} if l2 is None else l2
         self.root = root  # batched domains: the domain of each cell (C,), else None
         self.dd = False  # maps are double-double (regions/ddmaps.py): DD values, no float64 bounds to carry
         self.prev = prev  # the previous stage's states of these cells (C, w), for max stages right after it
@@ -195,13 +209,10 @@ def _row_errors(prog, s, chunk, rows):
         for i, v in zip(nd.inputs, ins):
             Hg, He = _cell_mags(v)
             Eg, Ee = err_of(i)
-            r_in.append(np.stack([Eg + c * Hg, Ee + c * He], 1).reshape(len(rows) * 2, *v.shape[2:]))
-        out = opmaps.apply(nd, r_in, absolute=True).reshape(len(rows), 2, -1)
-        Eg, Ee = out[:, 0] * SAFETY, out[:, 1] * SAFETY
-        b = opmaps.bias(nd)
-        if b is not None:
-            Ee = Ee + (c + U) * np.broadcast_to(np.abs(b), nd.shape).reshape(-1)
-        E[k] = (Eg, Ee)
+            r_in.append(np.stack([Eg, Ee, c * Hg, c * He], 1).reshape(len(rows) * 4, *v.shape[2:]))
+        out = opmaps.apply(nd, r_in, absolute=True).reshape(len(rows), 4, -1)
+        E[k] = _out_bounds(prog, k, out[:, 0], out[:, 1], out[:, 2], out[:, 3],
+                           [chunk.l2.get(i) for i in nd.inputs], c)[:2]
     st = prog.stages[s]
     Eg, Ee = err_of(st.src)
     if st.groups is None and st.in_scale is not None:
@@ -226,26 +237,67 @@ def _affine(prog, k, chunk, threads):
             from .ddmaps import DD
 
             return DD(M), None
+        chunk.l2[k] = (0.0, 0.0)
         return M, (z, z)
     if k in prog.identity:
+        if nd.inputs[0] in chunk.l2:
+            chunk.l2[k] = chunk.l2[nd.inputs[0]]
         return chunk.vals[nd.inputs[0]], chunk.err[nd.inputs[0]]
     if chunk.dd:
         return _affine_dd(nd, chunk), None
     ins = [chunk.vals[i] for i in nd.inputs]
     M = opmaps.apply_maps(nd, ins, threads)
-    # error bounds: |op| of (errors + gamma * magnitudes), plus the constant's rounding
-    c = gamma(opmaps.terms(nd, [v.shape[1:] for v in ins]) + 3) if opmaps.terms(nd, [v.shape[1:] for v in ins]) else 0.0
+    # error bounds: |op| of the errors (propagated) and of gamma * magnitudes (this node's rounding)
+    t = opmaps.terms(nd, [v.shape[1:] for v in ins])
+    c = gamma(t + 3) if t else 0.0
     rows = []
     for i, v in zip(nd.inputs, ins):
         Hg, He = _mags(v)
         Eg, Ee = chunk.err[i]
-        rows.append(np.stack([Eg + c * Hg, Ee + c * He]).reshape(2, *v.shape[2:]))
-    E = opmaps.apply(nd, rows, absolute=True).reshape(2, -1)
-    b = opmaps.bias(nd)
-    Eg, Ee = E[0] * SAFETY, E[1] * SAFETY
-    if b is not None:
-        Ee = Ee + (c + U) * np.broadcast_to(np.abs(b), nd.shape).reshape(-1)
+        rows.append(np.stack([Eg, Ee, c * Hg, c * He]).reshape(4, *v.shape[2:]))
+    P = opmaps.apply(nd, rows, absolute=True).reshape(4, -1)
+    Eg, Ee, chunk.l2[k] = _out_bounds(prog, k, P[0], P[1], P[2], P[3], [chunk.l2.get(i) for i in nd.inputs], c,
+                                      d=ins[0].shape[1] - 1)
     return M, (Eg, Ee)
+
+
+def _frame_l2(err, d: int):
+    """Euclidean bounds (Lg, Le) of the frame's errors from their per-input bounds."""
+    return np.sqrt(d) * SAFETY * _norm(err[0]), _norm(err[1])
+
+
+def _norm(v) -> float:
+    return float(np.sqrt(np.dot(v, v))) * SAFETY if np.size(v) else 0.0
+
+
+def _finite_min(a: float, b: float) -> float:
+    return b if (np.isfinite(b) and b < a) else a
+
+
+def _out_bounds(prog, k, Pg, Pe, Rg, Re, Ls, c, d=None):
+    """Error bounds of affine node k's output from the per-unit propagated errors (Pg, Pe) and this node's
+    rounding (Rg, Re) (|op| applied to the inputs' bounds and to gamma * magnitudes): per unit the smaller of
+    the per-unit and the Euclidean bound (row norm times the inputs' ``Ls``), and (``d`` given) the output's
+    Euclidean bounds (Lg, Le): the operator norm times the inputs', plus the rounding's, or the norm of the
+    per-unit bounds, whichever is smaller. Returns (Eg, Ee, (Lg, Le))."""
+    nd = prog.graph.nodes[k]
+    b = opmaps.bias(nd)
+    if b is not None:
+        Re = Re + (c + U) * np.broadcast_to(np.abs(b), nd.shape).reshape(-1)
+    nrm = prog.norms(k)
+    have = all(L is not None and np.isfinite(L[0]) and np.isfinite(L[1]) for L in Ls)
+    if have and all(rn is not None for rn, _ in nrm):
+        Pg = np.minimum(Pg, sum(rn * L[0] for (rn, _), L in zip(nrm, Ls)))
+        Pe = np.minimum(Pe, sum(rn * L[1] for (rn, _), L in zip(nrm, Ls)))
+    Eg, Ee = (Pg + Rg) * SAFETY, (Pe + Re) * SAFETY
+    if d is None:
+        return Eg, Ee, None
+    sd = np.sqrt(d) * SAFETY
+    Lg, Le = sd * _norm(Eg), _norm(Ee)
+    if have and all(np.isfinite(o) for _, o in nrm):
+        Lg = _finite_min(Lg, (sum(o * L[0] for (_, o), L in zip(nrm, Ls)) + sd * _norm(Rg)) * SAFETY)
+        Le = _finite_min(Le, (sum(o * L[1] for (_, o), L in zip(nrm, Ls)) + _norm(Re)) * SAFETY)
+    return Eg, Ee, (Lg, Le)
 
 
 def _affine_dd(nd, chunk):
@@ -309,27 +361,39 @@ def _stage_out_dd(st, Z, p, state):
     return h
 
 
-def _preact(st, Z, err):
-    """The stage's pre-activation maps (C, d, m), (C, m) and bounds (Dg, De) from its input's maps."""
+def _preact(st, Z, err, L=None):
+    """The stage's pre-activation maps (C, d, m), (C, m), bounds (Dg, De) from its input's maps, and their
+    Euclidean bounds (Lg, Le) (from the input's ``L``; None: from the per-unit bounds)."""
     C, d1 = Z.shape[:2]
     Z = Z.reshape(C, d1, -1)
     Eg, Ee = err
+    sd = np.sqrt(d1 - 1) * SAFETY
     if st.groups is None and st.in_scale is not None:
         a, b = st.in_scale
         Hg, He = _mags(Z)
         Z = Z * a
         Z[:, d1 - 1] += b
-        Eg = np.abs(a) * Eg + 2 * U * np.abs(a) * Hg
-        Ee = np.abs(a) * Ee + 2 * U * (np.abs(a) * He + np.abs(b))
+        Rg, Re = 2 * U * np.abs(a) * Hg, 2 * U * (np.abs(a) * He + np.abs(b))
+        Eg = np.abs(a) * Eg + Rg
+        Ee = np.abs(a) * Ee + Re
+        if L is not None:
+            amax = float(np.abs(a).max(initial=0.0))
+            L = ((amax * L[0] + sd * _norm(Rg)) * SAFETY, (amax * L[1] + _norm(Re)) * SAFETY)
     G = np.ascontiguousarray(Z[:, : d1 - 1].reshape(C, d1 - 1, -1))
     E = np.ascontiguousarray(Z[:, d1 - 1])
-    return G, E, Eg * SAFETY, Ee * SAFETY
+    Dg, De = Eg * SAFETY, Ee * SAFETY
+    Lg, Le = sd * _norm(Dg), _norm(De)
+    if L is not None:
+        Lg, Le = _finite_min(Lg, L[0]), _finite_min(Le, L[1])
+    return G, E, Dg, De, (Lg, Le)
 
 
-def _stage_out(st, G, E, Dg, De, p, state):
-    """The stage node's value (maps (N, d + 1, *shape)) on the new cells (parent rows p, states) and its bounds."""
+def _stage_out(st, G, E, Dg, De, p, state, L=None):
+    """The stage node's value (maps (N, d + 1, *shape)) on the new cells (parent rows p, states), its bounds,
+    per-cell bounds (or None) and Euclidean bounds (from the pre-activations' ``L``)."""
     N = len(p)
     d = G.shape[1]
+    sd = np.sqrt(d) * SAFETY
     if st.groups is not None:
         gi = st.groups[np.arange(st.width)[None, :], state.astype(np.intp)]  # (N, w)
         Gp, Ep = G[p], E[p]
@@ -337,7 +401,11 @@ def _stage_out(st, G, E, Dg, De, p, state):
         h[:, :d] = np.take_along_axis(Gp, gi[:, None, :], 2)
         h[:, d] = np.take_along_axis(Ep, gi, 1)
         eg, ee = Dg[st.groups].max(1), De[st.groups].max(1)
-        return h, (eg, ee), None
+        Lo = (sd * _norm(eg), _norm(ee))
+        if L is not None:  # a selection of entries, each at most ``mult`` times
+            mult = np.sqrt(float(np.bincount(st.groups.ravel()).max(initial=0))) * SAFETY
+            Lo = (_finite_min(Lo[0], mult * L[0]), _finite_min(Lo[1], mult * L[1]))
+        return h, (eg, ee), None, Lo
     cols = np.arange(st.m)[None, :]
     s = state.astype(np.intp)
     sl, k = st.slope[s, cols], st.const[s, cols]  # (N, m)
@@ -351,8 +419,12 @@ def _stage_out(st, G, E, Dg, De, p, state):
     # magnitudes per stage-start row (C rows, fewer than the N new cells): |slope * x| = |slope| |x|
     Gm, Em = np.abs(G).sum(1), np.abs(E)  # (C, m)
     Hg, He = (Gm.max(0), Em.max(0)) if len(G) else (np.zeros(st.m), np.zeros(st.m))
-    eg = smax * Dg + U * smax * Hg
-    ee = smax * De + 2 * U * (smax * He + kmax)
+    Rg, Re = U * smax * Hg, 2 * U * (smax * He + kmax)
+    eg = smax * Dg + Rg
+    ee = smax * De + Re
+    if L is not None:
+        sm = float(smax.max(initial=0.0))
+        L = ((sm * L[0] + sd * _norm(Rg)) * SAFETY, (sm * L[1] + _norm(Re)) * SAFETY)
     # per cell: a unit whose piece has slope and constant 0 (relu off) is an exact 0, with no error
     asl, ak = np.abs(sl), np.abs(k)
     Hgc = asl * Gm[p]
@@ -364,11 +436,19 @@ def _stage_out(st, G, E, Dg, De, p, state):
         Hg2, He2 = smax * Hg, smax * He + kmax
         h *= a
         h[:, d] += b
-        eg = np.abs(a) * eg + U * np.abs(a) * Hg2
-        ee = np.abs(a) * ee + 2 * U * (np.abs(a) * He2 + np.abs(b))
+        Rg, Re = U * np.abs(a) * Hg2, 2 * U * (np.abs(a) * He2 + np.abs(b))
+        eg = np.abs(a) * eg + Rg
+        ee = np.abs(a) * ee + Re
+        if L is not None:
+            am = float(np.abs(a).max(initial=0.0))
+            L = ((am * L[0] + sd * _norm(Rg)) * SAFETY, (am * L[1] + _norm(Re)) * SAFETY)
         cg = np.abs(a) * cg + U * np.abs(a) * Hgc
         ce = np.abs(a) * ce + 2 * U * (np.abs(a) * Hec + np.abs(b))
-    return h, (eg * SAFETY, ee * SAFETY), (cg * SAFETY, ce * SAFETY)
+    eg, ee = eg * SAFETY, ee * SAFETY
+    Lo = (sd * _norm(eg), _norm(ee))
+    if L is not None:
+        Lo = (_finite_min(Lo[0], L[0] * SAFETY), _finite_min(Lo[1], L[1] * SAFETY))
+    return h, (eg, ee), (cg * SAFETY, ce * SAFETY), Lo
 
 
 class _Result:
@@ -434,7 +514,7 @@ def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_c
         double-double fallback one by one), ``"double-double"`` (about 100 bits: the error bounds stay small
         through deep networks; a product costs about 12-14 float64 ones), or ``"auto"``: float64 first, and the
         search restarts in double-double when more than :data:`DD_SWITCH` signs needed a graph too large for
-        exact arithmetic (a deep network's float64 bounds grow 7-10x per stage). The result's ``engine``
+        exact arithmetic (with Euclidean bounds, the benchmarks' ResNet-18 needs none). The result's ``engine``
         says which ran.
     Returns:
       a CellComplex, or (keep_cells False) a :class:`RegionCount`.
@@ -471,6 +551,7 @@ def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_c
             M0 = np.concatenate([domain.axes, domain.center[None]], 0)[None]  # (1, d + 1, n_in)
             root = _Chunk(backend.init(d), np.zeros((1, packer.n_words), np.uint32),
                           {0: M0.reshape(1, d + 1, *graph.input_shape)}, {0: frame_errors(domain)})
+            root.l2[0] = _frame_l2(root.err[0], d)
         res = _Result(keep_cells, kind, (d <= 2) if measure is None else bool(measure))
         resolver = _GraphResolver(graph, prog, domain, events)
         resolver.switch = None if (use_dd or precision == "float64") else DD_SWITCH
@@ -484,9 +565,10 @@ def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_c
         finally:
             if bar is not None:
                 bar.close()
-    words = np.concatenate(res.words) if res.words else np.zeros((0, packer.n_words), np.uint32)
+    words = _concat_free(res.words, packer.n_words)
     stats = {"algorithm": "operators", "precision": "double-double" if use_dd else "float64",
-             "memory_budget": int(budget), "chunks": res.chunks, "peak_map_bytes": int(res.peak)}
+             "memory_budget": int(budget), "chunks": res.chunks, "peak_map_bytes": int(res.peak),
+             "fallback_signs": int(resolver.count)}
     if not keep_cells:
         pts = np.concatenate(res.points) if res.points else np.zeros((0, d))
         meas = np.concatenate(res.measure) * domain.measure() if res.measure else None
@@ -499,6 +581,19 @@ def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_c
                            time.perf_counter() - t0, None, kind, staged=None, layout=layout)
     cx.engine = stats
     return cx
+
+
+def _concat_free(parts: list, width: int) -> np.ndarray:
+    """The rows of ``parts`` (arrays (n_i, width)) in one array, each part dropped from the list once copied
+    (the patterns of 31k cells of a 139k-unit net are 0.55 GB: no second copy of them at once)."""
+    out = np.empty((sum(len(a) for a in parts), width), parts[0].dtype if parts else np.uint32)
+    o = 0
+    parts.reverse()
+    while parts:
+        a = parts.pop()
+        out[o:o + len(a)] = a
+        o += len(a)
+    return out
 
 
 class RegionCount:
@@ -785,7 +880,7 @@ def _dfs_chunk(prog, s, chunk, backend, events, packer, offsets, resolver, res, 
     if chunk.dd:
         G, E, Dg, De, Zdd = _preact_dd(st, chunk.vals[st.src])
     else:
-        G, E, Dg, De = _preact(st, chunk.vals[st.src], chunk.err[st.src])
+        G, E, Dg, De, Lpre = _preact(st, chunk.vals[st.src], chunk.err[st.src], chunk.l2.get(st.src))
     _engine._check_finite((G, E, Dg, De), f"stage {s + 1}'s pre-activations")
     geo, p, state = _split(prog, st, s, chunk, G, E, Dg, De, backend, events, resolver, threads, max_cells)
     if not res.keep and s == len(prog.stages) - 1:  # a count: the last stage's cells need no maps
@@ -799,6 +894,25 @@ def _dfs_chunk(prog, s, chunk, backend, events, packer, offsets, resolver, res, 
         return
     # the new cells in sub-chunks that fit this level's share of the budget
     live = [k for k in chunk.vals if prog.last[k] > st.node]
+    # what this level holds while its sub-chunks run: the live maps and the pre-activations, nothing else
+    before = sum(v.nbytes for v in chunk.vals.values())
+    for k in [k for k in chunk.vals if k not in live]:
+        del chunk.vals[k]
+        chunk.cerr.pop(k, None)
+    held = sum(v.nbytes for v in chunk.vals.values()) + G.nbytes + E.nbytes + (Zdd.nbytes if chunk.dd else 0)
+    res.live += held - before
+    try:
+        _subchunks(prog, s, st, chunk, live, G, E, Dg, De, Lpre if not chunk.dd else None,
+                   Zdd if chunk.dd else None, geo, p, state, backend, events, packer, offsets, resolver, res,
+                   per_level, threads, max_cells, bar)
+    finally:
+        res.live -= held - before
+
+
+def _subchunks(prog, s, st, chunk, live, G, E, Dg, De, Lpre, Zdd, geo, p, state, backend, events, packer, offsets,
+               resolver, res, per_level, threads, max_cells, bar):
+    """Stage s's new cells (parent rows p, states) in sub-chunks that fit one level's share of the budget, each
+    searched from stage s + 1 on."""
     d1 = G.shape[1] + 1
     per_cell = ((3 if chunk.dd else 1) * 8 * d1 * (sum(int(np.prod(chunk.vals[k].shape[2:])) for k in live)
                                                  + 2 * st.m)
@@ -810,18 +924,19 @@ def _dfs_chunk(prog, s, chunk, backend, events, packer, offsets, resolver, res, 
         pb = p[sl]
         vals = {k: chunk.vals[k][pb] for k in live}
         err = {k: chunk.err[k] for k in live}
+        l2 = {k: chunk.l2[k] for k in live if k in chunk.l2}
         cerr = {k: tuple(a[pb] for a in chunk.cerr[k]) for k in live if k in chunk.cerr}
         if chunk.dd:
             vals[st.node], err[st.node] = _stage_out_dd(st, Zdd, pb, state[sl]), None
         else:
-            vals[st.node], err[st.node], ce = _stage_out(st, G, E, Dg, De, pb, state[sl])
+            vals[st.node], err[st.node], ce, l2[st.node] = _stage_out(st, G, E, Dg, De, pb, state[sl], Lpre)
             if ce is not None:
                 cerr[st.node] = ce
         vals[st.node] = vals[st.node].reshape(len(pb), d1, *prog.graph.nodes[st.node].shape)
         words = chunk.words[pb].copy()
         _add_states(packer, words, state[sl], int(offsets[s]))
         sub = _Chunk([a[sl] for a in geo], words, vals, err, cerr, state[sl],
-                     None if chunk.root is None else chunk.root[pb])
+                     None if chunk.root is None else chunk.root[pb], l2)
         sub.dd = chunk.dd
         _dfs(prog, s + 1, sub, backend, events, packer, offsets, resolver, res, per_level, threads, max_cells, bar)
         del sub, vals
@@ -913,7 +1028,7 @@ def enumerate_graph_many(graph, domains, *, memory_budget: float | None = None, 
     geo0 = backend.init(d)
     geo = [np.repeat(a, N, 0) for a in geo0]
     root = _Chunk(geo, np.zeros((N, packer.n_words), np.uint32), {0: M0.reshape(N, d + 1, *graph.input_shape)},
-                  {0: (eA, ec)}, root=np.arange(N))
+                  {0: (eA, ec)}, root=np.arange(N), l2={0: _frame_l2((eA, ec), d)})
     res = _Result(False, "polygon", False, keep_geo=True)
     resolver = _GraphResolver(graph, prog, None, events)
     bar = _bar(progress, len(prog.stages))
