@@ -60,7 +60,7 @@ from ..activations import Activation
 from ..errors import PiecewiseError
 from ..numerics import SAFETY, U, gamma, propagate
 from . import _ckernel
-from ._resolve import Resolver, decide
+from ._resolve import Resolver, absmax_last, decide
 
 BLOCK = 8192  # cells per block when evaluating lazy affine maps
 DIFF_MAX_OUT = 16  # maps by differences only into this many outputs (wider: the dense GEMM is faster here)
@@ -814,8 +814,11 @@ class _Ctx:
             if pairs:
                 u = np.asarray(units)[have]
                 dg[have], de[have] = Dr[pr, u], Er[pr, u]
-            else:
-                dg[have], de[have] = Dr[pr][:, units], Er[pr][:, units]
+            elif isinstance(units, slice) or np.ndim(units) == 0:
+                dg[have], de[have] = Dr[pr, units], Er[pr, units]
+            else:  # only the entries asked for (not whole rows: a max stage asks for k of m units at a time)
+                u = np.asarray(units)[None, :]
+                dg[have], de[have] = Dr[pr[:, None], u], Er[pr[:, None], u]
         return dg, de
 
     def signs(self, geo, rows, g, e, Dg, De, query, on_label=None, pre=None):
@@ -965,7 +968,7 @@ def _crossings(cells, G, E, root, units, bps, flat, ctx, block: int = 1 << 21):
         absg = np.abs(Gb[:, 0])
         for i in range(1, d):
             absg = absg + np.abs(Gb[:, i])
-        vinf = np.abs(Vb).max(-1)
+        vinf = absmax_last(Vb)
         Dg, De = ctx.bounds(r, units)  # (b, w')
         for q, bp in enumerate(bps):
             e = Eb - bp
@@ -1094,13 +1097,13 @@ def _line_classes(g, e, rows, ctx, unit: int, zero=None, pairs=None):
     the row (``zero`` (P, k): coefficients 0 with error bound 0, e.g. relu units off) are the same line z_a;
     exact arithmetic confirms the other candidates."""
     a = np.concatenate([g, e[..., None]], -1)
-    nz = np.abs(a).max(-1) > 0  # a pair whose difference is computed exactly 0 is no line: a class of its own
-    a = a / np.maximum(np.abs(a).max(-1, keepdims=True), 1e-300)
+    nz = absmax_last(a) > 0  # a pair whose difference is computed exactly 0 is no line: a class of its own
+    a = a / np.maximum(absmax_last(a), 1e-300)[..., None]
     L = a.shape[1]
     cls = np.tile(np.arange(L), (a.shape[0], 1))
     for q in range(L - 1, -1, -1):
         for r in range(q):
-            prop = (np.abs(a[:, q] - a[:, r]).max(-1) <= 1e-9) | (np.abs(a[:, q] + a[:, r]).max(-1) <= 1e-9)
+            prop = (absmax_last(a[:, q] - a[:, r]) <= 1e-9) | (absmax_last(a[:, q] + a[:, r]) <= 1e-9)
             prop &= nz[:, q] & nz[:, r]
             cls[:, q] = np.where(prop & (r < cls[:, q]), r, cls[:, q])
     for p, q in zip(*np.nonzero(cls != np.arange(L)[None, :])):
@@ -1359,7 +1362,19 @@ def _stage(cells: Cells, st, G, E, bar, frac, start, ctx):
                 cells.lab = np.c_[cells.lab[: cells.size], w[cells.parent[: cells.size]].astype(np.int8)]
             else:
                 gi = st.groups[i]
-                max_unit(cells, ctx, G[:, :, gi], E[:, gi], i, gi)
+                wc = w[cells.parent[: cells.size]]
+                if np.all(wc < 0):
+                    max_unit(cells, ctx, G[:, :, gi], E[:, gi], i, gi)
+                else:  # only the cells whose winner float64 could not name go through the unit's split
+                    geo = cells.take(slice(0, cells.size))
+                    par, lab = cells.parent[: cells.size], cells.lab[: cells.size]
+                    keep, todo = np.nonzero(wc >= 0)[0], np.nonzero(wc < 0)[0]
+                    kept = [a[keep] for a in geo], par[keep], np.c_[lab[keep], wc[keep].astype(np.int8)]
+                    cells.reset([a[todo] for a in geo], par[todo], lab[todo])
+                    max_unit(cells, ctx, G[:, :, gi], E[:, gi], i, gi)
+                    cells.reset(concat_geo([kept[0], cells.take(slice(0, cells.size))], cells.kaxis, cells.pad),
+                                np.concatenate([kept[1], cells.parent[: cells.size]]),
+                                np.concatenate([kept[2], cells.lab[: cells.size]]))
             bar.update(1)
         state = cells.lab[: cells.size].astype(np.int8)
     else:
@@ -1387,7 +1402,7 @@ def _max_winners(cells: Cells, ctx, st, G, E) -> np.ndarray:
         return out
     winner = np.full((C, w), -1, np.int64)
     valid = np.arange(K)[None, :] < n[:, None]
-    vinf = np.abs(V).max(-1)
+    vinf = absmax_last(V)
     step = max(1, MAX_PREFILTER_ELEMS // max(C * K * k, 1))
     Gr, Er = G[rows], E[rows]
     for u0 in range(0, w, step):
