@@ -465,9 +465,10 @@ def save_cells(result, path) -> str:
         raise PiecewiseError(f"--cells: folder {folder} does not exist")
     dom = result.domain
     pc = result.points_c
-    arrays = {"points": np.concatenate([dom.points_c(pc[i:i + 4096]) for i in range(0, len(pc), 4096)])
-              if len(pc) else np.zeros((0, dom.n_in)),
-              "points_u": pc + 0.5, "patterns": np.asarray(result.patterns)}
+    pts = np.empty((len(pc), dom.n_in))
+    for i in range(0, len(pc), 4096):
+        pts[i:i + 4096] = dom.points_c(pc[i:i + 4096])
+    arrays = {"points": pts, "points_u": pc + 0.5, "patterns": np.asarray(result.patterns)}
     if getattr(result, "measure", None) is not None:
         arrays["measure"] = np.asarray(result.measure, np.float64)
     if isinstance(result, CellComplex):
