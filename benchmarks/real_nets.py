@@ -26,8 +26,14 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 
 
+FLOOR_SAMPLE = 2048  # cells timed for the floor; more are extrapolated linearly (batches of 256: linear in n)
+
+
 def floor_seconds(model, n_cells: int, repeats: int = 2) -> float:
-    """Seconds of one float64 forward pass of 3 * n_cells inputs (batches of 256) through the PyTorch model."""
+    """Seconds of one float64 forward pass of 3 * n_cells inputs (batches of 256) through the PyTorch model;
+    beyond :data:`FLOOR_SAMPLE` cells, the time of that many scaled by n_cells / FLOOR_SAMPLE."""
+    if n_cells > FLOOR_SAMPLE:
+        return floor_seconds(model, FLOOR_SAMPLE, repeats) * n_cells / FLOOR_SAMPLE
     import copy
 
     import torch
@@ -73,7 +79,8 @@ def run(name: str, width: int, radius: float, budget: float | None, seed: int = 
             "floor_seconds": round(fl, 2), "ratio_to_floor": round(secs / fl, 2), "import_seconds": round(t_import, 2),
             "peak_map_gb": round(rc.engine["peak_map_bytes"] / 1e9, 3), "chunks": rc.engine["chunks"],
             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2), "device": "cpu",
-            "precision": rc.engine.get("precision"), "threads": len(os.sched_getaffinity(0))}
+            "precision": rc.engine.get("precision"), "fallback_signs": rc.engine.get("fallback_signs"),
+            "floor_extrapolated_from": min(rc.regions, FLOOR_SAMPLE), "threads": len(os.sched_getaffinity(0))}
 
 
 def run_lc(name: str, width: int, radius: float, n_points: int, seed: int = 0) -> dict:
