@@ -27,7 +27,7 @@ def _version(dist: str):
 
 def _threads() -> dict:
     from .errors import PiecewiseError
-    from .regions._engine import default_threads
+    from .regions.parallel import default_threads
 
     try:
         affinity = len(os.sched_getaffinity(0))

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-U = 2.0**-53  # unit roundoff of float64
-SAFETY = 1.0 + 2.0**-20  # covers the rounding of the bounds' own float64 computation
+from ._shared import SAFETY, U  # noqa: F401 (unit roundoff of float64; the bounds' own rounding): shared with C
 
 _RTOL = {np.dtype(np.float32): 2.0**-19, np.dtype(np.float64): 1e-10}
 

@@ -23,7 +23,7 @@ import numpy as np
 from piecewise.errors import PiecewiseError
 from piecewise.nets import MLP, Params
 from piecewise.patterns import pack_states
-from piecewise.regions._engine import flat_sides, piece_tables
+from piecewise.regions.pieces import flat_sides, piece_tables
 from piecewise.regions.cells import prepare_exact
 from piecewise.regions.domain import Domain
 
@@ -116,7 +116,7 @@ def enumerate_cells_reference(net: MLP, params: Params, domain: Domain, *, progr
                        max_cells: int = 2_000_000):
     """Exact activation regions of ``net`` on a box (or any affine image of a cube) of dimension >= 1.
 
-    Returns a :class:`~piecewise.regions.exact_nd.PolytopeComplex`. Intended for 3 or 4 inputs and small
+    Returns a :class:`~piecewise.regions.cells.CellComplex`. Intended for 3 or 4 inputs and small
     networks (thousands of cells); 1D and 2D domains are faster with :func:`enumerate_cells`.
     """
     t0 = time.perf_counter()

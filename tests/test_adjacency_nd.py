@@ -6,11 +6,11 @@ import pytest
 from scipy.optimize import linprog
 
 import piecewise as pw
-import piecewise.regions.exact_nd as E
+import piecewise.regions.polytopes as E
 from conftest import random_params
 from geometry import lp_region_count
-from piecewise.regions.exact_nd import U_ATOL
-from piecewise.regions.exact_nd import _bits
+from piecewise.regions.polytopes import U_ATOL
+from piecewise.regions.polytopes import _bits
 
 
 def _adjacency_reference(X, n, inc, flab, events, keep=None) -> np.ndarray:

@@ -292,7 +292,7 @@ def test_nd_deep_against_lp_brute_force(w1, w2, seed):
 @given(act=st.sampled_from(["relu", "leaky_relu:0.3", "abs", "hardtanh", "maxout:3"]),
        widths=st.lists(st.integers(1, 6), min_size=1, max_size=3), seed=st.integers(0, 10**6))
 def test_nd_engine_equals_2d_engine(act, widths, seed):
-    from piecewise.regions.exact_nd import enumerate_cells_nd
+    from piecewise.regions.exact import enumerate_cells_nd
 
     net = pw.mlp(2, widths, 1, act)
     params = random_params(net, seed, bias_std=0.3)
@@ -338,7 +338,7 @@ def test_degenerate_integer_networks_two_engines_and_lp_agree(seed):
     """Small integer weights make dead units, parallel and concurrent lines, lines through corners and flat
     units common. The 2D engine and the n-D polytope engine (independent geometry) must find the same
     patterns; for ReLU also the LP brute force; the grid never more."""
-    from piecewise.regions.exact_nd import enumerate_cells_nd
+    from piecewise.regions.exact import enumerate_cells_nd
 
     r = np.random.default_rng(seed)
     w1, w2 = int(r.integers(1, 5)), int(r.integers(1, 4))

@@ -138,12 +138,12 @@ def test_threads_split_large_stages_and_change_nothing(monkeypatch):
     """A net whose stages start from more cells than both paths' thresholds for threads (kernel: several
     chunks; NumPy path: PARALLEL_MIN_CELLS stage-start cells), counted on 1, 2 and 3 threads: the same cells,
     and the threads really ran (a chunked map over more than one item on more than one thread)."""
-    from piecewise.regions import _engine
+    from piecewise.regions import _engine, parallel
 
     net, params = _mlp(2, (64, 64, 16), "relu", seed=5)
     dom = pw.box(-1, 1, 2)
     calls = []
-    real = _engine._pmap
+    real = parallel.pmap
 
     def spy(fn, items, threads):
         items = list(items)
@@ -157,7 +157,7 @@ def test_threads_split_large_stages_and_change_nothing(monkeypatch):
         stages.append(frac)
         return real_stage(cells, st, G, E, bar, frac, start, ctx)
 
-    monkeypatch.setattr(_engine, "_pmap", spy)
+    monkeypatch.setattr(parallel, "pmap", spy)
     monkeypatch.setattr(_engine, "_stage", stage_spy)
     out = {}
     for mode in ("c", "numpy"):
@@ -186,7 +186,7 @@ def test_threads_split_large_stages_and_change_nothing(monkeypatch):
 
 
 def test_default_threads_follow_the_affinity_and_the_environment(monkeypatch):
-    from piecewise.regions import _engine
+    from piecewise.regions import parallel as _engine
 
     monkeypatch.delenv("PIECEWISE_THREADS", raising=False)
     import os

@@ -29,8 +29,7 @@ import numpy as np
 
 from ..errors import PiecewiseError
 
-NEWBASE = 1 << 30  # labels of new facets in a call's output: NEWBASE + the event's index in that call
-F = 64
+from .._shared import F, NEWBASE, NOLAB  # noqa: E402,F401 (facet slots; new facets: NEWBASE + event index)
 _LIB = None
 _TRIED = False
 _WHY = None  # why no kernel was loaded (set by _load)
@@ -253,7 +252,7 @@ def vary(anc, state, ref, P: int):
 
 def _pad_of(pv):
     """The padding of the per-vertex array: no label (2-D edge labels, int32) or no facet (n-D incidences)."""
-    return np.int32(-(2**30)) if pv.dtype == np.int32 else np.uint64(0)
+    return np.int32(NOLAB) if pv.dtype == np.int32 else np.uint64(0)
 
 
 def hmap(a, state, G, E, slope, const):

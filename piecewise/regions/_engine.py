@@ -1,5 +1,7 @@
-"""The stage-by-stage driver of exact enumeration, shared by the 1-D/2-D polygon backend (:mod:`.exact`) and
-the n-D polytope backend (:mod:`.exact_nd`).
+"""The stage-by-stage engine of exact enumeration (its kernel: the crossing tests and the splits of elementwise
+and max stages), shared by the 1-D/2-D polygon backend (:mod:`.polygons`) and the n-D polytope backend
+(:mod:`.polytopes`); its buffers are in :mod:`.buffers`, the stages' affine maps in :mod:`.stagemaps`, the
+threads in :mod:`.parallel`, the per-activation rules in :mod:`.pieces`.
 
 The network is a :class:`~piecewise.staged.StagedNet` (an MLP is the chain :func:`~piecewise.staged.from_mlp`).
 The domain is parametrised by ``u`` in the unit cube [0, 1]^d. Starting from the cube, stage by stage and
@@ -28,7 +30,7 @@ the per-unit work stays proportional to the cells the unit can cut.
 
 Both cores: the descendants of different stage-start cells never interact, so from
 :data:`PARALLEL_MIN_CELLS` stage-start cells on, a stage's cells are split among the engine's threads
-(:func:`default_threads`: the cores the process may run on)
+(:func:`.parallel.default_threads`: the cores the process may run on)
 (NumPy releases the GIL inside its kernels), each with its own buffers; the event table is shared (locked).
 The maps of a stage are computed in blocks on the same threads. Results do not depend on the split.
 
@@ -41,726 +43,39 @@ count. Max stages and the 1-D backend always run in NumPy; without the kernel ev
 
 Memory: per cell the engine keeps its geometry (backend arrays), a parent index, the sides fixed within the
 current stage and the packed pattern words. The affine maps of earlier stages' outputs are kept lazily
-(:class:`_StageMap`: the stage-start pre-activation maps, indexed by ancestor, and the per-cell states,
+(:class:`.stagemaps._StageMap`: the stage-start pre-activation maps, indexed by ancestor, and the per-cell states,
 int8), and evaluated in blocks of cells when a later stage or the output reads them.
 
 Every new facet gets a *label*: the id of the split event that created it (elementwise splits: one id per
 cell cut; max stages: one id per stage-start cell, unit and class of coinciding lines ``z_r = z_r'``).
 Both cells on the two sides of any facet of the final complex carry that facet with the same label (later
 splits only subdivide it), which is how adjacency is found without comparing every pair of cells. The
-hyperplane of every event (``u.g + e = 0``) is kept in an :class:`Events` table.
+hyperplane of every event (``u.g + e = 0``) is kept in an :class:`.buffers.Events` table.
 """
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 
 from ..activations import Activation
 from ..errors import PiecewiseError
-from ..numerics import SAFETY, U, gamma, propagate
-from . import _ckernel
+from ..numerics import U
+from . import _ckernel, parallel
 from ._resolve import Resolver, absmax_last, decide
-
-BLOCK = 8192  # cells per block when evaluating lazy affine maps
-DIFF_MAX_OUT = 16  # maps by differences only into this many outputs (wider: the dense GEMM is faster here)
-SPLIT_PAIR_COST = 8  # a (cell, varying unit) term costs about this many dense columns (a loop, not a GEMM)
-
-
-# -- per-activation rules (one place) -------------------------------------------------------------------
-def flat_sides(act: Activation) -> np.ndarray:
-    """Side (1 above, 0 below) taken for each breakpoint by a unit identically on it: the state *at* the
-    breakpoint, from :meth:`Activation.states` (relu at 0 -> 0; hardtanh at -1 -> above, at 1 -> below)."""
-    bps = np.asarray(act.breakpoints, np.float64)
-    st = np.asarray(act.states(bps, np))
-    return (st > np.arange(len(bps))).astype(np.int8)
-
-
-@functools.lru_cache(maxsize=None)
-def _pieces(act: Activation):
-    bps = np.asarray(act.breakpoints, np.float64)
-    sl = np.asarray(act.slopes, np.float64)
-    reps = np.concatenate([[bps[0] - 1.0], (bps[:-1] + bps[1:]) / 2, [bps[-1] + 1.0]])  # one z per piece
-    vals = np.asarray(act(reps, np), np.float64)
-    return sl, vals - sl * reps
-
-
-def piece_tables(act: Activation, width: int, slopes=None) -> tuple[np.ndarray, np.ndarray]:
-    """Slope and constant of an elementwise PL activation on each piece: (n_pieces, width) each, so that
-    ``act(z) = slope[q] * z + const[q]`` on piece ``q``. ``slopes`` (width,): per-unit negative slopes
-    (PReLU). Constants come from the activation itself (continuity), not from hard-coded values."""
-    sl, const = _pieces(act)
-    S = np.repeat(sl[:, None], width, 1)
-    K = np.repeat(const[:, None], width, 1)
-    if slopes is not None:
-        S[0] = np.asarray(slopes, np.float64)  # leaky_relu: piece 0 is the negative side, constant 0
-    return S, K
+from .buffers import Cells, Events, Packer, _pad_axis1, concat_geo
+from .parallel import default_threads  # noqa: F401 (re-exported: the engine's threads)
+from .pieces import flat_sides, piece_tables, state_bits as _bits  # noqa: F401 (re-exported)
+from .stagemaps import _InputMap, _StageMap, _max_source, affine_of, row_bounds
 
 
 # -- buffers of cells -----------------------------------------------------------------------------------
-class Cells:
-    """Cells during enumeration, in buffers with spare capacity (grown by doubling). ``geo`` is the
-    backend's list of per-cell arrays (first axis cells; arrays flagged in ``kaxis`` have a vertex axis 1
-    that grows as needed, padded with ``pad``); ``n`` = geo[1] is the vertex count. Also ``parent`` (the
-    cell at the start of the current stage), ``side`` (per unit and breakpoint of the current stage: the
-    side fixed by a split, or -1) and ``lab`` (max-stage labels). Rows ``[:size]`` are live."""
-
-    def __init__(self, geo, kaxis, pad, max_cells: int, bytes_per_cell: float):
-        self.kaxis, self.pad, self.max_cells, self.bpc = kaxis, pad, max_cells, bytes_per_cell
-        self.geo = list(geo)
-        self.rag = None
-        self.size = len(geo[1])
-        self.parent = np.arange(self.size)
-        self.anc = np.arange(self.size)  # the cell at the last re-rooting within the stage
-        self.side = np.zeros((self.size, 0), np.int8)
-        self.lab = np.zeros((self.size, 0), np.int8)
-
-    def unrag(self):
-        """The kernel's ragged cells as the backend's padded geometry."""
-        self.geo, self.rag = self.rag.padded(), None
-
-    def live(self, i: int):
-        return self.geo[i][: self.size]
-
-    def take(self, idx, K=None):
-        """The geometry of cells ``idx``; vertex axes cut to K (the largest count among them) if given."""
-        return [a[idx, :K] if (K is not None and ka) else a[idx] for a, ka in zip(self.geo, self.kaxis)]
-
-    def new_stage(self, n_side_cols: int, start=None):
-        """Start a stage; ``start``: the rows of the stage's maps (G, E) of the current cells (default:
-        their own indices)."""
-        s = self.size
-        self.geo = [a[:s] for a in self.geo]
-        self.parent = np.arange(s) if start is None else np.array(start[:s], np.intp)
-        self.anc = np.arange(s)
-        self.side = np.full((s, n_side_cols), -1, np.int8)
-        self.lab = np.zeros((s, 0), np.int8)
-
-    def reset(self, geo, parent, lab, rag=None):
-        """The cells of the next stage: padded geometry ``geo``, or (geo None) the compiled kernel's ragged
-        cells ``rag`` (:class:`._ckernel.Ragged`), kept so until :meth:`unrag`."""
-        self._check(len(parent))
-        self.geo = None if geo is None else list(geo)
-        self.rag = rag
-        self.parent, self.lab = parent, lab
-        self.anc = np.arange(len(parent))
-        self.side = np.zeros((len(parent), 0), np.int8)
-        self.size = len(parent)
-
-    def _check(self, need: int):
-        if need > self.max_cells:
-            raise PiecewiseError(
-                f"more than max_cells={self.max_cells:,} cells (about {self.bpc / 1e3:.1f} kB each, "
-                f"{need * self.bpc / 1e9:.2f} GB): use the grid method (--method grid), a smaller domain, or raise max_cells")
-
-    def _fit(self, *lists):
-        """Pad the geometry buffers and the given lists of arrays so their vertex axes agree."""
-        out = [list(x) for x in lists]
-        for i in range(len(self.geo)):
-            if self.kaxis[i]:
-                K = max([self.geo[i].shape[1]] + [x[i].shape[1] for x in out])
-                if self.geo[i].shape[1] < K:
-                    self.geo[i] = _pad_axis1(self.geo[i], K, self.pad[i])
-                for x in out:
-                    if x[i].shape[1] < K:
-                        x[i] = _pad_axis1(x[i], K, self.pad[i])
-        return out
-
-    def _reserve(self, extra: int):
-        need = self.size + extra
-        cap = len(self.geo[1])
-        if need <= cap:
-            return
-        self._check(need)
-        cap2 = min(max(need, 2 * cap), max(need, self.max_cells))
-        grow = lambda a: np.concatenate([a[: self.size], np.zeros((cap2 - self.size, *a.shape[1:]), a.dtype)])
-        self.geo = [grow(a) for a in self.geo]
-        self.parent, self.side, self.lab = grow(self.parent), grow(self.side), grow(self.lab)
-        self.anc = grow(self.anc)
-
-    def split(self, idx, plus, minus, col: int):
-        """Cells ``idx`` become their + pieces; their - pieces are appended. ``col``: the side column."""
-        self._reserve(len(idx))
-        plus, minus = self._fit(plus, minus)
-        a = np.arange(self.size, self.size + len(idx))
-        for g, p, m in zip(self.geo, plus, minus):
-            g[idx] = p
-            g[a] = m
-        self.parent[a] = self.parent[idx]
-        self.anc[a] = self.anc[idx]
-        self.side[a] = self.side[idx]
-        self.lab[a] = self.lab[idx]
-        self.side[idx, col], self.side[a, col] = 1, 0
-        self.size += len(idx)
-
-
-def _pad_axis1(a, K, value):
-    out = np.full((a.shape[0], K, *a.shape[2:]), value, a.dtype)
-    out[:, : a.shape[1]] = a
-    return out
-
-
-def concat_geo(parts, kaxis, pad):
-    """Concatenate lists of geometry arrays along cells, padding vertex axes."""
-    out = []
-    for i in range(len(parts[0])):
-        arrs = [p[i] for p in parts]
-        if kaxis[i]:
-            K = max(a.shape[1] for a in arrs)
-            arrs = [_pad_axis1(a, K, pad[i]) if a.shape[1] < K else a for a in arrs]
-        out.append(np.concatenate(arrs))
-    return out
-
-
-class Events:
-    """Hyperplanes ``c.g + e = 0`` of the split events, by label id (>= 0), with what made them (``meta_of``:
-    stage, unit, and breakpoint index or max-piece pair), which determines them exactly. Box facets have
-    labels ``-1 - i`` (``c_i = -1/2``) and ``-1 - d - i`` (``c_i = 1/2``)."""
-
-    def __init__(self, d: int):
-        import threading
-
-        self.d = d
-        self.g = np.zeros((0, d))
-        self.e = np.zeros(0)
-        self.meta = np.zeros((0, 3), np.int64)
-        self.dg = np.zeros(0)
-        self.de = np.zeros(0)
-        self._parts = []
-        self.n = 0
-        self._lock = threading.Lock()
-
-    def add(self, g, e, stage: int, unit, sub, dg, de) -> np.ndarray:
-        """Register hyperplanes (g (P, d), e (P,), with error bounds dg, de of their coefficients) of
-        ``stage``'s ``unit`` (P,) and ``sub`` (P,); returns their ids (P,). Thread-safe."""
-        P = len(e)
-        meta = np.empty((P, 3), np.int64)
-        meta[:, 0], meta[:, 1], meta[:, 2] = stage, unit, sub
-        dg = np.broadcast_to(np.asarray(dg, np.float64), (P,))
-        de = np.broadcast_to(np.asarray(de, np.float64), (P,))
-        with self._lock:
-            start = self.n
-            self.n += P
-            self._parts.append((start, np.asarray(g, np.float64), np.asarray(e, np.float64), meta, dg, de))
-        return np.arange(start, start + P)
-
-    def finish(self):
-        """Move the added parts into the arrays (buffers grown by doubling, so that finishing often, as the
-        operator engine does after every chunk, costs only what was added)."""
-        with self._lock:
-            if self._parts:
-                parts = sorted(self._parts, key=lambda t: t[0])
-                self._parts = []
-                n0 = len(self.e)
-                n1 = parts[-1][0] + len(parts[-1][2])
-                buf = getattr(self, "_buf", None)
-                if buf is None or len(buf[1]) < n1:
-                    cap = max(n1, 2 * (0 if buf is None else len(buf[1])), 64)
-                    new = [np.empty((cap, self.d)), np.empty(cap), np.empty((cap, 3), np.int64), np.empty(cap),
-                           np.empty(cap)]
-                    for a, old in zip(new, (self.g, self.e, self.meta, self.dg, self.de)):
-                        a[:n0] = old
-                    buf = self._buf = new
-                for start, *arrs in parts:
-                    k = len(arrs[1])
-                    for a, x in zip(buf, arrs):
-                        a[start:start + k] = x
-                self.g, self.e, self.meta, self.dg, self.de = (a[:n1] for a in buf)
-        return self
-
-    def meta_of(self, label: int) -> tuple[int, int, int]:
-        if label >= len(self.meta):
-            self.finish()
-        m = self.meta[label]
-        return int(m[0]), int(m[1]), int(m[2])
-
-    def plane(self, labels):
-        """(g, e) of the given labels (box facets included): (P, d), (P,)."""
-        self.finish()
-        labels = np.asarray(labels)
-        d = self.d
-        g = np.zeros((len(labels), d))
-        e = np.zeros(len(labels))
-        ev = labels >= 0
-        g[ev], e[ev] = self.g[labels[ev]], self.e[labels[ev]]
-        bi = -1 - labels[~ev]
-        gb = np.zeros((len(bi), d))
-        gb[np.arange(len(bi)), bi % d] = 1.0
-        g[~ev], e[~ev] = gb, np.where(bi >= d, -0.5, 0.5)
-        return g, e
-
-    def planes_err(self, labels):
-        """(g, e, dg, de) of the given labels (any shape; box facets exact): (..., d), (...), (...), (...)."""
-        labels = np.asarray(labels)
-        g, e = self.plane(labels.ravel())
-        dg, de = np.zeros(labels.size), np.zeros(labels.size)
-        ev = labels.ravel() >= 0
-        dg[ev], de[ev] = self.dg[labels.ravel()[ev]], self.de[labels.ravel()[ev]]
-        sh = labels.shape
-        return g.reshape(*sh, self.d), e.reshape(sh), dg.reshape(sh), de.reshape(sh)
 
 
 # -- lazy affine maps of the stages' outputs -----------------------------------------------------------
-def _max_over_rows(G, E):
-    """Bounds of the largest ``|g|_1`` and ``|e|`` of every unit over the rows: G (P, d, w), E (P, w) -> (w,),
-    (w,) (``sum_i max_rows |g_i|``: two reductions, no temporary array)."""
-    if not len(E):
-        return np.zeros(E.shape[1]), np.zeros(E.shape[1])
-    gmax = np.maximum(G.max(0), -G.min(0)).sum(0)
-    return gmax, np.maximum(E.max(0), -E.min(0))
 
 
-class _InputMap:
-    """The input on every cell: x = c @ axes + center (centred coordinates)."""
-
-    def __init__(self, domain):
-        from .rational import frame_errors
-
-        self.M, self.m = domain.axes, domain.center
-        self.width = domain.n_in
-        # the float64 axes and centre against the domain's exact frame (rounded when computed from its corners)
-        eA, ec = frame_errors(domain)
-        self.bounds = (np.abs(self.M).sum(0), np.abs(self.m), eA, ec)
-
-    def reindex(self, p):
-        pass
-
-    def cell_bounds(self, rows):
-        """Per current cell (rows (r,)): the bounds of :attr:`bounds`, (r, n_in) each (the same for all)."""
-        return tuple(np.broadcast_to(b, (len(rows), len(b))) for b in self.bounds)
-
-    def apply(self, A, n: int, output: bool, threads: int = 1):
-        """``h @ A`` on all ``n`` current cells: (g (n, d, m), e (n, m))."""
-        g, e = self.M @ A, self.m @ A
-        b = lambda x: np.broadcast_to(x, (n, *x.shape))  # noqa: E731
-        return b(g), b(e)
-
-
-class _StageMap:
-    """A stage's output on every current cell, kept lazily: the stage-start maps G (P, d, w), E (P, w) of
-    its pre-activations (indexed by stage-start cell), for each stage-end cell its stage-start ancestor
-    ``anc`` and states ``state`` (int8), and ``cur``: the stage-end cell of every current cell. ``bounds``:
-    per output unit, bounds over all cells of the magnitudes (``|g|_1``, ``|e|``) and errors of its computed
-    coefficients (:func:`piecewise.numerics.propagate`), from the pre-activations' error bounds Dg, De.
-
-    A later stage reads ``h @ A`` through :meth:`apply`, one of three ways (the same terms summed in different
-    orders, all within the same error bound):
-
-    * *fixed plus varying* (elementwise stages, where it is cheaper than dense, :meth:`_split`): within a
-      stage-start cell only the units that cross it change state. Their *fixed* terms are one GEMM over
-      the P stage-start rows (P d w m), and each cell adds the terms of its *varying* units (pairs x d x
-      m, in the compiled kernel's ``pw_extras``). Only the product's own terms are added, so a map that
-      is 0 (all units off) stays exactly 0;
-    * *dense*: per cell, the ancestor's map with the cell's slopes, times A (C d w m multiply-adds);
-    * *by differences*, for the output map of max stages only (at most :data:`DIFF_MAX_OUT` outputs): the
-      map of one reference cell per stage-start cell plus signed corrections for the pieces that differ
-      (their terms are at most twice the pieces' own, which the bounds count: three times the largest)."""
-
-    def __init__(self, G, E, anc, state, Dg, De, slope=None, const=None, groups=None):
-        self.G, self.E, self.anc, self.state = G, E, anc, state
-        self.slope, self.const, self.groups = slope, const, groups
-        self.cur = None  # None: the identity (no later stage has split the cells yet)
-        self.width = state.shape[1]
-        self._diff = None
-        self._tab = None
-        self._var = None
-        self._refc = None
-        Mg, Me = _max_over_rows(G, E)
-        self._pre = (Mg, Me, Dg, De)
-        if groups is not None:
-            big = lambda a: a[groups].max(-1)  # noqa: E731
-            self.bounds = (3 * big(Mg), 3 * big(Me), big(Dg), big(De))
-        else:
-            smax, kmax = np.abs(slope).max(0), np.abs(const).max(0)
-            self.bounds = (smax * Mg, smax * Me + kmax, smax * Dg, smax * De)
-
-    def reindex(self, p):
-        self.cur = p if self.cur is None else self.cur[p]
-
-    def cell_bounds(self, rows):
-        """Per current cell (rows (r,)): bounds (Hg, He, Eg, Ee), (r, w) each, of its own output's magnitudes
-        and errors: a unit whose piece has slope and constant 0 (relu off) is exactly 0 there, with no error."""
-        c = np.asarray(rows) if self.cur is None else self.cur[np.asarray(rows)]
-        a, st = self.anc[c], self.state[c].astype(np.intp)
-        Mg = np.abs(self.G[a, 0])
-        for i in range(1, self.G.shape[1]):
-            Mg = Mg + np.abs(self.G[a, i])
-        Me = np.abs(self.E[a])
-        _, _, Dg, De = self._pre
-        if self.groups is not None:
-            gi = self.groups[np.arange(self.width)[None, :], st]  # the chosen piece
-            Mg, Me = np.take_along_axis(Mg, gi, 1), np.take_along_axis(Me, gi, 1)
-            return 3 * Mg, 3 * Me, Dg[gi], De[gi]
-        cols = np.arange(self.width)[None, :]
-        sl, k = np.abs(self.slope[st, cols]), np.abs(self.const[st, cols])
-        return sl * Mg, sl * Me + k, sl * Dg, sl * De
-
-    def _h(self, a, s, tables=None):
-        """Gradient (n, d, w) and offset (n, w) of the stage's output for stage-start rows a and states s
-        (``tables``: slope and constant per piece, (q, w) each; default the stage's own)."""
-        cols = np.arange(self.width)[None, :]
-        if self.groups is not None:  # max stage: the chosen piece's map
-            Ga, Ea = self.G[a], self.E[a]
-            gi = self.groups[cols, s]
-            return np.take_along_axis(Ga, gi[:, None, :], 2), np.take_along_axis(Ea, gi, 1)
-        slope, const = self._tables() if tables is None else tables
-        if _ckernel.available():
-            return _ckernel.hmap(a, s, self._Gc(), self._Ec(), slope, const)
-        Ga, Ea = self.G[a], self.E[a]
-        sl, k = slope[0], const[0]  # (w,): piece 0, then the pieces above each breakpoint
-        for q in range(1, len(slope)):
-            above = s >= q
-            sl, k = np.where(above, slope[q], sl), np.where(above, const[q], k)
-        Ga *= sl[:, None, :]
-        Ea *= sl
-        Ea += k
-        return Ga, Ea
-
-    def _tables(self):
-        if self._tab is None:
-            self._tab = (np.ascontiguousarray(self.slope, np.float64), np.ascontiguousarray(self.const, np.float64))
-        return self._tab
-
-    def _Gc(self):
-        if not self.G.flags.c_contiguous:
-            self.G = np.ascontiguousarray(self.G)
-        return self.G
-
-    def _Ec(self):
-        if not self.E.flags.c_contiguous:
-            self.E = np.ascontiguousarray(self.E)
-        return self.E
-
-    def _vary(self):
-        """Per stage-start row, the units whose state is not the same in all its stage-end cells (CSR:
-        indptr (P + 1,), units), the mask (P, w), and the reference cell of each row."""
-        if self._var is None:
-            P = len(self.G)
-            ref = self._ref()
-            if _ckernel.available():
-                vary = _ckernel.vary(self.anc, self.state, ref, P)
-            else:
-                e_idx, j = np.nonzero(self.state != self.state[ref[self.anc]])
-                vary = np.zeros((P, self.width), bool)
-                vary[self.anc[e_idx], j] = True
-            rows, units = np.nonzero(vary)
-            indptr = np.zeros(P + 1, np.int64)
-            np.cumsum(np.bincount(rows, minlength=P), out=indptr[1:])
-            self._var = (indptr, units.astype(np.int64), vary, ref)
-        return self._var
-
-    def _split(self, A, n: int, threads: int):
-        """``h @ A`` as the fixed units' terms once per stage-start row (one GEMM over P rows, not n) plus,
-        per cell, the terms of the units whose state varies within its stage-start cell. Only the product's
-        own terms are added (in another order than the dense GEMM), so a map that is 0 stays exactly 0.
-        Returns None where the dense product is cheaper."""
-        indptr, units, vary, ref = self._vary()
-        P, d, w, m = len(self.G), self.G.shape[1], self.width, A.shape[1]
-        rows = np.arange(n) if self.cur is None else self.cur  # the stage-end cell of each current cell
-        cnt = np.diff(indptr)[self.anc[rows]]
-        pairs = int(cnt.sum())
-        if P * w + SPLIT_PAIR_COST * pairs >= n * w:
-            return None
-        slope, const = self._tables()
-        zero = (np.vstack([slope, np.zeros((1, w))]), np.vstack([const, np.zeros((1, w))]))
-        s_ref = self.state[ref].copy()
-        s_ref[vary] = len(slope)  # the varying units take the all-zero piece in the base
-        A = np.ascontiguousarray(A, np.float64)
-        if m <= DIFF_MAX_OUT:  # few outputs (the network's output): the fixed terms summed unit by unit
-            B, Be = self._base_small(s_ref, zero, A, threads)
-        else:
-            B, Be = self._blocked(np.arange(P), A, threads, lambda cb: self._h(cb, s_ref[cb], zero))
-        if _ckernel.available():
-            g, e = np.empty((n, d, m)), np.empty((n, m))
-
-            def one(r0):
-                r1 = min(r0 + BLOCK, n)
-                _ckernel.extras(rows[r0:r1], self.anc, self.state, indptr, units, self._Gc(), self._Ec(), slope,
-                                const, A, B, Be, g[r0:r1], e[r0:r1])
-
-            _pmap(one, range(0, n, BLOCK), threads)
-            return g, e
-        a = self.anc[rows]  # the same sums in NumPy, in the same order (unit by unit within each cell)
-        g, e = B[a], Be[a]
-        del B, Be
-        for t in range(int(cnt.max()) if n else 0):
-            r = np.nonzero(cnt > t)[0]
-            c, aa = rows[r], a[r]
-            j = units[indptr[aa] + t]
-            st = self.state[c, j]
-            sl, k = slope[st, j], const[st, j]
-            nz = (sl != 0.0) | (k != 0.0)
-            r, aa, j, sl, k = r[nz], aa[nz], j[nz], sl[nz], k[nz]
-            Aj = A[j]
-            for i in range(d):
-                coef = self.G[aa, i, j] * sl
-                g[r, i] += coef[:, None] * Aj
-            e[r] += (self.E[aa, j] * sl + k)[:, None] * Aj
-        return g, e
-
-    def _base_small(self, s_ref, tables, A, threads: int):
-        """The fixed units' terms per stage-start row into few outputs, summed unit by unit (no per-cell
-        map materialised, no GEMM): B (P, d, m), Be (P, m)."""
-        P, d, w, m = len(self.G), self.G.shape[1], self.width, A.shape[1]
-        B, Be = np.zeros((P, d, m)), np.zeros((P, m))
-        slope, const = tables
-        if _ckernel.available():
-            G, E = self._Gc(), self._Ec()
-
-            def one(r0):
-                r1 = min(r0 + BLOCK, P)
-                _ckernel.base(slice(r0, r1), G, E, s_ref[r0:r1], slope, const, A, None, B[r0:r1], Be[r0:r1], None)
-
-            _pmap(one, range(0, P, BLOCK), threads)
-            return B, Be
-        for j in range(w):  # the same sums in NumPy, in the same order (adding the skipped zeros changes nothing)
-            sl, k = slope[s_ref[:, j], j], const[s_ref[:, j], j]
-            coef = self.G[:, :, j] * sl[:, None]
-            B += coef[..., None] * A[j]
-            Be += (self.E[:, j] * sl + k)[:, None] * A[j]
-        return B, Be
-
-    def _ref(self):
-        """The first stage-end cell of each stage-start cell (P,)."""
-        if self._refc is None:
-            C, P = len(self.anc), len(self.G)
-            self._refc = np.zeros(P, np.intp)
-            self._refc[self.anc[::-1]] = np.arange(C)[::-1]
-        return self._refc
-
-    def _differences(self):
-        if self._diff is None:
-            ref = self._ref()
-            rs = self.state[ref[self.anc]]
-            e_idx, j = np.nonzero(self.state != rs)
-            self._diff = (ref, e_idx, j, self.state[e_idx, j].astype(np.intp), rs[e_idx, j].astype(np.intp))
-        return self._diff
-
-    def apply(self, A, n: int, output: bool, threads: int = 1):
-        """``h @ A`` on the ``n`` current cells: (g (n, d, m), e (n, m)). ``output``: the network's output map
-        (max stages may then use differences, see the class)."""
-        C, P = len(self.anc), len(self.G)
-        d, w, m = self.G.shape[1], self.width, A.shape[1]
-        if self.groups is None:
-            out = self._split(A, n, threads)
-            if out is not None:
-                return out
-        if not output or m > DIFF_MAX_OUT:  # differences only for the output's map (see the class)
-            return self._dense(A, n, threads)
-        ref, e_idx, j, s_new, s_ref = self._differences()
-        if len(e_idx) * (d + 1) > 0.2 * max(C - P, 0) * d * w:
-            return self._dense(A, n, threads)
-        B, Be = self._blocked(ref, A, threads)
-        a = self.anc[e_idx]
-        if self.groups is not None:
-            gn, gr = self.groups[j, s_new], self.groups[j, s_ref]
-            dG, dE = self.G[a, :, gn] - self.G[a, :, gr], self.E[a, gn] - self.E[a, gr]
-        else:
-            ds = self.slope[s_new, j] - self.slope[s_ref, j]
-            dG = self.G[a, :, j] * ds[:, None]
-            dE = self.E[a, j] * ds + (self.const[s_new, j] - self.const[s_ref, j])
-        starts = np.flatnonzero(np.r_[True, e_idx[1:] != e_idx[:-1]]) if len(e_idx) else np.zeros(0, np.intp)
-
-        def correction(vals, AA):
-            """sum over each cell's differing units of vals * A[unit] (pairs are sorted by cell), per
-            current cell. No scipy.sparse: importing it would cost a cold run 0.15 s."""
-            out = np.zeros((C, AA.shape[1]))
-            if len(starts):
-                out[e_idx[starts]] = np.add.reduceat(vals[:, None] * AA[j], starts, axis=0)
-            return out if self.cur is None else out[self.cur]
-
-        rows = self.anc if self.cur is None else self.anc[self.cur]
-        g = B[rows]
-        for k in range(d):
-            g[:, k] += correction(dG[:, k], A)
-        e = Be[rows]
-        e += correction(dE, A)
-        return g, e
-
-    def _dense(self, A, n: int, threads: int):
-        return self._blocked(np.arange(n) if self.cur is None else self.cur, A, threads)
-
-    def _blocked(self, c, A, threads: int, h=None):
-        """``h @ A`` on the stage-end cells c, one block of cells at a time (the cells' own maps are made
-        block by block, in reused memory, on the engine's threads). ``h(cb)``: the maps of a block (default:
-        the cells' own, :meth:`_h`)."""
-        n, d, w, m = len(c), self.G.shape[1], self.width, A.shape[1]
-        g = np.empty((n, d, m))
-        e = np.empty((n, m))
-
-        def one(r0):
-            r1 = min(r0 + BLOCK, n)
-            cb = c[r0:r1]
-            M, mm = self._h(self.anc[cb], self.state[cb]) if h is None else h(cb)
-            np.matmul(M.reshape(-1, w), A, out=g[r0:r1].reshape(-1, m))
-            np.matmul(mm, A, out=e[r0:r1])
-
-        _pmap(one, range(0, n, BLOCK), threads)
-        return g, e
-
-
-def _own(x):
-    """x itself if it is a writable array of its own, else a copy (the input's terms are broadcast views)."""
-    if x is None or (x.flags.writeable and x.base is None):
-        return x
-    return np.array(x)
-
-
-def affine_of(weights: dict, bias, sources: dict, n_cells: int, output: bool = False, threads: int = 1):
-    """The affine maps ``z = c @ G + E`` on the ``n_cells`` current cells of ``bias + sum_j h_j @ A_j``:
-    G (C, d, m), E (C, m), and bounds (Dg, De), (m,) each, of their coefficients' rounding errors over all
-    cells (:func:`piecewise.numerics.propagate`). ``output``: the network's output map."""
-    G = E = None
-    srcb = []
-    n_terms = 1
-    for j, A in weights.items():
-        A = np.asarray(A, np.float64)
-        g, e = sources[j].apply(A, n_cells, output, threads)
-        srcb.append((np.abs(A), *sources[j].bounds))
-        n_terms += A.shape[0]
-        if G is None:
-            G, E = _own(g), _own(e)
-        else:
-            G += g
-            E += e
-    E += bias
-    Dg, De = propagate(srcb, np.abs(np.asarray(bias, np.float64)), n_terms)
-    return G, E, Dg, De
-
-
-def _max_source(st, s: int, sources: dict):
-    """A :class:`MaxSource` when max stage ``st`` (stage s) selects the previous elementwise stage's outputs
-    (weights a 0/1 selection from stage s - 1, no bias), else None."""
-    if st.groups is None or set(st.weights) != {s - 1} or np.any(st.bias) or s - 1 not in sources:
-        return None
-    prev = sources[s - 1]
-    A = np.asarray(st.weights[s - 1])
-    if not isinstance(prev, _StageMap) or prev.groups is not None or prev.cur is not None:
-        return None
-    if not (np.all((A == 0) | (A == 1)) and np.all(A.sum(0) == 1)):
-        return None
-    return MaxSource(s - 1, A.argmax(0), prev.state, prev.slope, prev.const,
-                     _bp_values(prev.slope, prev.const, prev.bps))
-
-
-def _bp_values(slope, const, bps):
-    """The activation's value at each breakpoint (continuity: the left piece at its right end), (nb,), from
-    the piece tables of unit 0 (every unit has the same breakpoints and values there: relu, leaky and PReLU 0,
-    hardtanh -1 and 1)."""
-    return np.array([slope[q, 0] * bp + const[q, 0] for q, bp in enumerate(bps)])
-
-
-def row_bounds(weights: dict, bias, sources: dict, rows):
-    """Per stage-start row (current cells ``rows``): error bounds (Dg, De), (r, m) each, of the coefficients of
-    ``z = bias + sum_j h_j @ A_j``, from each cell's own magnitudes and errors (:meth:`_StageMap.cell_bounds`):
-    at most the stage's bounds of :func:`affine_of`, and 0 for a unit whose inputs are all exact zeros there."""
-    n_terms = 1 + sum(np.asarray(A).shape[0] for A in weights.values())
-    c = gamma(n_terms + 3)
-    Dg = De = None
-    for j, A in weights.items():
-        Hg, He, Eg, Ee = sources[j].cell_bounds(rows)
-        absA = np.abs(np.asarray(A, np.float64))
-        dg, de = (c * Hg + Eg) @ absA, (c * He + Ee) @ absA
-        Dg = dg if Dg is None else Dg + dg
-        De = de if De is None else De + de
-    return Dg * SAFETY, (De + c * np.abs(np.asarray(bias, np.float64))) * SAFETY
-
-
-def _pmap(fn, items, threads: int):
-    """Run fn over items on ``threads`` of the engine's worker threads (NumPy releases the GIL in its kernels)."""
-    items = list(items)
-    if threads <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
-    return list(_pool(threads).map(fn, items))
-
-
-def default_threads() -> int:
-    """The engine's default worker threads: the cores this process may run on (its CPU affinity, which
-    containers and ``taskset`` restrict), or ``PIECEWISE_THREADS`` when set."""
-    import os
-
-    env = os.environ.get("PIECEWISE_THREADS", "").strip()
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise PiecewiseError(f"PIECEWISE_THREADS must be a positive integer, got {env!r}") from None
-        if n < 1:
-            raise PiecewiseError(f"PIECEWISE_THREADS must be a positive integer, got {env!r}")
-        return n
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-_POOLS: dict = {}
-
-
-def _pool(n: int):
-    if n not in _POOLS:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="piecewise-exact", initializer=_one_blas_thread)
-    return _POOLS[n]
-
-
-def _one_blas_thread():
-    """In the engine's worker threads, BLAS runs on one thread: the blocks are already spread over the cores,
-    and OpenBLAS's own threads on top of them oversubscribed the machine (2-128x4: 1.2 s -> 1.05 s). Uses
-    OpenBLAS's per-thread setting (``openblas_set_num_threads_local``, OpenBLAS >= 0.3.27, as bundled with
-    NumPy) where it is loaded; otherwise nothing changes."""
-    import ctypes
-
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line}
-    except OSError:
-        return
-    for path in sorted(paths):
-        try:
-            fn = ctypes.CDLL(path).openblas_set_num_threads_local
-        except (OSError, AttributeError):
-            continue
-        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-        fn(1)
 
 
 # -- pattern words -------------------------------------------------------------------------------------
-class Packer:
-    """Packs per-unit states into uint32 words, ``bits`` per unit, in the layout of
-    :func:`piecewise.patterns.pack_states` (units counted over all stages; each word is two 16-bit halves of
-    ``16 // bits`` units)."""
-
-    def __init__(self, n_units: int, bits: int):
-        if bits > 16:
-            raise PiecewiseError("too many states per unit to pack (at most 2^16)")
-        self.bits, self.ph = bits, 16 // bits
-        self.n_words = max(1, -(-n_units // (2 * self.ph)))
-        self.offset = 0
-
-    def add(self, words, states):
-        """OR the states (C, w) of the next ``w`` units into words (C, n_words) in place."""
-        w = states.shape[1]
-        if self.bits == 1 and w and len(states):  # unit u is bit u % 32 of word u // 32: pack bytes directly
-            o = self.offset
-            b = np.zeros((len(states), o % 32 + w), bool)
-            np.not_equal(states, 0, out=b[:, o % 32:])
-            packed = np.packbits(b, axis=1, bitorder="little")
-            nb = -(-packed.shape[1] // 4) * 4
-            if nb > packed.shape[1]:
-                packed = np.concatenate([packed, np.zeros((len(packed), nb - packed.shape[1]), np.uint8)], 1)
-            k0 = o // 32
-            words[:, k0:k0 + nb // 4] |= np.ascontiguousarray(packed).view("<u4").astype(np.uint32, copy=False)
-            self.offset += w
-            return words
-        u = self.offset + np.arange(w)
-        half, pos = np.divmod(u, self.ph)
-        word, shift = np.divmod(half, 2)
-        shift = shift * 16 + pos * self.bits
-        s = states.astype(np.uint32) << shift.astype(np.uint32)
-        for k in np.unique(word):
-            words[:, k] |= np.bitwise_or.reduce(s[:, word == k], axis=1)
-        self.offset += w
-        return words
 
 
 # -- the stages ----------------------------------------------------------------------------------------
@@ -895,37 +210,6 @@ class _Ctx:
         """What a backend's clip needs besides the geometry: the exact crossing (``exact``), the float
         hyperplanes of labels (``planes``) and of the cut (``cut``: g (B, d), e (B,), dg (B,), de (B,))."""
         return _Aux(self.point_fn(rows, query), self.events.planes_err, (g, e, dg, de))
-
-
-class MaxSource:
-    """A max stage whose pieces are the previous elementwise stage's outputs themselves (a max-pool right after
-    a relu: ``z = h_prev`` selected, no rounding). Then a piece's value is known exactly at a vertex where its
-    unit is flat on the cell (slope 0: relu off gives 0) or on the unit's own boundary (the activation's value
-    at its breakpoint), and the sign of a pair of pieces there needs no arithmetic. ``stage``: the previous
-    stage (1-based), ``units`` (m,): the previous stage's unit of each piece, ``states`` (rows, w_prev): its
-    states on the stage-start rows, ``slope``, ``const``: its piece tables, ``bp_values`` (nb,): the
-    activation at each breakpoint."""
-
-    def __init__(self, stage, units, states, slope, const, bp_values):
-        self.stage, self.units, self.states = stage, np.asarray(units), states
-        self.slope, self.const, self.bp_values = slope, const, np.asarray(bp_values, np.float64)
-
-    def known(self, ctx, geo, rows, piece):
-        """(known (B, K) bool, value (B, K)) of piece ``piece`` (index among the stage's pre-activations) at the
-        vertices of the batch geo (stage-start rows ``rows``)."""
-        u = int(self.units[piece])
-        st = self.states[rows, u].astype(np.intp)
-        flat = self.slope[st, u] == 0.0
-        B, K = geo[1].shape[0], geo[0].shape[1]
-        known = np.zeros((B, K), bool)
-        value = np.zeros((B, K))
-        known[flat] = np.arange(K)[None, :] < geo[1][flat, None]
-        value[flat] = self.const[st[flat], u][:, None]
-        on, q = ctx.vertices_on_unit(geo, self.stage, u)
-        take = on & ~known
-        known |= take
-        value = np.where(take, self.bp_values[np.clip(q, 0, len(self.bp_values) - 1)], value)
-        return known, value
 
 
 class _Aux:
@@ -1234,7 +518,7 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
             cells.rag = None
             rag, p, state, deferred = _ckernel.stage(backend, rag0, G, E, Dg, De, s, st.activation,
                                                      flat_sides(st.activation), events, bar, threads, max_cells,
-                                                     _pmap, cells._check)
+                                                     parallel.pmap, cells._check)
             if len(deferred):  # stage-start cells with a sign float64 could not decide: the NumPy path, with each
                 deferred = np.sort(deferred)  # row's own error bounds, exactly where those do not decide
                 dctx = ctx.with_rows(deferred, *row_bounds(st.weights, st.bias, sources, deferred), C0)
@@ -1254,7 +538,7 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
                 subcells = [Cells([a[idx] for a in cells.geo], backend.KAXIS, backend.PAD, max_cells, cells.bpc)
                             for idx in subsets]
                 cells.reset([a[:1] for a in cells.geo], np.zeros(1, np.intp), np.zeros((1, 0), np.int8))  # free
-                parts = _pmap(lambda t, G=G, E=E: _stage(subcells[t], st, G, E, bar, 1.0 / n_parts, subsets[t],
+                parts = parallel.pmap(lambda t, G=G, E=E: _stage(subcells[t], st, G, E, bar, 1.0 / n_parts, subsets[t],
                                                          ctx), range(n_parts), n_parts)
                 del subcells
         if parts is None:  # the kernel's cells stay ragged until a NumPy stage or the end needs them padded
@@ -1433,11 +717,6 @@ def _max_winners(cells: Cells, ctx, st, G, E) -> np.ndarray:
         winner[:, units] = np.where(anyw, beats.argmax(-1), -1)
     out[rows] = winner
     return out
-
-
-def _bits(st) -> int:
-    k = st.groups.shape[1] if st.groups is not None else st.activation.n_states
-    return max(1, (k - 1).bit_length())
 
 
 # -- a cheap estimate before a long run ------------------------------------------------------------------

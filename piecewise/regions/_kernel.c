@@ -14,7 +14,7 @@
  *   - a unit splits a cell iff some vertex is > tol and some vertex is < -tol; otherwise its side is 1 if
  *     some vertex is > tol, 0 if some is < -tol, and the state at the breakpoint (flat) if neither;
  *   - 2-D: the polygon clip of _Poly2D.clip (counter-clockwise, edge labels);
- *   - n-D: the combinatorial clip of exact_nd._clip (vertex-facet incidence bitsets, the edge test of
+ *   - n-D: the combinatorial clip of polytopes._clip (vertex-facet incidence bitsets, the edge test of
  *     shared facets with no third vertex, the lowest free slot for the new facet, crowded slots freed);
  *   - every new vertex gets its error bound (numerics.interpolation_error).
  *
@@ -37,11 +37,16 @@
 #include <string.h>
 #include <math.h>
 
-#define NEWBASE (1 << 30)
-#define UROUND (1.0 / 9007199254740992.0) /* 2^-53, numerics.U */
-#define SAFETY (1.0 + 1.0 / 1048576.0)    /* 1 + 2^-20, numerics.SAFETY */
-#define NOLAB (-(1 << 30))
-#define F 64
+/* The constants shared with Python are written once, in piecewise/_shared.py; setup.py passes them here as
+ * PW_<name> macros (doubles as exact hexadecimal literals). */
+#if !defined(PW_U) || !defined(PW_SAFETY) || !defined(PW_NOLAB) || !defined(PW_NEWBASE) || !defined(PW_F)
+#error "build the kernel through setup.py (pip install -e .): it defines the PW_* constants from piecewise/_shared.py"
+#endif
+#define NEWBASE PW_NEWBASE
+#define UROUND PW_U
+#define SAFETY PW_SAFETY
+#define NOLAB PW_NOLAB
+#define F PW_F
 
 /* grow one of several parallel arrays that share a capacity (returns 1 from the caller on failure) */
 #define GROW_ONE(ptr, newcap, per)                                              \

@@ -178,11 +178,11 @@ class CellComplex:
             if self.kind == "interval":
                 m = self.vertices_c[:, 1, 0] - self.vertices_c[:, 0, 0]
             elif self.kind == "polygon":
-                from .exact import polygon_area
+                from .polygons import polygon_area
 
                 m = polygon_area(self.vertices_c, self.n_vertices)
             else:
-                from .exact_nd import volumes
+                from .polytopes import volumes
 
                 m = volumes(self.vertices_c, self.n_vertices, self.facets[0])
             self._measure = m * self.domain.measure()
@@ -230,7 +230,7 @@ class CellComplex:
             e = W - V
             A = np.stack([e[:, 1], -e[:, 0]], 1)  # outward normals of a counter-clockwise polygon
             return A, np.einsum("ij,ij->i", A, V)
-        from .exact_nd import halfspace
+        from .polytopes import halfspace
 
         return halfspace(V, self.facets[0][i, : self.n_vertices[i]], self.facets[1][i], self.events)
 
@@ -254,16 +254,16 @@ class CellComplex:
     # -- adjacency and linear regions ----------------------------------------------------------------
     def _pairs(self, keep=None) -> np.ndarray:
         if self.kind == "interval":
-            from .exact import adjacency_1d
+            from .polygons import adjacency_1d
 
             pairs = adjacency_1d(self.vertices_c)
         elif self.kind == "polygon":
-            from .exact import adjacency_2d
+            from .polygons import adjacency_2d
 
             pairs = adjacency_2d(self.vertices_c, self.n_vertices, self.facets[0], self.events, self.vertex_err,
                                  self._exact_points())
         else:
-            from .exact_nd import adjacency_nd
+            from .polytopes import adjacency_nd
 
             return adjacency_nd(self.vertices_c, self.n_vertices, self.facets[0], self.facets[1], self.events, keep)
         return pairs if keep is None else pairs[keep(pairs)]
@@ -281,7 +281,7 @@ class CellComplex:
             from . import rational
             staged = self.staged
             if staged is None and hasattr(self.net, "to_staged"):  # a graph: composed for exact decisions
-                from .graph_engine import EXACT_UNITS_LIMIT, Program
+                from .program import EXACT_UNITS_LIMIT, Program
 
                 n = Program(self.net).n_units
                 if n > EXACT_UNITS_LIMIT:
@@ -339,7 +339,7 @@ class CellComplex:
         n = len(widths)
         Sa = unpack_row(self.patterns[a], bits, widths, n)
         Sb = unpack_row(self.patterns[b], bits, widths, n)
-        from ._engine import piece_tables
+        from .pieces import piece_tables
 
         R = {0: np.zeros((len(a), staged.n_in), bool)}  # outputs that may differ between the two cells
 
@@ -439,7 +439,7 @@ class CellComplex:
 
 
 def _layout_of(staged):
-    from ._engine import _bits
+    from .pieces import state_bits as _bits
 
     return max([_bits(st) for st in staged.stages] or [1]), [st.width for st in staged.stages]
 

@@ -28,11 +28,11 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import PiecewiseError
+from .._shared import SAFETY, U
 from . import opmaps
 
-U = 2.0**-53
 _SPLIT = 134217729.0  # 2^27 + 1 (Dekker / Veltkamp)
-SAFE = 1.0 + 2.0**-20  # upward factor for bounds computed in float64 from nonnegative terms
+SAFE = SAFETY  # upward factor for bounds computed in float64 from nonnegative terms
 
 
 def two_sum(a, b):
@@ -250,7 +250,7 @@ def _conv(x: DD, node, threads: int | None = None) -> DD:
     """A convolution of double-double maps x (N, C, H, W): in blocks of maps on the engine's threads; each
     map's high part is cut into slices once, with one exponent per map (its largest entry: every im2col row
     of the map shares it), before im2col repeats its entries kh * kw times."""
-    from ._engine import _pmap, default_threads
+    from .parallel import default_threads, pmap as _pmap
 
     W, a = node.attrs["W"], node.attrs
     Ho, Wo, Wm = opmaps.conv_plan(x.shape, W, a)

@@ -26,12 +26,14 @@ import numpy as np
 
 from ..errors import PiecewiseError
 from ..numerics import SAFETY, U, gamma
-from . import _ckernel, _engine, opmaps
-from ._engine import Cells, Events, Packer, _Ctx, _stage, flat_sides, piece_tables
+from . import _ckernel, _engine, opmaps, parallel
+from ._engine import _Ctx, _stage
+from .buffers import Cells, Events, Packer, concat_geo
+from .pieces import flat_sides
+from .program import EXACT_UNITS_LIMIT, Program
 from ._resolve import Resolver
 
 DEFAULT_BUDGET = 2 * 2**30  # bytes: the maps and cells in flight (a 1.3-million-cell 3-D count peaks at 2.9 GB RSS)
-EXACT_UNITS_LIMIT = 20_000  # the exact fallback builds the dense staged net: only for graphs this small
 
 
 def check_budget(memory_budget) -> float:
@@ -58,73 +60,6 @@ def parse_size(text: str) -> float:
     base = 1024.0 if m.group(4) else 1000.0
     k = ("kmgt".find(m.group(3).lower()) + 1 if m.group(3) else 0) if m.group(2) else 3
     return check_budget(float(m.group(1)) * base ** k)
-
-
-class _Stage:
-    """One stage of the program: the act/max node, its input, and its activation as the staged engine sees it."""
-
-    def __init__(self, graph, k: int):
-        from ..activations import maxout
-        from ..graph import act_stage
-
-        node = graph.nodes[k]
-        self.node, self.src = k, node.inputs[0]
-        self.m = graph.nodes[self.src].size
-        if node.op == "max":
-            self.groups = node.attrs["groups"]
-            self.act = maxout(self.groups.shape[1])
-            self.width = self.groups.shape[0]
-            self.spec = None
-        else:
-            self.groups = None
-            self.spec = act_stage(node)
-            self.act = self.spec[0]
-            self.width = self.m
-            _, a, b, os_, ot, slopes = self.spec
-            self.in_scale = None if np.all(a == 1.0) and np.all(b == 0.0) else (a, b)
-            self.out = None if np.all(os_ == 1.0) and np.all(ot == 0.0) else (os_, ot)
-            self.slope, self.const = piece_tables(self.act, self.m, slopes)
-
-
-class Program:
-    """A graph as stages and the affine nodes between them, with each value's last reader."""
-
-    def norms(self, k: int):
-        """:func:`.l2bounds.norms` of node k (computed once)."""
-        if k not in self._norms:
-            from .l2bounds import norms
-
-            self._norms[k] = norms(self.graph, k)
-        return self._norms[k]
-
-    def __init__(self, graph):
-        from ..graph import act_stage
-
-        self.graph = graph
-        nodes = graph.nodes
-        self.stages = []
-        self.identity = set()  # act nodes without a finite bound: the identity
-        for k, nd in enumerate(nodes):
-            if nd.op == "max" or (nd.op == "act" and act_stage(nd) is not None):
-                self.stages.append(_Stage(graph, k))
-            elif nd.op == "act":
-                self.identity.add(k)
-        self.last = {k: k for k in range(len(nodes))}
-        for k, nd in enumerate(nodes):
-            for i in nd.inputs:
-                self.last[i] = max(self.last[i], k)
-        self.last[graph.output] = len(nodes)
-        bounds = [0] + [st.node for st in self.stages] + [len(nodes) - 1]
-        # the affine nodes evaluated before stage s (s = len(stages): before the output)
-        self.segments = []
-        for s in range(len(self.stages) + 1):
-            lo = bounds[s] + 1 if s else 1
-            hi = self.stages[s].node if s < len(self.stages) else len(nodes)
-            self.segments.append([k for k in range(lo, hi) if nodes[k].op not in ("act", "max") or k in self.identity])
-        self.n_units = sum(st.width for st in self.stages)
-        self._norms = {}
-        self.bits = max([max(1, ((st.act.n_states if st.groups is None else st.groups.shape[1]) - 1).bit_length())
-                         for st in self.stages] or [1])
 
 
 # -- a chunk of cells with the maps of the values later nodes read ---------------------------------------
@@ -491,10 +426,10 @@ def _measures(kind, geo):
     if kind == "interval":
         return V[:, 1, 0] - V[:, 0, 0]
     if kind == "polygon":
-        from .exact import polygon_area
+        from .polygons import polygon_area
 
         return polygon_area(V, n)
-    from .exact_nd import volumes
+    from .polytopes import volumes
 
     return volumes(V, n, geo[2])
 
@@ -520,14 +455,14 @@ def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_c
       a CellComplex, or (keep_cells False) a :class:`RegionCount`.
     """
     from .cells import CellComplex
-    from .exact import _Poly2D, _Seg1D
-    from .exact_nd import Polytopes
+    from .polygons import _Poly2D, _Seg1D
+    from .polytopes import Polytopes
 
     t0 = time.perf_counter()
     budget = check_budget(memory_budget)
     if domain.n_in != graph.n_in:
         raise PiecewiseError(f"the {domain.kind} lives in R^{domain.n_in} but the network has {graph.n_in} inputs")
-    threads = max(1, int(_engine.default_threads() if threads is None else threads))
+    threads = max(1, int(parallel.default_threads() if threads is None else threads))
     prog = Program(graph)
     d = domain.dim
     backend = Polytopes if d >= 3 else (_Poly2D if d == 2 else _Seg1D)
@@ -574,7 +509,7 @@ def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_c
         meas = np.concatenate(res.measure) * domain.measure() if res.measure else None
         return RegionCount(graph if net is None else net, domain, words, pts, meas, time.perf_counter() - t0,
                            stats)
-    geo = _engine.concat_geo(res.geo, backend.KAXIS, backend.PAD)
+    geo = concat_geo(res.geo, backend.KAXIS, backend.PAD)
     J, c = np.concatenate(res.J), np.concatenate(res.c)
     layout = (prog.bits, [st.width for st in prog.stages])
     cx = CellComplex.build(graph, domain, geo, words, J, c, (res.DJ, res.Dc), events.finish(),
@@ -962,7 +897,7 @@ def _split(prog, st, s, chunk, G, E, Dg, De, backend, events, resolver, threads,
     if st.groups is not None and s > 0 and chunk.prev is not None:
         pst = prog.stages[s - 1]
         if st.src == pst.node and pst.groups is None and pst.out is None:  # max-pool right after a relu
-            from ._engine import MaxSource, _bp_values
+            from .stagemaps import MaxSource, _bp_values
 
             ctx.maxsrc = MaxSource(s, np.arange(st.m), chunk.prev, pst.slope, pst.const,
                                    _bp_values(pst.slope, pst.const, pst.act.breakpoints))
@@ -971,7 +906,7 @@ def _split(prog, st, s, chunk, G, E, Dg, De, backend, events, resolver, threads,
     if kernel:
         rag0 = _ckernel.Ragged.from_padded(chunk.geo, C0)
         rag, p, state, deferred = _ckernel.stage(backend, rag0, G, E, Dg, De, s + 1, st.act, flat_sides(st.act),
-                                                 events, _NoBar(), threads, max_cells, _engine._pmap, check)
+                                                 events, _NoBar(), threads, max_cells, parallel.pmap, check)
         if len(deferred):
             deferred = np.sort(deferred)
             dctx = ctx.with_rows(deferred, *_rows_bounds(prog, s, chunk, deferred, Dg, De), C0)
@@ -1006,7 +941,7 @@ def enumerate_graph_many(graph, domains, *, memory_budget: float | None = None, 
     coordinates (C, K, 2), counts (C,), patterns (C, n_words). Where float64 leaves a sign undecided (the exact
     resolver works on one domain at a time) the domains are enumerated one by one instead."""
     from .cells import _duplicates
-    from .exact import _Poly2D
+    from .polygons import _Poly2D
     from .rational import frame_errors
 
     domains = list(domains)
@@ -1017,7 +952,7 @@ def enumerate_graph_many(graph, domains, *, memory_budget: float | None = None, 
             raise PiecewiseError(f"batched domains must be 2-D slices of R^{graph.n_in}, got a {dm.dim}-D {dm.kind} "
                                  f"in R^{dm.n_in}")
     budget = check_budget(memory_budget)
-    threads = max(1, int(_engine.default_threads() if threads is None else threads))
+    threads = max(1, int(parallel.default_threads() if threads is None else threads))
     prog = Program(graph)
     backend, d, N = _Poly2D, 2, len(domains)
     events = Events(d)
@@ -1046,7 +981,7 @@ def enumerate_graph_many(graph, domains, *, memory_budget: float | None = None, 
     finally:
         if bar is not None:
             bar.close()
-    g = _engine.concat_geo(res.geo, backend.KAXIS, backend.PAD)
+    g = concat_geo(res.geo, backend.KAXIS, backend.PAD)
     words = np.concatenate(res.words)
     roots = np.concatenate(res.roots)
     order = np.argsort(roots, kind="stable")

@@ -157,7 +157,7 @@ def _conv(x, W, a, threads: int):
         res = parts[0] if len(parts) == 1 else np.concatenate(parts, 1)
         out[b0:b1] = res.reshape(b1 - b0, Ho, Wo, O).transpose(0, 3, 1, 2)
 
-    from ._engine import _pmap
+    from .parallel import pmap as _pmap
 
     _pmap(block, range(0, N, CONV_BLOCK), threads)
     return out

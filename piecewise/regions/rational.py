@@ -218,7 +218,7 @@ class ExactNet:
     are cached by pattern prefix (stage outputs under the same earlier states are computed once)."""
 
     def __init__(self, staged, domain=None, cache_size: int = 200_000, frame=None):
-        from ._engine import piece_tables
+        from .pieces import piece_tables
 
         self.staged = staged
         center, axes = domain_frame(domain) if frame is None else frame

@@ -706,7 +706,7 @@ def search(net, params=None, domain: SpaceBox | None = None, *, x0=None, progres
 def _pack(staged, K) -> np.ndarray:
     """Patterns K (R, width) packed into uint32 words (R, n_words) as :func:`piecewise.patterns.pack_states`
     packs them (in NumPy: no JAX import)."""
-    from ._engine import Packer
+    from .buffers import Packer
 
     bits = max([st.activation.bits for st in staged.stages] or [1])
     packer = Packer(int(K.shape[1]), bits)
@@ -1579,7 +1579,7 @@ def _boxed(net, params, domain: SpaceBox, progress, t0):
     :func:`count_space`)."""
     from ..staged import as_staged
     from .domain import box
-    from .exact import enumerate_cells
+    from .vertex import enumerate_finite as enumerate_cells
 
     staged = as_staged(net, params)
     aff = _Affine(staged)

@@ -19,9 +19,10 @@ def _pieces_by_class(cx, threshold=None):
     """Split every cell by the argmax of its logits: (geo, parent cell, class, events) of the pieces (in the
     complex's centred coordinates). The signs are decided as the engine decides them (float64 with error
     bounds, exactly where those do not suffice)."""
-    from ._engine import Cells, Events, _Ctx, max_unit
+    from ._engine import _Ctx, max_unit
+    from .buffers import Cells, Events
     from ._resolve import Resolver
-    from .exact import _Poly2D, _Seg1D
+    from .polygons import _Poly2D, _Seg1D
 
     if cx.kind not in ("polygon", "interval"):
         raise ValueError("the decision boundary is computed on 1-D and 2-D complexes (segments, boxes, plane slices)")
@@ -65,7 +66,7 @@ def decision_boundary(cx, detail: bool = False, threshold: float | None = None):
     ``detail=True``: a dict with ``segments`` (S, 2, d) in u, ``cells`` (S, 2): the cells on each side of
     every segment (equal when the segment crosses a cell's interior), and ``classes`` (S, 2): the winning
     output on each side."""
-    from .exact import adjacency_1d, edge_overlaps, line_point
+    from .polygons import adjacency_1d, edge_overlaps, line_point
 
     geo, parent, cls, ev, exact_point = _pieces_by_class(cx, threshold)
     if cx.kind == "interval":
@@ -130,7 +131,7 @@ def _interior_edges(cx):
         return np.stack([p, p], 1), pairs
     if cx.kind != "polygon":
         raise ValueError("distances and local complexity are computed on 1-D and 2-D complexes")
-    from .exact import edge_overlaps, line_point
+    from .polygons import edge_overlaps, line_point
 
     pairs, lo, hi, lab = edge_overlaps(cx.vertices_c, cx.n_vertices, cx.facets[0], cx.events, cx.vertex_err,
                                        cx._exact_points())
@@ -204,7 +205,7 @@ def _all_edges(cx):
         return np.stack([p, p], 1), np.repeat(np.arange(cx.regions), 2)
     if cx.kind != "polygon":
         raise ValueError("distances and local complexity are computed on 1-D and 2-D complexes")
-    from .exact import ring_next
+    from .polygons import ring_next
 
     V, n = cx.vertices_c, cx.n_vertices
     K = V.shape[1]

@@ -146,7 +146,7 @@ def _faces(cx, tdom: Domain) -> dict:
             cells = np.nonzero((L == lab).any(1))[0]
             acc[(0, s)] = (list(cells), [None] * len(cells))
     elif d == 2:
-        from .exact import ring_next
+        from .polygons import ring_next
 
         L = cx.facets[0]
         K = V.shape[1]
@@ -177,7 +177,7 @@ def _faces(cx, tdom: Domain) -> dict:
                     acc[(a, s)][0].append(c)
                     acc[(a, s)][1].append((min(t0, t1), max(t0, t1), err, exact))
     else:
-        from .exact_nd import _facet_mask
+        from .polytopes import _facet_mask
 
         inc, flab = cx.facets
         for a in range(d):

@@ -39,11 +39,12 @@ import numpy as np
 
 from ..errors import PiecewiseError
 from ..numerics import residual_bound
+from .._shared import F as _F, NOLAB as _NOLAB
 
 U_ATOL = 1e-12  # margin of the bounding-box filter of candidate facet pairs (generous: a filter only)
 
-F = 64  # facet slots per cell (bits of one uint64)
-NOLAB = np.int32(-(2**30))
+F = _F  # facet slots per cell (bits of one uint64)
+NOLAB = np.int32(_NOLAB)
 _ONE = np.uint64(1)
 
 
@@ -119,7 +120,7 @@ class Polytopes:
                          cls[o, :K], sure[o, :K], ids[o], sub)
             plus.append(p)
             minus.append(m)
-        from ._engine import concat_geo
+        from .buffers import concat_geo
 
         inv = np.empty_like(order)
         inv[order] = np.arange(len(order))
@@ -492,11 +493,3 @@ def _facets_overlap(X, n, inc, flab, events, a, b, L, fa, fb) -> bool:
         msg = res.message
     raise PiecewiseError(f"the linear program deciding whether two cells share a facet failed ({msg}): linear regions "
                          "cannot be counted for this complex")
-
-
-def enumerate_cells_nd(net, params, domain, *, progress: bool | None = None, max_cells: int = 2_000_000):
-    """:func:`~piecewise.regions.enumerate_cells` with this backend on any domain (also 1-D and 2-D; the
-    tests use it as a second, independent geometry on 2-D boxes)."""
-    from .exact import _enumerate
-
-    return _enumerate(net, params, domain, Polytopes, "polytope", progress, max_cells)
