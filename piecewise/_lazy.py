@@ -22,6 +22,9 @@ class _LazyJit:
                 if self._jitted is None:
                     import jax
 
+                    from . import _pytree
+
+                    _pytree.register()  # networks as pytrees, now that JAX is here
                     self._jitted = jax.jit(self._fn, **self._options)
         return self._jitted
 

@@ -19,8 +19,9 @@ max             ``max``: ``y[i] = max_r x_flat[groups[i, r]]`` (max-pool with ov
 Build one with :class:`GraphBuilder` (or an importer in :mod:`piecewise.io`). Evaluation:
 
 * :meth:`Graph.forward` -- float64 NumPy, points ``x`` (..., n_in) *flattened in C order* -> (..., n_out);
-* :meth:`Graph.apply` -- JAX, jit-compiled once per graph (the graph is a static argument, its constants are
-  baked into the compiled function), same shapes; float32 or float64 following ``x``;
+* :meth:`Graph.apply` -- JAX, jit-compiled once per graph *structure* (a Graph is a pytree: its float arrays
+  are the leaves, passed as arguments; ops, shapes and index tables are static, :mod:`piecewise._pytree`), so
+  a new graph of the same shapes (a checkpoint) reuses the compilation; float32 or float64 following ``x``;
 * :meth:`Graph.to_staged` -- the exact engine's view (:class:`piecewise.staged.StagedNet`): every affine node
   is composed away, each ``act``/``max`` node becomes one stage whose pre-activation is affine in the input
   and earlier stages' outputs. Stage order = node order, so the activation pattern of a point is the
@@ -34,13 +35,13 @@ small CNNs and residual nets whose regions are counted exactly; a large image ne
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _pytree
 from .activations import abs_, hardtanh, leaky_relu, maxout, relu
 from .errors import PiecewiseError
 from .staged import Stage, StagedNet
@@ -122,7 +123,7 @@ class Graph:
         return self._run(np.asarray(x, np.float64), np, keep_pre=True)[1]
 
     def apply(self, x):
-        """JAX forward pass (jit-compiled, the graph static): x (..., n_in) float32/float64 -> (..., n_out)."""
+        """JAX forward pass (jit-compiled once per structure): x (..., n_in) float32/float64 -> (..., n_out)."""
         return _jax_apply(self, jnp.asarray(x))
 
     # -- lowering ------------------------------------------------------------------------------------------
@@ -135,9 +136,41 @@ class Graph:
         return cached
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _jax_apply(g: Graph, x):
+@jax.jit
+def _jax_apply(g: Graph, x):  # g a pytree: compiled once per structure, its weights are arguments
     return g._run(x, jnp)[0]
+
+
+# -- a pytree: float arrays of the attributes are the leaves, the rest is static (piecewise._pytree) ----------
+def _is_leaf(v) -> bool:
+    return isinstance(v, np.ndarray) and v.dtype.kind == "f"
+
+
+def _flatten(g: Graph):
+    leaves, nodes = [], []
+    for nd in g.nodes:
+        keys = tuple(sorted(k for k, v in nd.attrs.items() if _is_leaf(v)))
+        rest = {k: v for k, v in nd.attrs.items() if k not in keys}
+        leaves += [nd.attrs[k] for k in keys]
+        nodes.append((nd.op, nd.inputs, nd.shape, nd.name, keys, _pytree.Frozen(rest)))
+    return leaves, (g.output, tuple(nodes))
+
+
+def _unflatten(aux, leaves, cls=None):
+    output, nodes_aux = aux
+    it = iter(leaves)
+    nodes = []
+    for op, inputs, shape, name, keys, rest in nodes_aux:
+        attrs = dict(rest.value)
+        attrs.update({k: next(it) for k in keys})
+        nodes.append(Node(op, inputs, shape, attrs, name))
+    g = object.__new__(cls or Graph)
+    object.__setattr__(g, "nodes", tuple(nodes))
+    object.__setattr__(g, "output", output)
+    return g
+
+
+_pytree.add(Graph, lambda g: _pytree.flat(g, _flatten), _unflatten)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -30,8 +30,11 @@ import numpy as np
 from .errors import PiecewiseError
 from .nets import MLP, Params, _layer
 from .validate import check_network, check_points, check_range
-from .staged import StagedNet
+from . import _pytree
+from .staged import StagedNet, skeleton
 from .numerics import rtol
+
+_pytree.register()  # StagedNet and Graph as pytrees (JAX is imported here anyway)
 
 
 def as_staged(net):
@@ -181,7 +184,7 @@ def pattern_words(net, params, x):
     net = as_staged(net)
     x = _checked(net, params, x, None)
     if is_staged(net):
-        params = staged_params(net)
+        params, net = staged_params(net), skeleton(net)  # compiled once per structure, not per object
     return _pattern_words(net, params, x)
 
 
@@ -301,6 +304,7 @@ def _classify_points(net, params, x, directions) -> tuple[np.ndarray, np.ndarray
     """:func:`classify` without the validation (for callers that validated the network once, the grid)."""
     if is_staged(net) and params is None:
         params = staged_params(net)
+    static = skeleton(net) if is_staged(net) else net  # compiled once per structure, not per object
     x = np.asarray(x, np.float64)
     m = x.shape[0]
     nw = n_words(net)
@@ -309,14 +313,14 @@ def _classify_points(net, params, x, directions) -> tuple[np.ndarray, np.ndarray
     with jax.enable_x64(True):
         p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a, np.float64)), params)  # None leaves stay
         # stage 1: a plain float64 pass; only points still within tolerance need derivatives
-        words, near = (np.array(a)[:m] for a in _words_near(net, p64, jnp.asarray(_pad(x))))
+        words, near = (np.array(a)[:m] for a in _words_near(static, p64, jnp.asarray(_pad(x))))
         valid = np.ones(m, bool)
         if near.any():
             idx = np.nonzero(near)[0]
             xs = _pad(x[idx])
             d = np.asarray(directions, np.float64)
             dx = jnp.broadcast_to(jnp.asarray(d.T), (xs.shape[0], *d.T.shape))
-            w2, v2 = (_classify_staged if is_staged(net) else _classify)(net, p64, jnp.asarray(xs), dx)
+            w2, v2 = (_classify_staged if is_staged(net) else _classify)(static, p64, jnp.asarray(xs), dx)
             words[idx] = np.asarray(w2)[: len(idx)]
             valid[idx] = np.asarray(v2)[: len(idx)]
         return words, valid

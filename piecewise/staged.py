@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _pytree
 from .activations import Activation, get_activation
 from .errors import PiecewiseError
 
@@ -139,6 +140,51 @@ class StagedNet:
         """Per-stage pattern states (int32 (..., width_s)) of points x (..., n_in)."""
         _, zs, _ = self.forward(x)
         return [st.states(z) for st, z in zip(self.stages, zs)]
+
+
+# -- a pytree: the arrays are the leaves, the rest is static (piecewise._pytree) ---------------------------
+def _flatten(net: StagedNet):
+    leaves, stages = [], []
+    for st in net.stages:
+        keys = tuple(sorted(st.weights))
+        leaves += [st.weights[k] for k in keys] + [st.bias] + ([st.slopes] if st.slopes is not None else [])
+        stages.append((st.activation, keys, _pytree.Frozen(st.groups), st.slopes is not None))
+    out = tuple(sorted(net.out_weights))
+    leaves += [net.out_weights[k] for k in out] + [net.out_bias]
+    return leaves, (net.n_in, tuple(stages), out)
+
+
+def _unflatten(aux, leaves, cls=None):
+    """A StagedNet from its structure and leaves (any objects: tracers, placeholders), without the checks of
+    its constructor (the leaves may not be arrays)."""
+    n_in, stages_aux, out = aux
+    it = iter(leaves)
+    stages = []
+    for act, keys, groups, has_slopes in stages_aux:
+        weights = {k: next(it) for k in keys}
+        bias = next(it)
+        stages.append(Stage(act, weights, bias, groups.value, next(it) if has_slopes else None))
+    ow = {k: next(it) for k in out}
+    net = object.__new__(cls or StagedNet)
+    for name, v in (("n_in", n_in), ("stages", tuple(stages)), ("out_weights", ow), ("out_bias", next(it))):
+        object.__setattr__(net, name, v)
+    return net
+
+
+@dataclass(frozen=True, eq=False)
+class _Skeleton(_pytree.Keyed, StagedNet):
+    """A StagedNet's structure (:func:`piecewise._pytree.skeleton`): placeholders for its arrays, hashable."""
+
+    __hash__ = _pytree.Keyed.__hash__
+    __eq__ = _pytree.Keyed.__eq__
+
+
+def skeleton(net: StagedNet) -> StagedNet:
+    """The static stand-in of ``net`` for a jit-compiled function (equal for nets of one structure)."""
+    return _pytree.skeleton(net, _flatten, _unflatten, _Skeleton)
+
+
+_pytree.add(StagedNet, lambda net: _pytree.flat(net, _flatten), _unflatten)
 
 
 def _affine(weights: dict, bias: np.ndarray, hs: list) -> np.ndarray:

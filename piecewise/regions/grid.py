@@ -227,6 +227,7 @@ def count_grid(net: MLP, params: Params, domain: Domain, resolution=1024, *, chu
     import jax.numpy as jnp
 
     from ..patterns import _classify_points, as_staged, is_staged, n_words, staged_params
+    from ..staged import skeleton
 
     t0 = time.perf_counter()
     net = as_staged(net)
@@ -235,8 +236,10 @@ def count_grid(net: MLP, params: Params, domain: Domain, resolution=1024, *, chu
     if not is_staged(net) and isinstance(net, MLP) and not net.activation.piecewise_linear:
         raise PiecewiseError(f"activation {net.activation} is not piecewise linear: it has no activation regions")
     check_inputs(net, params, domain, dtype)
+    static = net  # the jit-compiled kernel's static argument: a StagedNet's structure (one compilation per shape)
     if is_staged(net):
         params = staged_params(net)
+        static = skeleton(net)
     res = _resolution(resolution, domain.dim)
     total = int(np.prod(res))
     if chunk_size < 1 or chunk_size & (chunk_size - 1):
@@ -255,12 +258,12 @@ def count_grid(net: MLP, params: Params, domain: Domain, resolution=1024, *, chu
         n_boundary = n_rechecked = 0
         denom = np.asarray([r - 1 for r in res], np.float64)
         bar = _progress_bar(n_chunks, progress, "grid")
-        pending = _chunk_kernel(net, res, chunk, p, origin, axes, jnp.int32(0))
+        pending = _chunk_kernel(static, res, chunk, p, origin, axes, jnp.int32(0))
         for c in range(n_chunks):
             start = c * chunk
             words, flag, starts, hashes = pending
             if c + 1 < n_chunks:  # dispatch the next chunk before the host works on this one
-                pending = _chunk_kernel(net, res, chunk, p, origin, axes, jnp.int32(start + chunk))
+                pending = _chunk_kernel(static, res, chunk, p, origin, axes, jnp.int32(start + chunk))
             m = min(chunk, total - start)
             flag = np.asarray(flag)[:m]
             first = np.nonzero(np.asarray(starts)[:m])[0]
