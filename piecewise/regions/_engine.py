@@ -58,6 +58,7 @@ import numpy as np
 
 from ..activations import Activation
 from ..errors import PiecewiseError
+from .._shared import UNSET_LABEL
 from ..numerics import U
 from . import _ckernel, parallel
 from ._resolve import Resolver, absmax_last, decide
@@ -428,9 +429,18 @@ def max_unit(cells: Cells, ctx, G, E, unit: int, pieces):
     cls = _line_classes(gl, el, rows, ctx, unit, zero, pairs)
     gdg = (Dg[:, pa] + Dg[:, pb]) + 2 * U * np.abs(gl).sum(-1)  # (P0, L): the differences' own rounding
     gde = (De[:, pa] + De[:, pb]) + 2 * U * np.abs(el)
-    ids = events_add(ctx.events, gl.reshape(-1, gl.shape[-1]), el.reshape(-1), ctx.stage,
-                     unit, np.tile(np.arange(len(pairs)), len(G)), gdg.reshape(-1), gde.reshape(-1)
-                     ).reshape(len(G), len(pairs))
+    # event ids per (stage-start row, line class), registered only when the line first cuts a cell: most
+    # pairs never do, and the event table lives as long as the count (a VGG plane made tens of millions)
+    ids = np.full((len(G), len(pairs)), UNSET_LABEL, np.int64)
+
+    def ensure(r, t):
+        new = ids[r, t] == UNSET_LABEL
+        if new.any():
+            key = np.unique(np.stack([r[new], t[new]], 1), axis=0)
+            rr, tt = key[:, 0], key[:, 1]
+            ids[rr, tt] = events_add(ctx.events, gl[rr, tt], el[rr, tt], ctx.stage, unit, tt, gdg[rr, tt],
+                                     gde[rr, tt])
+        return ids[r, t]
     parts, parents, labels = [], [], []
     for i in range(k):
         geo, alive, prow = geo0, np.ones(len(p), bool), rows[p]
@@ -460,7 +470,7 @@ def max_unit(cells: Cells, ctx, G, E, unit: int, pieces):
                 cut = alive & big & small
                 if cut.any():
                     idx = np.nonzero(cut)[0]
-                    lid = ids[p[idx], cls[p[idx], t]]
+                    lid = ensure(p[idx], cls[p[idx], t])
                     piece = clip([a[idx] for a in geo], f[idx], tol[idx], c[idx], sure[idx], lid,
                                  ctx.aux(prow[idx], lambda b, st, q=query: q(0, st), g[idx], e[idx], dg[idx],
                                          de[idx]))[0]
