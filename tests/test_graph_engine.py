@@ -207,3 +207,32 @@ def test_operator_engine_counts_do_not_depend_on_scale(precision):
         assert cx.regions == ref.regions > 100
         assert sorted(bytes(w) for w in cx.patterns) == sorted(bytes(w) for w in ref.patterns)
         assert cx.linear_regions()[0] == ref.linear_regions()[0]
+
+
+def test_batched_search_isolates_the_one_domain_that_needs_exact_arithmetic(monkeypatch):
+    """Three lines through the origin, exactly (float64 cannot decide the third at the other two's crossing):
+    of five domains only the one around the origin is enumerated by itself (the batch is halved until it is
+    alone), and every domain gets the cells it gets alone."""
+    from piecewise.graph import from_mlp
+    from piecewise.regions import graph_engine as ge
+
+    net = pw.mlp(2, (3,), 1)
+    p = [(np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]), np.zeros(3)), (np.ones((3, 1)), np.zeros(1))]
+    g = from_mlp(net, p)
+    centres = [(3.0, 3.0), (-4.0, 1.0), (0.0, 0.0), (2.0, -5.0), (0.5, 0.9)]
+    corner = [np.array(c) - 0.2 for c in centres]  # squares of side 0.4 centred on the centres
+    doms = [pw.plane(np.stack([a, a + [0.4, 0.0], a + [0.0, 0.4]])) for a in corner]
+    alone = [ge.enumerate_graph(g, dm, progress=False) for dm in doms]
+    real, calls = ge.enumerate_graph, []
+
+    def spy(graph, domain, **kw):
+        calls.append(domain)
+        return real(graph, domain, **kw)
+
+    monkeypatch.setattr(ge, "enumerate_graph", spy)
+    out = ge.enumerate_graph_many(g, doms)
+    assert len(calls) == 1 and calls[0] is doms[2]
+    assert alone[2].regions == 6  # three lines through the centre: six sectors
+    for cx, (_, n, w) in zip(alone, out):
+        assert len(w) == cx.regions
+        assert sorted(bytes(x) for x in w) == sorted(bytes(x) for x in cx.patterns)

@@ -939,7 +939,8 @@ def enumerate_graph_many(graph, domains, *, memory_budget: float | None = None, 
     points): every domain's root cell carries its own frame, so the cells of all domains share the chunks
     and their operator passes. Returns one ``(V, n, words)`` per domain: vertices in the domain's centred
     coordinates (C, K, 2), counts (C,), patterns (C, n_words). Where float64 leaves a sign undecided (the exact
-    resolver works on one domain at a time) the domains are enumerated one by one instead."""
+    resolver works on one domain at a time) the batch is halved until that domain is alone, and it alone is
+    enumerated by itself."""
     from .cells import _duplicates
     from .polygons import _Poly2D
     from .rational import frame_errors
@@ -971,13 +972,14 @@ def enumerate_graph_many(graph, domains, *, memory_budget: float | None = None, 
     try:
         _dfs(prog, 0, root, backend, events, packer, offsets, resolver, res, budget / (len(prog.stages) + 1),
              threads, max_cells, bar)
-    except _ExactNeeded:
-        out = []
-        for dm in domains:
-            cx = enumerate_graph(graph, dm, memory_budget=budget, progress=False, threads=threads,
-                                 max_cells=max_cells)
-            out.append((cx.vertices_c, cx.n_vertices, cx.patterns))
-        return out
+    except _ExactNeeded:  # some domain needs the one-domain resolver: halve the batch until it is alone
+        if N > 1:
+            kw = dict(memory_budget=budget, progress=False, threads=threads, max_cells=max_cells)
+            return (enumerate_graph_many(graph, domains[: N // 2], **kw)
+                    + enumerate_graph_many(graph, domains[N // 2:], **kw))
+        cx = enumerate_graph(graph, domains[0], memory_budget=budget, progress=False, threads=threads,
+                             max_cells=max_cells)
+        return [(cx.vertices_c, cx.n_vertices, cx.patterns)]
     finally:
         if bar is not None:
             bar.close()

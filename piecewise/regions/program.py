@@ -40,12 +40,17 @@ class Program:
     """A graph as stages and the affine nodes between them, with each value's last reader."""
 
     def norms(self, k: int):
-        """:func:`.l2bounds.norms` of node k (computed once)."""
-        if k not in self._norms:
+        """:func:`.l2bounds.norms` of node k, computed once per graph (kept on it: a conv's operator norm
+        costs an SVD per frequency, and local complexity runs many searches of one graph)."""
+        cache = self.graph.__dict__.get("_l2norms")
+        if cache is None:
+            cache = {}
+            object.__setattr__(self.graph, "_l2norms", cache)
+        if k not in cache:
             from .l2bounds import norms
 
-            self._norms[k] = norms(self.graph, k)
-        return self._norms[k]
+            cache[k] = norms(self.graph, k)
+        return cache[k]
 
     def __init__(self, graph):
         from ..graph import act_stage
@@ -72,6 +77,5 @@ class Program:
             hi = self.stages[s].node if s < len(self.stages) else len(nodes)
             self.segments.append([k for k in range(lo, hi) if nodes[k].op not in ("act", "max") or k in self.identity])
         self.n_units = sum(st.width for st in self.stages)
-        self._norms = {}
         self.bits = max([max(1, ((st.act.n_states if st.groups is None else st.groups.shape[1]) - 1).bit_length())
                          for st in self.stages] or [1])
