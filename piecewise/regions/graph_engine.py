@@ -969,10 +969,17 @@ def enumerate_graph_many(graph, domains, *, memory_budget: float | None = None, 
     resolver = _GraphResolver(graph, prog, None, events)
     bar = _bar(progress, len(prog.stages))
     offsets = np.cumsum([0] + [st.width for st in prog.stages])
+    split = False
     try:
         _dfs(prog, 0, root, backend, events, packer, offsets, resolver, res, budget / (len(prog.stages) + 1),
              threads, max_cells, bar)
     except _ExactNeeded:  # some domain needs the one-domain resolver: halve the batch until it is alone
+        split = True
+    finally:
+        if bar is not None:
+            bar.close()
+    if split:  # outside the except clause: its traceback (the search's frames and maps) is gone
+        del root, res, events, resolver, geo, M0
         if N > 1:
             kw = dict(memory_budget=budget, progress=False, threads=threads, max_cells=max_cells)
             return (enumerate_graph_many(graph, domains[: N // 2], **kw)
@@ -980,9 +987,6 @@ def enumerate_graph_many(graph, domains, *, memory_budget: float | None = None, 
         cx = enumerate_graph(graph, domains[0], memory_budget=budget, progress=False, threads=threads,
                              max_cells=max_cells)
         return [(cx.vertices_c, cx.n_vertices, cx.patterns)]
-    finally:
-        if bar is not None:
-            bar.close()
     g = concat_geo(res.geo, backend.KAXIS, backend.PAD)
     words = np.concatenate(res.words)
     roots = np.concatenate(res.roots)
