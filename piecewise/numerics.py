@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._shared import SAFETY, U  # noqa: F401 (unit roundoff of float64; the bounds' own rounding): shared with C
+from ._shared import SAFETY, U  # noqa: F401 (unit roundoff of float64, the bounds' own rounding: shared with C)
 
 _RTOL = {np.dtype(np.float32): 2.0**-19, np.dtype(np.float64): 1e-10}
 

@@ -186,14 +186,14 @@ def test_threads_split_large_stages_and_change_nothing(monkeypatch):
 
 
 def test_default_threads_follow_the_affinity_and_the_environment(monkeypatch):
-    from piecewise.regions import parallel as _engine
+    from piecewise.regions import parallel
 
     monkeypatch.delenv("PIECEWISE_THREADS", raising=False)
     import os
 
-    assert _engine.default_threads() == len(os.sched_getaffinity(0))
+    assert parallel.default_threads() == len(os.sched_getaffinity(0))
     monkeypatch.setenv("PIECEWISE_THREADS", "3")
-    assert _engine.default_threads() == 3
+    assert parallel.default_threads() == 3
     monkeypatch.setenv("PIECEWISE_THREADS", "zero")
     with pytest.raises(PiecewiseError, match="PIECEWISE_THREADS"):
-        _engine.default_threads()
+        parallel.default_threads()

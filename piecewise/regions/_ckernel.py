@@ -27,9 +27,9 @@ import sys
 
 import numpy as np
 
+from .._shared import F, NEWBASE, NOLAB  # facet slots; padding label; new facets: NEWBASE + event index
 from ..errors import PiecewiseError
 
-from .._shared import F, NEWBASE, NOLAB  # noqa: E402,F401 (facet slots; new facets: NEWBASE + event index)
 _LIB = None
 _TRIED = False
 _WHY = None  # why no kernel was loaded (set by _load)

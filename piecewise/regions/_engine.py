@@ -63,8 +63,8 @@ from ..numerics import U
 from . import _ckernel, parallel
 from ._resolve import Resolver, absmax_last, decide
 from .buffers import Cells, Events, Packer, _pad_axis1, concat_geo
-from .parallel import default_threads  # noqa: F401 (re-exported: the engine's threads)
-from .pieces import flat_sides, piece_tables, state_bits as _bits  # noqa: F401 (re-exported)
+from .parallel import default_threads
+from .pieces import flat_sides, piece_tables, state_bits as _bits
 from .stagemaps import _InputMap, _StageMap, _max_source, affine_of, row_bounds
 
 

@@ -41,7 +41,7 @@ def enumerate_cells(net, params, domain: Domain, *, progress: bool | None = None
       max_cells: refuse (PiecewiseError) past this many cells (default 2,000,000 when the cells are kept;
         no limit for a count, ``keep_cells=False``).
       threads: worker threads of the engine (default: the cores this process may run on,
-        :func:`piecewise.regions._engine.default_threads`; a Dask tile task uses 1: each task has one core).
+        :func:`piecewise.regions.parallel.default_threads`; a Dask tile task uses 1: each task has one core).
       keep_cells: False: a count that keeps, per cell, only its pattern, one point inside it and its measure
         (a :class:`~piecewise.regions.graph_engine.RegionCount`); the search then runs depth first in chunks
         within ``memory_budget`` wherever the cells would not fit it (millions of cells).

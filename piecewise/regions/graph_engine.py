@@ -814,6 +814,7 @@ def _dfs_chunk(prog, s, chunk, backend, events, packer, offsets, resolver, res, 
     st = prog.stages[s]
     if chunk.dd:
         G, E, Dg, De, Zdd = _preact_dd(st, chunk.vals[st.src])
+        Lpre = None  # double-double maps carry no float64 bounds
     else:
         G, E, Dg, De, Lpre = _preact(st, chunk.vals[st.src], chunk.err[st.src], chunk.l2.get(st.src))
     _engine._check_finite((G, E, Dg, De), f"stage {s + 1}'s pre-activations")
@@ -837,7 +838,7 @@ def _dfs_chunk(prog, s, chunk, backend, events, packer, offsets, resolver, res, 
     held = sum(v.nbytes for v in chunk.vals.values()) + G.nbytes + E.nbytes + (Zdd.nbytes if chunk.dd else 0)
     res.live += held - before
     try:
-        _subchunks(prog, s, st, chunk, live, G, E, Dg, De, Lpre if not chunk.dd else None,
+        _subchunks(prog, s, st, chunk, live, G, E, Dg, De, Lpre,
                    Zdd if chunk.dd else None, geo, p, state, backend, events, packer, offsets, resolver, res,
                    per_level, threads, max_cells, bar)
     finally:
