@@ -33,7 +33,7 @@ from .pieces import flat_sides
 from .program import EXACT_UNITS_LIMIT, Program
 from ._resolve import Resolver
 
-DEFAULT_BUDGET = 2 * 2**30  # bytes: the maps and cells in flight (a 1.3-million-cell 3-D count peaks at 2.9 GB RSS)
+DEFAULT_BUDGET = 2 * 2**30  # bytes: the maps and cells in flight (a 1.3-million-cell 3-D count peaks at 2.4 GB RSS)
 
 
 def check_budget(memory_budget) -> float:
