@@ -351,17 +351,20 @@ def test_a_lost_worker_is_named_and_the_other_results_are_kept():
         return item * shared
 
     got = {}
-    # no retries (one death is final), and one task at a time per worker (Dask's default saturation hands a
-    # one-thread worker two tasks, and a dying worker takes both with it)
+    # no retries (one death is final), and one task at a time per worker where Dask queues them. Dask decides
+    # that per task as they arrive (run_tasks submits them one by one), so an early task may still be handed to a
+    # worker beside item 3 and die with it: such a bystander is listed as a KilledWorker too, and only it
     with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}):
-        with pytest.raises(dist.TasksFailed, match=r"^1 of 6 tasks failed; item 3: KilledWorker") as e:
+        with pytest.raises(dist.TasksFailed, match=r"^\d of 6 tasks failed; item 3: KilledWorker") as e:
             dist.run_tasks(task, range(6), shared=10, workers=2, label=lambda i: f"item {i}",
                            on_result=got.__setitem__, progress=False)
-    assert got == {0: 0, 1: 10, 2: 20, 4: 40, 5: 50}
-    assert [f.index for f in e.value.failures] == [3] and "\n" not in str(e.value)
+    lost = [f.index for f in e.value.failures]
+    assert 3 in lost and len(lost) <= 3 and "\n" not in str(e.value)
+    assert str(e.value).startswith(f"{len(lost)} of 6 tasks failed")
+    assert got == {i: 10 * i for i in range(6) if i not in lost}  # every other result arrived
     # a lost worker is the infrastructure's failure, not a bug: no traceback, one line (TasksFailed); it is
     # listed, without a traceback, when another task crashed
-    assert e.value.failures[0].traceback is None
+    assert all(f.error.startswith("KilledWorker") and f.traceback is None for f in e.value.failures)
 
 
 @pytest.mark.slow
@@ -371,21 +374,23 @@ def test_a_bug_on_worker_processes_keeps_its_traceback_beside_a_lost_worker():
     def task(item, shared):
         import os
 
-        if item == 3:
+        if item == 4:  # dies after the bug (item 2) ran: a worker runs its tasks in the order they were submitted
             os._exit(13)
-        if item == 4:
+        if item == 2:
             return [][item]  # IndexError: a bug
         return item
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}):
-        with pytest.raises(dist.TasksCrashed, match=r"^2 of 6 tasks failed, 1 with an unexpected error \(a bug\); "
-                                                    r"item 4: IndexError") as e:
+        with pytest.raises(dist.TasksCrashed, match=r"^\d of 6 tasks failed, 1 with an unexpected error \(a bug\); "
+                                                    r"item 2: IndexError") as e:
             dist.run_tasks(task, range(6), workers=2, label=lambda i: f"item {i}", progress=False)
-    tb = str(e.value).split("Traceback of item 4:\n", 1)[1]  # the worker's traceback text, down to the task
+    tb = str(e.value).split("Traceback of item 2:\n", 1)[1]  # the worker's traceback text, down to the task
     assert tb.startswith("Traceback (most recent call last)") and ", in task\n" in tb
     assert tb.endswith("IndexError: list index out of range")
     kinds = {f.index: (f.error.split(":")[0], f.traceback is not None) for f in e.value.failures}
-    assert kinds == {3: ("KilledWorker", False), 4: ("IndexError", True)}
+    # item 4's death, item 2's bug, and at most two bystanders that Dask had handed to item 4's worker (see above)
+    assert kinds.pop(4) == ("KilledWorker", False) and kinds.pop(2) == ("IndexError", True)
+    assert len(kinds) <= 2 and all(k == ("KilledWorker", False) for k in kinds.values())
 
 
 # -- user mistakes stay one line, bugs keep their traceback (issue #18) --------------------------------------
