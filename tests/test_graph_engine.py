@@ -134,6 +134,62 @@ def test_count_keeps_no_cells_and_exports_points_inside_each_cell(tmp_path):
         pw.enumerate_cells(g, None, dom, memory_budget=-1)
 
 
+def _pool_cnn(seed):
+    """conv -> relu (biases pushed down: many whole pool windows off, their pieces tied at 0) -> max-pool 2 ->
+    conv -> relu -> overlapping max-pool 3/1 -> dense."""
+    r = np.random.default_rng(seed)
+    gb = GraphBuilder((2, 6, 6))
+    h = gb.relu(gb.conv(gb.input, r.normal(size=(3, 2, 3, 3)), r.normal(size=3) - 1.0, padding=1))
+    h = gb.max_pool(h, 2)
+    h = gb.relu(gb.conv(h, r.normal(size=(3, 3, 2, 2)), r.normal(size=3) * 0.3, padding=1))
+    h = gb.max_pool(h, 3, stride=1)
+    return gb.build(gb.dense(gb.flatten(h), r.normal(size=(12, 2))))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_max_stages_whole_cell_winners_equal_the_split_path(seed, monkeypatch):
+    """The max stages name a unit's winner on a whole cell from the vertices' signs (ties, as in a pool window
+    of off relus, to the lowest index; the exactly known values of off units and of vertices on a unit's own
+    boundary) and split only the other cells: the same cells as sending every unit through the split
+    (max_unit), far fewer splits, and the forward pass at each cell's point gives its pattern."""
+    from piecewise.regions import _engine
+
+    g, dom = _pool_cnn(seed), _plane(72, seed=seed, scale=1.0)
+    calls = []
+    real_unit = _engine.max_unit
+
+    def counted(cells, *a, **k):
+        calls.append(cells.size)
+        return real_unit(cells, *a, **k)
+
+    monkeypatch.setattr(_engine, "max_unit", counted)
+    fast = pw.enumerate_cells(g, None, dom, progress=False, keep_cells=False)
+    n_fast = sum(calls)
+    calls.clear()
+    monkeypatch.setattr(_engine, "_max_winners", lambda cells, ctx, st, G, E: np.full((len(G), st.width), -1))
+    slow = pw.enumerate_cells(g, None, dom, progress=False, keep_cells=False)
+    n_slow = sum(calls)
+    assert fast.regions == slow.regions > 50
+    assert sorted(bytes(x) for x in fast.patterns) == sorted(bytes(x) for x in slow.patterns)
+    assert n_fast < 0.2 * n_slow  # (cells, unit) pairs sent through the split
+    assert np.all(_forward_patterns(g, fast.points) == fast.patterns, 1).mean() > 0.99
+
+
+def test_maxout_whole_cell_winners_equal_the_split_path(monkeypatch):
+    """The same for maxout MLPs in 2-D and 3-D (no known values: float64 and proven zeros only)."""
+    from piecewise.regions import _engine
+
+    for n0, dom in ((2, pw.box(-2, 2, 2)), (3, pw.box(-1, 1, 3))):
+        net = pw.mlp(n0, (6, 6), 1, activation="maxout:3")
+        p = random_params(net, 5)
+        fast = pw.enumerate_cells(net, p, dom, progress=False)
+        with monkeypatch.context() as m:
+            m.setattr(_engine, "_max_winners", lambda cells, ctx, st, G, E: np.full((len(G), st.width), -1))
+            slow = pw.enumerate_cells(net, p, dom, progress=False)
+        assert fast.regions == slow.regions > 20
+        assert sorted(bytes(x) for x in fast.patterns) == sorted(bytes(x) for x in slow.patterns)
+
+
 def test_mlp_count_runs_depth_first_past_the_budget():
     """An MLP count whose cells would not fit the budget runs depth first (the operator engine on the MLP as a
     graph): the same patterns as the breadth-first engine, with a peak that stays within the budget."""

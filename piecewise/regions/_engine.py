@@ -681,11 +681,19 @@ MAX_PREFILTER_ELEMS = 1 << 22  # (cells x vertices x units) per block of the max
 
 
 def _max_winners(cells: Cells, ctx, st, G, E) -> np.ndarray:
-    """For every stage-start cell and max unit (w,): the piece that beats every other piece strictly at every
-    vertex of the cell by more than the error bounds (float64 alone decides it), or -1; indexed by the cells'
-    map rows (rows of G, E: one per stage-start cell). Such a unit splits neither that cell nor any part of
-    it (the differences are affine, the cell convex), so the stage loops over the other units only.
-    Vectorised over units in blocks."""
+    """For every stage-start cell and max unit (w,): the piece whose region is the whole cell, where the signs
+    at the cell's vertices prove it, or -1; indexed by the cells' map rows (rows of G, E: one per stage-start
+    cell). Such a unit splits neither that cell nor any part of it, so the stage splits by the other units only.
+
+    Piece i wins the cell when, against every other piece j, the difference z_i - z_j is >= 0 at every vertex
+    (the cell is convex, the difference affine: >= 0 on the whole cell) and, for j < i, > 0 at some vertex: a
+    tie on the whole cell goes to the lowest index, as :func:`max_unit` breaks it (and where it would split, it
+    keeps only the winner's piece). A vertex's sign is float64's with its error bound, a proven 0 (both pieces
+    0 with error bound 0), or, when the pieces are the previous relu stage's outputs (``ctx.maxsrc``), exact
+    from their known values (a unit off, or a vertex on the unit's own boundary): a pool window's off units and
+    the vertices on a unit's breakpoint are where float64 alone cannot tell. Vectorised over units in blocks."""
+    from ..numerics import vertex_tolerance
+
     geo = cells.take(slice(0, cells.size))
     V, n, D = geo[0], geo[1], geo[-1]
     C, K, d = V.shape
@@ -696,18 +704,21 @@ def _max_winners(cells: Cells, ctx, st, G, E) -> np.ndarray:
         return out
     winner = np.full((C, w), -1, np.int64)
     valid = np.arange(K)[None, :] < n[:, None]
+    vm = valid[..., None]
     vinf = absmax_last(V)
     step = max(1, MAX_PREFILTER_ELEMS // max(C * K * k, 1))
     Gr, Er = G[rows], E[rows]
+    on_labels = _vertex_units(ctx, geo) if ctx.maxsrc is not None else None
     for u0 in range(0, w, step):
         units = np.arange(u0, min(u0 + step, w))
         gi = st.groups[units]  # (w', k)
         Gp, Ep = Gr[:, :, gi], Er[:, gi]  # (C, d, w', k), (C, w', k)
         Dg, De = ctx.bounds(rows, gi.reshape(-1))
         Dg, De = Dg.reshape(C, len(units), k), De.reshape(C, len(units), k)
-        beats = np.ones((C, len(units), k), bool)
-        from ..numerics import vertex_tolerance
-
+        kn = kv = None
+        if ctx.maxsrc is not None:
+            kn, kv = _known_values(ctx.maxsrc, rows, gi, valid, on_labels)  # (C, K, w', k)
+        ok = np.ones((C, len(units), k), bool)
         for i in range(k):
             for j in range(i + 1, k):
                 g = Gp[..., i] - Gp[..., j]  # (C, d, w')
@@ -718,15 +729,60 @@ def _max_winners(cells: Cells, ctx, st, G, E) -> np.ndarray:
                 fv = np.einsum("ckd,cdu->cku", V, g) + e[:, None]  # the pair's difference as the engine computes it
                 A, B, Cc = vertex_tolerance(absg, np.abs(e), dg, de, d)
                 tol = (A[:, None] + B[:, None] * vinf[..., None]) + Cc[:, None] * D[..., None]
-                vm = valid[..., None]
-                pos = np.all(~vm | (fv > tol), 1)
-                neg = np.all(~vm | (fv < -tol), 1)
-                beats[..., i] &= pos
-                beats[..., j] &= neg
-        anyw = beats.any(-1)
-        winner[:, units] = np.where(anyw, beats.argmax(-1), -1)
+                up, dn = fv > tol, fv < -tol
+                und = ~up & ~dn & ~((tol == 0.0) & (fv == 0.0))
+                if kn is not None:  # both values known exactly: their comparison is the sign
+                    both = kn[..., i] & kn[..., j]
+                    up = np.where(both, kv[..., i] > kv[..., j], up)
+                    dn = np.where(both, kv[..., i] < kv[..., j], dn)
+                    und &= ~both
+                und, big, small = (vm & und).any(1), (vm & up).any(1), (vm & dn).any(1)  # (C, w')
+                ok[..., i] &= ~und & ~small  # i >= j on the cell (a tie goes to i, the lower index)
+                ok[..., j] &= ~und & ~big & small  # j >= i on the cell, and j > i somewhere
+        winner[:, units] = np.where(ok.any(-1), ok.argmax(-1), -1)
     out[rows] = winner
     return out
+
+
+def _vertex_units(ctx, geo):
+    """The previous stage's units whose boundary each vertex lies on, by its facet labels, with the breakpoint:
+    (unit (C, K, S), breakpoint (C, K, S)), -1 where a label is no event of that stage; S labels per vertex
+    (polygons: the edges before and after it; intervals: its own label). None for other backends."""
+    meta = ctx.events.finish().meta
+    L = geo[2]
+    if ctx.backend.KAXIS == (True, False, True, True):  # polygons
+        K = L.shape[1]
+        prev = (np.arange(K)[None, :] - 1) % np.maximum(geo[1][:, None], 1)
+        labs = np.stack([L, np.take_along_axis(L, prev, 1)], -1)
+    elif len(geo) == 4 and not any(ctx.backend.KAXIS):  # intervals
+        labs = L[..., None]
+    else:
+        return None
+    ok = (labs >= 0) & (labs < len(meta))  # (all a cell's labels are registered events or box facets)
+    if not ok.any():
+        return np.full(labs.shape, -1, np.int64), np.zeros(labs.shape, np.int64)
+    m = meta[np.where(ok, labs, 0)]
+    ok &= m[..., 0] == ctx.maxsrc.stage
+    return np.where(ok, m[..., 1], -1), np.where(ok, m[..., 2], 0)
+
+
+def _known_values(ms, rows, gi, valid, on_labels):
+    """(known (C, K, w', k), value) of the pieces ``gi`` (w', k) at the cells' vertices (:class:`MaxSource`:
+    a unit flat on the cell has its constant everywhere, one on its own boundary the activation's value at
+    that breakpoint)."""
+    u = ms.units[gi]  # (w', k): the previous stage's unit of each piece
+    s_ = ms.states[rows][:, u].astype(np.intp)  # (C, w', k)
+    flat = ms.slope[s_, u] == 0.0
+    kn = valid[:, :, None, None] & flat[:, None]
+    kv = np.where(flat, ms.const[s_, u], 0.0)[:, None].repeat(valid.shape[1], 1)
+    if on_labels is not None:
+        vu, vq = on_labels
+        bpv = ms.bp_values[np.clip(vq, 0, len(ms.bp_values) - 1)]  # (C, K, S)
+        for t in range(vu.shape[-1]):
+            on = valid[:, :, None, None] & (vu[:, :, t, None, None] == u) & ~kn
+            kn |= on
+            kv = np.where(on, bpv[:, :, t, None, None], kv)
+    return kn, kv
 
 
 # -- a cheap estimate before a long run ------------------------------------------------------------------
