@@ -197,3 +197,35 @@ def test_default_threads_follow_the_affinity_and_the_environment(monkeypatch):
     monkeypatch.setenv("PIECEWISE_THREADS", "zero")
     with pytest.raises(PiecewiseError, match="PIECEWISE_THREADS"):
         parallel.default_threads()
+
+
+def test_compiled_max_winners_equal_the_numpy_rule(monkeypatch):
+    """The compiled whole-cell winners of max stages (``pw_max_winners``) are the NumPy rule's, unit by unit,
+    on every max stage of a pool CNN (known values of off relus and of vertices on a unit's boundary) and of
+    maxout MLPs in 2-D and 3-D (polytopes: float64 signs only)."""
+    from piecewise.regions import _engine
+
+    import test_graph_engine as tge
+
+    real = _engine._max_winners
+    seen = []
+
+    def both(cells, ctx, st, G, E):
+        monkeypatch.setenv("PIECEWISE_KERNEL", "c")
+        a = real(cells, ctx, st, G, E)
+        monkeypatch.setenv("PIECEWISE_KERNEL", "numpy")
+        b = real(cells, ctx, st, G, E)
+        monkeypatch.setenv("PIECEWISE_KERNEL", "c")
+        np.testing.assert_array_equal(a, b)
+        seen.append(((a >= 0).sum(), (a < 0).sum(), ctx.maxsrc is not None))
+        return a
+
+    monkeypatch.setattr(_engine, "_max_winners", both)
+    monkeypatch.setenv("PIECEWISE_KERNEL", "c")
+    pw.enumerate_cells(tge._pool_cnn(0), None, tge._plane(72, seed=0, scale=1.0), progress=False, keep_cells=False)
+    assert any(known for *_, known in seen)
+    for n0 in (2, 3):
+        net = pw.mlp(n0, (6, 6), 1, activation="maxout:3")
+        pw.enumerate_cells(net, tge.random_params(net, 5), pw.box(-1, 1, n0), progress=False)
+    named, left = sum(s[0] for s in seen), sum(s[1] for s in seen)
+    assert named > 1000 and left > 10  # both outcomes occur

@@ -96,6 +96,8 @@ def _declare(lib):
     lib.pw_vary.argtypes = [i64, i32, p, p, p, p]
     lib.pw_free.restype = None
     lib.pw_free.argtypes = [p]
+    lib.pw_max_winners.restype = i32
+    lib.pw_max_winners.argtypes = [i64, i64, i64, i32, i64, i64, i32] + [p] * 13 + [i32, p, p, p]
     return lib
 
 
@@ -248,6 +250,39 @@ def vary(anc, state, ref, P: int):
         _load().pw_vary(C, w, _ptr(np.ascontiguousarray(anc, np.int64)), _ptr(np.ascontiguousarray(state, np.int8)),
                         _ptr(np.ascontiguousarray(ref, np.int64)), _ptr(out))
     return out.view(bool)
+
+
+def max_winners(V, n, D, vinf, rows, G, E, Dg, De, groups, known, threads: int):
+    """(C, w) int64: the whole-cell winner of every cell and max unit, or -1 (``pw_max_winners``; the rule of
+    :func:`._engine._max_winners`). ``known``: None, or (flat (C, m) bool, cval (C, m), punit (m,), vertex
+    units (C, K, S) or None, their values (C, K, S))."""
+    C, K, d = V.shape
+    w, k = groups.shape
+    m = E.shape[1]
+    out = np.full((C, w), -1, np.int64)
+    c64 = lambda a, t=np.float64: np.ascontiguousarray(a, t)  # noqa: E731
+    V, D, vinf, G, E, Dg, De = (c64(a) for a in (V, D, vinf, G, E, Dg, De))
+    n, rows, groups = (c64(a, np.int64) for a in (n, rows, groups))
+    flat = cval = punit = vu = bpv = None
+    S = 0
+    if known is not None:
+        flat, cval, punit = c64(known[0], np.uint8), c64(known[1]), c64(known[2], np.int64)
+        if known[3] is not None:
+            vu, bpv = c64(known[3], np.int64), c64(known[4])
+            S = vu.shape[-1]
+    lib = _load()
+
+    def one(span):
+        return lib.pw_max_winners(span[0], span[1], K, d, m, w, k, _ptr(V), _ptr(n), _ptr(D), _ptr(vinf), _ptr(rows),
+                                  _ptr(G), _ptr(E), _ptr(Dg), _ptr(De), _ptr(groups), _ptr(flat), _ptr(cval),
+                                  _ptr(punit), S, _ptr(vu), _ptr(bpv), _ptr(out))
+
+    step = max(1, -(-C // max(1, 4 * threads)))
+    from .parallel import pmap
+
+    if any(pmap(one, [(c, min(c + step, C)) for c in range(0, C, step)], threads)):
+        raise MemoryError("the compiled kernel ran out of memory (max-stage winners)")
+    return out
 
 
 def _pad_of(pv):

@@ -100,6 +100,7 @@ class _Ctx:
         self.backend, self.resolver, self.stage, self.Dg, self.De, self.events = backend, resolver, stage, Dg, De, events
         self.rows = rows  # None, or (pos (C0,) row -> index or -1, Dg_rows, De_rows): per-row bounds
         self.maxsrc = None  # a MaxSource when the stage's max pieces are the previous stage's outputs
+        self.threads = 1  # the engine's threads, for the compiled parts that take them
 
     def with_rows(self, rows, Dg_rows, De_rows, n_rows: int):
         """A copy with per-row error bounds (tighter than the stage's: a unit that is off on a cell contributes
@@ -107,7 +108,7 @@ class _Ctx:
         pos = np.full(n_rows, -1, np.intp)
         pos[rows] = np.arange(len(rows))
         out = _Ctx(self.backend, self.resolver, self.stage, self.Dg, self.De, self.events, (pos, Dg_rows, De_rows))
-        out.maxsrc = self.maxsrc
+        out.maxsrc, out.threads = self.maxsrc, self.threads
         return out
 
     def bounds(self, rows, units, pairs: bool = False):
@@ -518,6 +519,7 @@ def run(staged, domain, backend, *, max_cells: int, bar, threads: int | None = N
         _check_finite((Dg, De, G, E), f"stage {s}'s pre-activations")
         resolver.begin(s, words)
         ctx = _Ctx(backend, resolver, s, Dg, De, events)
+        ctx.threads = threads
         ctx.maxsrc = _max_source(st, s, sources)
         n_parts = threads if C0 >= PARALLEL_MIN_CELLS else 1
         kernel = st.groups is None and getattr(backend, "KERNEL", None) and _ckernel.available()
@@ -707,8 +709,21 @@ def _max_winners(cells: Cells, ctx, st, G, E) -> np.ndarray:
     vm = valid[..., None]
     vinf = absmax_last(V)
     step = max(1, MAX_PREFILTER_ELEMS // max(C * K * k, 1))
-    Gr, Er = G[rows], E[rows]
     on_labels = _vertex_units(ctx, geo) if ctx.maxsrc is not None else None
+    if getattr(ctx.backend, "KERNEL", None) and _ckernel.available():  # the same rule, compiled
+        known = None
+        if ctx.maxsrc is not None:
+            ms = ctx.maxsrc
+            s_ = ms.states[rows][:, ms.units].astype(np.intp)  # (C, m): the state of each piece's unit
+            known = (ms.slope[s_, ms.units] == 0.0, ms.const[s_, ms.units], ms.units, None, None)
+            if on_labels is not None:
+                vu, vq = on_labels
+                known = known[:3] + (vu, ms.bp_values[np.clip(vq, 0, len(ms.bp_values) - 1)])
+        Dg, De = ctx.bounds(rows, slice(None))  # (C, m)
+        out[rows] = _ckernel.max_winners(V, n, D, vinf, rows, G, E, Dg, De, st.groups, known,
+                                         ctx.threads)
+        return out
+    Gr, Er = G[rows], E[rows]
     for u0 in range(0, w, step):
         units = np.arange(u0, min(u0 + step, w))
         gi = st.groups[units]  # (w', k)

@@ -1016,3 +1016,93 @@ void pw_base(int64_t P, int d, int w, int m, const double *G, const double *E, c
         }
     }
 }
+
+/* The whole-cell winners of a max stage (the C form of _engine._max_winners: the same rule, expressions and
+ * error bounds). Cells c0..c1-1 of the padded geometry V (C, K, d), n (C,), D (C, K) with vinf (C, K) the
+ * vertices' max norms; cell c's pieces are row rows[c] of G (P, d, m), E (P, m), with coefficient bounds
+ * Dg, De (C, m) per cell; groups (w, k) the pieces of each unit. Known values (flat NULL: none): flat (C, m)
+ * marks a piece constant on the cell (its value cval (C, m)); punit (m,) is the previous stage's unit of each
+ * piece and, where vu is not NULL, vu (C, K, S) the units whose boundary a vertex lies on (-1: none), bpv
+ * (C, K, S) the activation's value there. out (C, w): the index in its group of the piece whose region is the
+ * whole cell, or -1 (undecided signs, or a split). Returns 0, or 3 when out of memory. */
+int pw_max_winners(int64_t c0, int64_t c1, int64_t K, int d, int64_t m, int64_t w, int k, const double *V,
+                   const int64_t *n, const double *D, const double *vinf, const int64_t *rows, const double *G,
+                   const double *E, const double *Dg, const double *De, const int64_t *groups,
+                   const uint8_t *flat, const double *cval, const int64_t *punit, int S, const int64_t *vu,
+                   const double *bpv, int64_t *out)
+{
+    double g1 = gamma_n(d + 1), g3 = gamma_n(d + 3);
+    uint8_t *kn = malloc((size_t)(K * k + k) + 1);
+    double *kv = malloc(sizeof(double) * (size_t)(K * k + 1));
+    double *g = malloc(sizeof(double) * (size_t)(d + 1));
+    if (!kn || !kv || !g) { free(kn); free(kv); free(g); return 3; }
+    uint8_t *ok = kn + K * k;
+    for (int64_t c = c0; c < c1; c++) {
+        const int64_t r = rows[c], nc = n[c];
+        const double *Vc = V + c * K * d, *Dc = D + c * K, *vic = vinf + c * K;
+        const double *Gr = G + r * (int64_t)d * m, *Er = E + r * m;
+        const double *Dgc = Dg + c * m, *Dec = De + c * m;
+        for (int64_t u = 0; u < w; u++) {
+            const int64_t *gi = groups + u * k;
+            if (flat) {
+                for (int t = 0; t < k; t++) {
+                    const int64_t p = gi[t];
+                    for (int64_t v = 0; v < nc; v++) {
+                        uint8_t *kk = kn + v * k + t;
+                        *kk = 0;
+                        if (flat[c * m + p]) { *kk = 1; kv[v * k + t] = cval[c * m + p]; continue; }
+                        if (!vu) continue;
+                        for (int s = 0; s < S; s++) {
+                            const int64_t at = (c * K + v) * S + s;
+                            if (vu[at] == punit[p]) { *kk = 1; kv[v * k + t] = bpv[at]; break; }
+                        }
+                    }
+                }
+            }
+            for (int t = 0; t < k; t++) ok[t] = 1;
+            for (int i = 0; i < k; i++) {
+                for (int j = i + 1; j < k; j++) {
+                    if (!ok[i] && !ok[j]) continue;
+                    const int64_t pi = gi[i], pj = gi[j];
+                    double absg = 0.0;
+                    for (int x = 0; x < d; x++) {
+                        g[x] = Gr[x * m + pi] - Gr[x * m + pj];
+                        absg += fabs(g[x]);
+                    }
+                    const double e = Er[pi] - Er[pj];
+                    const double dg = (Dgc[pi] + Dgc[pj]) + 2.0 * UROUND * absg;
+                    const double de = (Dec[pi] + Dec[pj]) + 2.0 * UROUND * fabs(e);
+                    const double A = (g3 * fabs(e) + de) * SAFETY, B = (g1 * absg + dg) * SAFETY;
+                    const double Cc = (absg + dg) * SAFETY;
+                    int big = 0, small = 0, und = 0;
+                    for (int64_t v = 0; v < nc && !und; v++) {
+                        if (flat && kn[v * k + i] && kn[v * k + j]) {
+                            const double a = kv[v * k + i], b = kv[v * k + j];
+                            big |= a > b;
+                            small |= a < b;
+                            continue;
+                        }
+                        const double *xv = Vc + v * d;
+                        double f = e;
+                        for (int x = 0; x < d; x++) f += xv[x] * g[x];
+                        const double tol = (A + B * vic[v]) + Cc * Dc[v];
+                        if (f > tol) big = 1;
+                        else if (f < -tol) small = 1;
+                        else if (!(tol == 0.0 && f == 0.0)) und = 1;
+                    }
+                    if (und) { ok[i] = ok[j] = 0; continue; }
+                    if (small) ok[i] = 0;  /* i >= j on the cell (a tie goes to i, the lower index) */
+                    if (big || !small) ok[j] = 0;  /* j >= i on the cell, and j > i somewhere */
+                }
+            }
+            int64_t win = -1;
+            for (int t = 0; t < k; t++)
+                if (ok[t]) { win = t; break; }
+            out[c * w + u] = win;
+        }
+    }
+    free(kn);
+    free(kv);
+    free(g);
+    return 0;
+}

@@ -895,6 +895,7 @@ def _split(prog, st, s, chunk, G, E, Dg, De, backend, events, resolver, threads,
     C0 = chunk.size
     resolver.begin(s + 1, chunk.words)
     ctx = _Ctx(backend, resolver, s + 1, Dg, De, events)
+    ctx.threads = threads
     if st.groups is not None and s > 0 and chunk.prev is not None:
         pst = prog.stages[s - 1]
         if st.src == pst.node and pst.groups is None and pst.out is None:  # max-pool right after a relu
