@@ -229,3 +229,25 @@ def test_compiled_max_winners_equal_the_numpy_rule(monkeypatch):
         pw.enumerate_cells(net, tge.random_params(net, 5), pw.box(-1, 1, n0), progress=False)
     named, left = sum(s[0] for s in seen), sum(s[1] for s in seen)
     assert named > 1000 and left > 10  # both outcomes occur
+
+
+def test_a_map_inside_the_engines_threads_runs_in_place_and_cannot_deadlock():
+    """A stage split among the threads whose compiled part (max-stage winners) splits again waited on the same
+    pool from inside it: with every worker waiting, the slow dd-maps CNN test hung CI for 90 minutes."""
+    import threading
+
+    from piecewise.regions import parallel
+
+    def outer(i):
+        return (threading.current_thread().name, parallel.pmap(lambda j: (threading.current_thread().name, i * 10 + j),
+                                                               range(3), 2))
+
+    result = {}
+    t = threading.Thread(target=lambda: result.update(out=parallel.pmap(outer, range(4), 2)), daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "a map nested in the engine's threads deadlocked"
+    for name, inner in result["out"]:
+        assert name.startswith("piecewise-exact")
+        assert [n for n, _ in inner] == [name] * 3  # ran in the calling worker
+    assert [v for _, inner in result["out"] for _, v in inner] == [i * 10 + j for i in range(4) for j in range(3)]

@@ -2,15 +2,21 @@
 pools, and one BLAS thread per engine thread (the engine's threads already use the cores)."""
 from __future__ import annotations
 
+import threading
+
 from ..errors import PiecewiseError
 
 _POOLS: dict = {}
+_WORKER = threading.local()  # .inside is True in the pools' worker threads
 
 
 def pmap(fn, items, threads: int):
-    """Run fn over items on ``threads`` of the engine's worker threads (NumPy releases the GIL in its kernels)."""
+    """Run fn over items on ``threads`` of the engine's worker threads (NumPy releases the GIL in its kernels).
+    Called from one of those threads (a stage split among the threads whose compiled parts split again), it
+    runs the items in the calling thread: the outer items already use the cores, and waiting on the same
+    pool from inside it deadlocks once every worker waits."""
     items = list(items)
-    if threads <= 1 or len(items) <= 1:
+    if threads <= 1 or len(items) <= 1 or getattr(_WORKER, "inside", False):
         return [fn(x) for x in items]
     return list(_pool(threads).map(fn, items))
 
@@ -39,8 +45,13 @@ def _pool(n: int):
     if n not in _POOLS:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="piecewise-exact", initializer=_one_blas_thread)
+        _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="piecewise-exact", initializer=_worker_init)
     return _POOLS[n]
+
+
+def _worker_init():
+    _WORKER.inside = True
+    _one_blas_thread()
 
 
 def _one_blas_thread():
