@@ -258,7 +258,7 @@ def _homeo(args) -> int:
     if args.box is not None:
         domain = _domain(args, net.n_in)
         if params is None or net.activation.piecewise_linear:
-            from .nets import check_magnitudes
+            from .validate import check_magnitudes
 
             check_magnitudes(net, params, domain)
     else:

@@ -149,18 +149,46 @@ def _layer(W, b, h, precision=None):
     return jnp.matmul(h, W, precision=precision) + b
 
 
-def _forward(net: MLP, params: Params, x, precision=None):
+def _forward(net: MLP, params: Params, x, precision=None, dx=None, visit=None):
+    """The MLP's one forward pass (traceable; every routine that evaluates an MLP goes through it).
+
+    x (..., n_in) -> (pre-activations: a tuple (..., width) or (..., width, k) per hidden layer, output (..., n_out)).
+    ``dx`` (..., n_in, d): derivatives of x along d directions, carried through the layers (None: not carried).
+    ``visit(act, z, dz, scale, dscale)``, if given, is called at every hidden layer with its pre-activations z,
+    their derivatives dz (None without ``dx``), and per-unit bounds (..., width) on the magnitude of the summed
+    terms of z (|b| + sum_k |W_kj| max|h|) and of dz (sum_k |W_kj| max|dh|; None without ``dx``); for maxout
+    z is (..., width, k) and the bounds the largest of a unit's pieces. Past a maxout unit the derivative is
+    its argmax piece's; past an elementwise one, the slope of its pattern state (``Activation.derivative``)."""
     import jax.numpy as jnp
 
     check_params(net, params)  # shapes are static: checked once, when the jitted routine is traced
     if jnp.shape(x)[-1:] != (net.n_in,):
         raise PiecewiseError(f"x has shape {tuple(jnp.shape(x))}, expected (..., {net.n_in}) for this network")
+    act = net.activation
     zs = []
-    h = x
+    h, dh = x, dx
     for W, b in params[:-1]:
         z = _layer(W, b, h, precision)
         zs.append(z)
-        h = net.activation(z)
+        dz = None
+        if dh is not None:
+            dz = jnp.einsum("...nd,njk->...jkd" if W.ndim == 3 else "...nd,nj->...jd", dh, W, precision=precision)
+        if visit is not None:
+            col = jnp.sum(jnp.abs(W), axis=0)  # (w,) or (w, k)
+            tail = (None,) * col.ndim
+            scale = jnp.abs(b) + col * jnp.max(jnp.abs(h), axis=-1)[(..., *tail)]
+            dscale = None if dh is None else col * jnp.max(jnp.abs(dh), axis=(-2, -1))[(..., *tail)]
+            if W.ndim == 3:
+                scale = jnp.max(scale, axis=-1)
+                dscale = None if dscale is None else jnp.max(dscale, axis=-1)
+            visit(act, z, dz, scale, dscale)
+        if dz is not None:
+            if act.is_maxout:
+                top = jnp.argmax(z, axis=-1)
+                dh = jnp.take_along_axis(dz, top[..., None, None], -2)[..., 0, :]
+            else:
+                dh = act.derivative(z)[..., None] * dz
+        h = act(z)
     W, b = params[-1]
     return tuple(zs), _layer(W, b, h, precision)
 
@@ -202,18 +230,3 @@ def check_params(net: MLP, params: Params) -> None:
             raise PiecewiseError(f"W{i} has shape {tuple(np.shape(W))}, expected {ws}")
         if tuple(np.shape(b)) != bs:
             raise PiecewiseError(f"b{i} has shape {tuple(np.shape(b))}, expected {bs}")
-
-
-MAX_MAGNITUDE = 1e50  # inputs and pre-activations beyond this leave float64 no room (areas, tolerances)
-
-
-def check_magnitudes(net, params, domain, dtype=np.float64) -> None:
-    """Refuse a domain on which ``dtype`` arithmetic (float64 by default) would overflow: raise
-    :class:`PiecewiseError` when a coordinate of the domain, or a bound on the magnitudes summed into any
-    pre-activation over it (interval arithmetic, stage by stage), exceeds the dtype's limit (``MAX_MAGNITUDE``
-    for float64). ``net``: an MLP spec with params, a graph or a StagedNet (params None).
-
-    The rule and the bounds are :mod:`piecewise.validate`'s (:func:`~piecewise.validate.check_range`)."""
-    from .validate import check_range, domain_magnitude
-
-    check_range(net, params, domain_magnitude(domain), dtype, where=f"this {domain.kind}")

@@ -28,10 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .errors import PiecewiseError
-from .nets import MLP, Params, _layer
+from .nets import MLP, Params, _forward
 from .validate import check_network, check_points, check_range
 from . import _pytree
-from .staged import StagedNet, skeleton
+from .staged import StagedNet, params as staged_params, skeleton, walk as _staged_walk
 from .numerics import rtol
 
 _pytree.register()  # StagedNet and Graph as pytrees (JAX is imported here anyway)
@@ -47,13 +47,6 @@ def as_staged(net):
 
 def is_staged(net) -> bool:
     return isinstance(net, StagedNet)
-
-
-def staged_params(net: StagedNet):
-    """The arrays of a StagedNet as a params pytree: (per stage (weights dict, bias, slopes or None), (output
-    weights dict, output bias)). The static structure (activations, groups) stays in the net."""
-    stages = tuple((dict(st.weights), st.bias, st.slopes) for st in net.stages)
-    return stages, (dict(net.out_weights), net.out_bias)
 
 
 def _widths(net) -> tuple:
@@ -137,6 +130,15 @@ def unpack_states(net, words) -> list[np.ndarray]:
     return np.split(s, np.cumsum(widths)[:-1], axis=-1) if widths else []
 
 
+def _walk(net, params, x, dx=None, visit=None):
+    """The one forward pass of ``net``'s representation at :data:`PRECISION`: :func:`piecewise.nets._forward`
+    for an MLP, :func:`piecewise.staged.walk` for a StagedNet (params: :func:`staged_params`). Traceable."""
+    if is_staged(net):
+        _staged_walk(net.stages, params, x, jnp, PRECISION, dx, visit)
+    else:
+        _forward(net, params, x, PRECISION, dx, visit)
+
+
 def _states_and_near(act, z, scale, tol):
     """States (..., w) and whether each unit is within tolerance of a boundary (..., w)."""
     if act.is_maxout:
@@ -150,31 +152,21 @@ def _states_and_near(act, z, scale, tol):
     return act.states(z), near
 
 
-def _scale(W, b, hmax):
-    """Per-unit bound on the magnitude of the summed terms: |b| + sum_k |W_kj| * max_k |h_k|."""
-    col = jnp.sum(jnp.abs(W), axis=0)  # (w,) or (w, k)
-    s = jnp.abs(b) + col * hmax[..., *([None] * col.ndim)]
-    return jnp.max(s, axis=-1) if W.ndim == 3 else s
-
-
 def forward_states(net, params, x, tol: float):
     """States of all units and a per-point flag "some unit is within ``tol`` of a boundary".
 
     Traceable (call inside jit). x: (m, n_in). Returns (list of int32 (m, w_l), bool (m,)). ``net`` an MLP
     with its params, or a StagedNet with :func:`staged_params`.
     """
-    if is_staged(net):
-        return _staged_forward_states(net, params, x, tol)
-    h = x
-    states, flag = [], jnp.zeros(x.shape[:-1], bool)
-    for W, b in params[:-1]:
-        z = _layer(W, b, h, PRECISION)
-        scale = _scale(W, b, jnp.max(jnp.abs(h), axis=-1))
-        s, near = _states_and_near(net.activation, z, scale, tol)
+    states, near = [], []
+
+    def visit(act, z, dz, scale, dscale):
+        s, n = _states_and_near(act, z, scale, tol)
         states.append(s)
-        flag = flag | jnp.any(near, axis=-1)
-        h = net.activation(z)
-    return states, flag
+        near.append(jnp.any(n, axis=-1))
+
+    _walk(net, params, x, visit=visit)
+    return states, functools.reduce(jnp.logical_or, near, jnp.zeros(x.shape[:-1], bool))
 
 
 def pattern_words(net, params, x):
@@ -228,7 +220,7 @@ def hash_words(words):
 def _max_unit_states(z, dz, scale, dscale, tol):
     """Max units (z (m, w, k), dz (m, w, k, d)): the winning piece, the lowest index among pieces tied with
     the same derivative (a whole-cell tie), and whether the point sits on a boundary between pieces whose
-    derivatives differ. Returns (states, on_boundary (m,), h, dh)."""
+    derivatives differ. Returns (states, on_boundary (m,))."""
     top_i = jnp.argmax(z, axis=-1)
     top = jnp.take_along_axis(z, top_i[..., None], -1)
     dtop = jnp.take_along_axis(dz, top_i[..., None, None], -2)
@@ -237,7 +229,7 @@ def _max_unit_states(z, dz, scale, dscale, tol):
     tie = jnp.sum(close, axis=-1) >= 2
     cut = tie & jnp.any(close & ~same, axis=-1)
     s = jnp.where(tie, jnp.argmax(close, axis=-1), top_i).astype(jnp.int32)
-    return s, jnp.any(cut, axis=-1), top[..., 0], dtop[..., 0, :]
+    return s, jnp.any(cut, axis=-1)
 
 
 def _elementwise_states(act, z, dz, scale, dscale, tol):
@@ -255,29 +247,21 @@ def _elementwise_states(act, z, dz, scale, dscale, tol):
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _classify(net: MLP, params: Params, x, dx):
-    act = net.activation
+def _classify(net, params, x, dx):
+    """Packed patterns and interior flags of points x (m, n) with domain directions dx (m, n, d), in one pass."""
     tol = rtol(x.dtype)
-    h, dh = x, dx  # (m, n), (m, n, d)
-    states, valid = [], jnp.ones(x.shape[:-1], bool)
-    for W, b in params[:-1]:
-        z = _layer(W, b, h, PRECISION)
-        if W.ndim == 3:
-            dz = jnp.einsum("mnd,njk->mjkd", dh, W, precision=PRECISION)
-        else:
-            dz = jnp.einsum("mnd,nj->mjd", dh, W, precision=PRECISION)
-        scale = _scale(W, b, jnp.max(jnp.abs(h), axis=-1))
-        dscale = jnp.sum(jnp.abs(W), axis=0) * jnp.max(jnp.abs(dh), axis=(-2, -1))[..., *([None] * (W.ndim - 1))]
-        if W.ndim == 3:
-            s, cut, h, dh = _max_unit_states(z, dz, scale, jnp.max(dscale, axis=-1), tol)
-            valid = valid & ~cut
+    states, cuts = [], []
+
+    def visit(act, z, dz, scale, dscale):
+        if act.is_maxout:
+            s, cut = _max_unit_states(z, dz, scale, dscale, tol)
         else:
             s, cut = _elementwise_states(act, z, dz, scale, dscale, tol)
-            valid = valid & ~cut
-            h = act(z)
-            dh = act.derivative(z)[..., None] * dz
         states.append(s)
-    return pack_states(net, states), valid
+        cuts.append(cut)
+
+    _walk(net, params, x, dx, visit)
+    return pack_states(net, states), ~functools.reduce(jnp.logical_or, cuts, jnp.zeros(x.shape[:-1], bool))
 
 
 def classify(net, params, x, directions) -> tuple[np.ndarray, np.ndarray]:
@@ -320,7 +304,7 @@ def _classify_points(net, params, x, directions) -> tuple[np.ndarray, np.ndarray
             xs = _pad(x[idx])
             d = np.asarray(directions, np.float64)
             dx = jnp.broadcast_to(jnp.asarray(d.T), (xs.shape[0], *d.T.shape))
-            w2, v2 = (_classify_staged if is_staged(net) else _classify)(static, p64, jnp.asarray(xs), dx)
+            w2, v2 = _classify(static, p64, jnp.asarray(xs), dx)
             words[idx] = np.asarray(w2)[: len(idx)]
             valid[idx] = np.asarray(v2)[: len(idx)]
         return words, valid
@@ -336,77 +320,3 @@ def _pad(x: np.ndarray) -> np.ndarray:
 def _words_near(net: MLP, params: Params, x):
     states, near = forward_states(net, params, x, rtol(x.dtype))
     return pack_states(net, states), near
-
-
-# -- StagedNet: any PL network as nonlinear stages (piecewise.staged) ----------------------------------------
-def _stage_z(W: dict, c, hs):
-    z = c
-    for j, A in W.items():
-        z = z + _matmul(hs[j], A)
-    return z
-
-
-def _stage_scale(W: dict, c, hmax):
-    """Per-unit bound on the summed terms' magnitude: |c| + sum_j colsum|A_j| * max|h_j|."""
-    s = jnp.abs(c)
-    for j, A in W.items():
-        s = s + jnp.sum(jnp.abs(A), axis=0) * hmax[j][..., None]
-    return s
-
-
-def _staged_forward_states(net: StagedNet, params, x, tol):
-    stages_p, _ = params
-    hs, hmax = [x], [jnp.max(jnp.abs(x), axis=-1)]
-    states, flag = [], jnp.zeros(x.shape[:-1], bool)
-    for st, (W, c, sl) in zip(net.stages, stages_p):
-        z = _stage_z(W, c, hs)
-        scale = _stage_scale(W, c, hmax)
-        act = st.activation
-        if st.groups is not None:
-            g = np.asarray(st.groups, np.int32)
-            zg = z[..., g]
-            s, near = _states_and_near(act, zg, jnp.max(scale[..., g], axis=-1), tol)
-            h = jnp.max(zg, axis=-1)
-        else:
-            s, near = _states_and_near(act, z, scale, tol)
-            h = jnp.where(z > 0, z, sl * z) if sl is not None else act(z)
-        states.append(s)
-        flag = flag | jnp.any(near, axis=-1)
-        hs.append(h)
-        hmax.append(jnp.max(jnp.abs(h), axis=-1))
-    return states, flag
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _classify_staged(net: StagedNet, params, x, dx):
-    stages_p, _ = params
-    tol = rtol(x.dtype)
-    hs, dhs = [x], [dx]  # (m, n), (m, n, d)
-    hmax, dmax = [jnp.max(jnp.abs(x), axis=-1)], [jnp.max(jnp.abs(dx), axis=(-2, -1))]
-    states, valid = [], jnp.ones(x.shape[:-1], bool)
-    for st, (W, c, sl) in zip(net.stages, stages_p):
-        act = st.activation
-        z = _stage_z(W, c, hs)
-        dz = sum(jnp.einsum("mnd,nj->mjd", dhs[j], A, precision=PRECISION) for j, A in W.items())
-        scale = _stage_scale(W, c, hmax)
-        dscale = sum(jnp.sum(jnp.abs(A), axis=0) * dmax[j][..., None] for j, A in W.items())
-        if st.groups is not None:
-            g = np.asarray(st.groups, np.int32)
-            zg, dzg = z[..., g], dz[..., g, :]  # (m, w, k), (m, w, k, d)
-            s, cut, h, dh = _max_unit_states(zg, dzg, jnp.max(scale[..., g], axis=-1),
-                                             jnp.max(dscale[..., g], axis=-1), tol)
-            valid = valid & ~cut
-        else:
-            s, cut = _elementwise_states(act, z, dz, scale, dscale, tol)
-            valid = valid & ~cut
-            if sl is not None:
-                h, der = jnp.where(z > 0, z, sl * z), jnp.where(z > 0, 1.0, sl)
-            else:
-                h, der = act(z), act.derivative(z)
-            dh = der[..., None] * dz
-        states.append(s)
-        hs.append(h)
-        dhs.append(dh)
-        hmax.append(jnp.max(jnp.abs(h), axis=-1))
-        dmax.append(jnp.max(jnp.abs(dh), axis=(-2, -1)))
-    return pack_states(net, states), valid

@@ -54,16 +54,7 @@ class Stage:
 
     def apply(self, z: np.ndarray) -> np.ndarray:
         """Output of the stage for pre-activations z (..., m) -> (..., width)."""
-        if self.groups is not None:
-            return z[..., self.groups].max(-1)
-        name = self.activation.name
-        if name == "leaky_relu":
-            return np.where(z > 0, z, (self.activation.slope if self.slopes is None else self.slopes) * z)
-        if name == "relu":
-            return np.maximum(z, 0.0)
-        if name == "abs":
-            return np.abs(z)
-        return np.clip(z, *self.activation.breakpoints)  # hardtanh
+        return _stage_out(self.activation, self.groups, self.slopes, np.asarray(z), np)
 
     def states(self, z: np.ndarray) -> np.ndarray:
         """Pattern state of every unit, int32 (..., width)."""
@@ -105,13 +96,7 @@ class StagedNet:
 
     def forward(self, x: np.ndarray):
         """Float64 forward pass of points x (..., n_in): (y (..., n_out), [z_s], [h_s])."""
-        hs = [np.asarray(x, np.float64)]
-        zs = []
-        for st in self.stages:
-            z = _affine(st.weights, st.bias, hs)
-            zs.append(z)
-            hs.append(st.apply(z))
-        return _affine(self.out_weights, self.out_bias, hs), zs, hs[1:]
+        return walk(self.stages, params(self), np.asarray(x, np.float64), np)
 
     def __call__(self, x):
         return self.forward(x)[0]
@@ -187,10 +172,89 @@ def skeleton(net: StagedNet) -> StagedNet:
 _pytree.add(StagedNet, lambda net: _pytree.flat(net, _flatten), _unflatten)
 
 
-def _affine(weights: dict, bias: np.ndarray, hs: list) -> np.ndarray:
+def params(net: StagedNet):
+    """The arrays of a StagedNet as a params pytree: (per stage (weights dict, bias, slopes or None), (output
+    weights dict, output bias)). The static structure (activations, groups) stays in the net."""
+    stages = tuple((dict(st.weights), st.bias, st.slopes) for st in net.stages)
+    return stages, (dict(net.out_weights), net.out_bias)
+
+
+def walk(stages, params, x, xp=None, precision=None, dx=None, visit=None):
+    """A StagedNet's one forward pass (every routine that evaluates a StagedNet goes through it): NumPy
+    (``xp`` None or numpy) or traceable in JAX (``xp=jax.numpy``, products at ``precision``).
+
+    ``stages``: the net's stages (their activations and groups; the arrays may be placeholders, as in a
+    :func:`skeleton`), ``params``: :func:`params` of the net. x (..., n_in) -> (y (..., n_out), [z_s], [h_s]).
+    ``dx`` (..., n_in, d): derivatives of x along d directions, carried through the stages (JAX only; None:
+    not carried). ``visit(act, z, dz, scale, dscale)``, if given, is called at every stage with its
+    pre-activations z, their derivatives dz (None without ``dx``) and per-unit bounds (..., width) on the
+    magnitude of the summed terms of z (|c| + sum_j colsum|A_j| max|h_j|) and of dz (None without ``dx``); for
+    a max stage z is (..., width, k), gathered by its groups, and the bounds the largest of a unit's pieces.
+    Past a max unit the derivative is its argmax piece's; past an elementwise one, the slope of its state."""
+    xp = np if xp is None else xp
+    if xp is np:
+        def mm(a, b):
+            return a @ b
+    else:
+        def mm(a, b):
+            return xp.matmul(a, b, precision=precision)
+    stages_p, (out_w, out_b) = params
+    hs, dhs, hmax, dmax = [x], [dx], [], []
+    if visit is not None:
+        hmax.append(xp.max(xp.abs(x), axis=-1))
+        dmax.append(None if dx is None else xp.max(xp.abs(dx), axis=(-2, -1)))
+    zs = []
+    for st, (W, c, sl) in zip(stages, stages_p):
+        z = _affine(W, c, hs, mm)
+        zs.append(z)
+        dz = None
+        if dx is not None:
+            dz = sum(xp.einsum("...nd,nj->...jd", dhs[j], A, precision=precision) for j, A in W.items())
+        act = st.activation
+        g = None if st.groups is None else np.asarray(st.groups, np.int32)
+        if visit is not None:
+            scale = xp.abs(c)
+            for j, A in W.items():
+                scale = scale + xp.sum(xp.abs(A), axis=0) * hmax[j][..., None]
+            dscale = None
+            if dx is not None:
+                dscale = sum(xp.sum(xp.abs(A), axis=0) * dmax[j][..., None] for j, A in W.items())
+            if g is None:
+                visit(act, z, dz, scale, dscale)
+            else:
+                visit(act, z[..., g], None if dz is None else dz[..., g, :], xp.max(scale[..., g], axis=-1),
+                      None if dscale is None else xp.max(dscale[..., g], axis=-1))
+        h = _stage_out(act, g, sl, z, xp)
+        dh = None
+        if dz is not None:
+            if g is not None:
+                dh = xp.take_along_axis(dz[..., g, :], xp.argmax(z[..., g], axis=-1)[..., None, None], -2)[..., 0, :]
+            elif sl is not None:
+                dh = xp.where(z > 0, 1.0, sl)[..., None] * dz
+            else:
+                dh = act.derivative(z)[..., None] * dz
+        hs.append(h)
+        dhs.append(dh)
+        if visit is not None:
+            hmax.append(xp.max(xp.abs(h), axis=-1))
+            dmax.append(None if dh is None else xp.max(xp.abs(dh), axis=(-2, -1)))
+    return _affine(out_w, out_b, hs, mm), zs, hs[1:]
+
+
+def _stage_out(act, groups, slopes, z, xp):
+    """A stage's output for pre-activations z (..., m) -> (..., width): the max over each group, the per-unit
+    leaky slopes, or the activation."""
+    if groups is not None:
+        return xp.max(z[..., groups], axis=-1)
+    if slopes is not None:
+        return xp.where(z > 0, z, slopes * z)
+    return act(z, np if xp is np else None)
+
+
+def _affine(weights: dict, bias, hs: list, mm=None):
     out = bias
     for j, A in weights.items():
-        out = out + hs[j] @ A
+        out = out + (hs[j] @ A if mm is None else mm(hs[j], A))
     return out
 
 

@@ -29,6 +29,10 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import PiecewiseError
+from .nets import MLP, check_params
+from .staged import StagedNet, as_staged
+
+MAX_MAGNITUDE = 1e50  # inputs and pre-activations beyond this leave float64 no room (areas, tolerances)
 
 _FLOAT32_LIMIT = float(np.finfo(np.float32).max) / 8
 
@@ -36,8 +40,6 @@ _FLOAT32_LIMIT = float(np.finfo(np.float32).max) / 8
 def max_magnitude(dtype) -> float:
     """The largest magnitude a value may reach in ``dtype`` (float32 or float64): see the module docstring.
     Raises :class:`PiecewiseError` for any other dtype."""
-    from .nets import MAX_MAGNITUDE
-
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -62,9 +64,6 @@ def check_network(net, params) -> None:
     :class:`~piecewise.graph.Graph` / :class:`~piecewise.staged.StagedNet` with ``params=None``. Raises a
     one-line :class:`PiecewiseError` naming the first problem. Traced params (inside ``jit``) are checked
     for shapes only."""
-    from .nets import MLP, check_params
-    from .staged import StagedNet
-
     if isinstance(net, StagedNet) or hasattr(net, "to_staged"):
         if params is not None:
             raise PiecewiseError("a graph or staged network carries its own weights: pass params=None")
@@ -108,8 +107,6 @@ def magnitude_bounds(net, params, xmax: float):
     ``(what, bound)``, one per stage (the magnitudes summed into its pre-activations, see the module docstring)
     and last the outputs'. ``net``: an MLP spec with params, a Graph or a StagedNet (params None); params must
     be finite (:func:`check_network`). Bounds may be inf where float64 itself overflows."""
-    from .staged import as_staged
-
     sn = as_staged(net, params)
     hmax = [float(xmax)]  # max |h_j| of every source j (0: the input)
     out = []
@@ -178,3 +175,13 @@ def check_points(x, n_in: int, what: str = "points") -> np.ndarray:
     if not np.all(np.isfinite(a)):
         raise PiecewiseError(f"{what} contain NaN or inf")
     return a
+
+
+def check_magnitudes(net, params, domain, dtype=np.float64) -> None:
+    """Refuse a domain on which ``dtype`` arithmetic (float64 by default) would overflow: raise
+    :class:`PiecewiseError` when a coordinate of the domain, or a bound on the magnitudes summed into any
+    pre-activation over it (interval arithmetic, stage by stage), exceeds the dtype's limit (``MAX_MAGNITUDE``
+    for float64). ``net``: an MLP spec with params, a graph or a StagedNet (params None).
+
+    The rule and the bounds are :func:`check_range`'s."""
+    check_range(net, params, domain_magnitude(domain), dtype, where=f"this {domain.kind}")

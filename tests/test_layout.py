@@ -82,6 +82,13 @@ def test_the_region_modules_import_each_other_without_a_circle():
         assert not (graph[m] & high), (m, graph[m] & high)
 
 
+def test_the_package_imports_itself_without_a_circle():
+    """Beyond piecewise.regions: no module of the package reaches itself through imports, at the top or inside
+    functions (nets and validate once imported each other inside functions)."""
+    cyc = _cycle(_imports(_modules()), "piecewise")
+    assert cyc is None, " -> ".join(cyc)
+
+
 def test_the_cycle_finder_finds_a_planted_circle():
     graph = {"piecewise.regions.a": {"piecewise.regions.b"}, "piecewise.regions.b": {"piecewise.regions.c"},
              "piecewise.regions.c": {"piecewise.regions.a"}, "piecewise.regions.d": set()}

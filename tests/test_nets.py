@@ -145,7 +145,7 @@ def test_precision_reaches_the_products():
     (np.float64, 1e40, True), (np.float32, 1e40, False), (np.float32, 1e30, True), (np.float64, 1e60, False),
 ])
 def test_check_magnitudes_per_dtype(dtype, box, ok):
-    from piecewise.nets import check_magnitudes
+    from piecewise.validate import check_magnitudes
 
     net = pw.mlp(2, (4,), 1)
     params = tuple((np.eye(2, 4), np.zeros(4)) for _ in range(1)) + ((np.ones((4, 1)) * 1e-3, np.zeros(1)),)

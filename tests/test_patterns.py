@@ -140,10 +140,9 @@ def test_pattern_routines_multiply_at_highest_precision(act, graph):
     highest = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
     x = np.zeros((8, 2))
     dx = np.broadcast_to(np.eye(2), (8, 2, 2))
-    classify = P._classify_staged if graph else P._classify
     with jax.enable_x64(True):
         jaxprs = [jax.make_jaxpr(f, static_argnums=0)(net, params, *args)
-                  for f, args in ((P._words_near, (x,)), (P._pattern_words, (x,)), (classify, (x, dx)))]
+                  for f, args in ((P._words_near, (x,)), (P._pattern_words, (x,)), (P._classify, (x, dx)))]
     p32 = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), params)
     jaxprs.append(jax.make_jaxpr(lambda p, x: P.forward_states(net, p, x, 1e-6))(p32, x.astype(np.float32)))
     for closed in jaxprs:
@@ -179,3 +178,58 @@ def test_pattern_words_in_float64_holds_large_inputs():
     with jax.enable_x64(True):
         big = np.asarray(pw.pattern_words(net, p, x * 1e38))
     np.testing.assert_array_equal(big, np.asarray(pw.pattern_words(net, p, x)))  # ReLU nets, bias-free: scale-free
+
+
+def _slopes_net(rng):
+    """A StagedNet with two sources per stage and per-unit leaky slopes (what a PReLU graph lowers to)."""
+    from piecewise.staged import Stage, StagedNet
+
+    A = {0: rng.normal(size=(3, 5))}
+    B = {0: rng.normal(size=(3, 4)), 1: rng.normal(size=(5, 4))}
+    s1 = Stage(pw.activations.get_activation("leaky_relu:0.1"), A, rng.normal(size=5), None, rng.uniform(-0.5, 0.5, 5))
+    s2 = Stage(pw.activations.get_activation("abs"), B, rng.normal(size=4))
+    return StagedNet(3, (s1, s2), {1: rng.normal(size=(5, 2)), 2: rng.normal(size=(4, 2))}, rng.normal(size=2))
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu:0.1", "abs", "hardtanh", "maxout:3", "slopes"])
+def test_the_one_forward_pass_of_each_representation_agrees_with_the_others_and_with_autodiff(act):
+    """The MLP's pass (nets._forward) and the StagedNet's (staged.walk, NumPy and JAX) give the same outputs, and
+    the derivatives they carry to every unit (what classify reads to find flat units) equal JAX's autodiff of
+    the pre-activations; the scale bounds they hand on dominate the pre-activations."""
+    import jax.numpy as jnp
+    from piecewise import patterns as P
+    from piecewise.staged import params as sparams, walk
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16, 3))
+    dirs = rng.normal(size=(3, 2))
+    dx = np.broadcast_to(dirs, (16, 3, 2))
+    if act == "slopes":
+        net = sn = _slopes_net(rng)
+    else:
+        net = pw.mlp(3, (5, 4), 2, act)
+        params = random_params(net, 1)
+        sn = pw.graph.from_mlp(net, params).to_staged()
+    with jax.enable_x64(True):
+        y_np = sn.forward(x)[0]
+        y_jx = walk(sn.stages, sparams(sn), jnp.asarray(x), jnp, P.PRECISION)[0]
+        np.testing.assert_allclose(np.asarray(y_jx), y_np, rtol=1e-12, atol=1e-12)
+        reps = [(sn, sparams(sn), lambda p, x: walk(sn.stages, p, x, jnp, P.PRECISION)[1])]
+        if act != "slopes":
+            np.testing.assert_allclose(np.asarray(net.apply(params, x)), y_np, rtol=1e-12, atol=1e-12)
+            reps.append((net, params, lambda p, x: list(net.preactivations(p, x, precision=P.PRECISION))))
+        for rep, p, pre in reps:
+            seen = []
+            P._walk(rep, p, jnp.asarray(x), jnp.asarray(dx), lambda a, z, dz, s, ds: seen.append((a, z, dz, s, ds)))
+            jac = jax.vmap(jax.jacfwd(lambda xi: pre(p, xi[None])))(jnp.asarray(x))  # per layer (m, 1, w[, k], n)
+            assert len(seen) == len(jac) == 2
+            for l, ((a, z, dz, s, ds), J) in enumerate(zip(seen, jac)):
+                J = np.asarray(J)[:, 0] @ dirs  # (m, w[, k], d)
+                if is_staged := rep is sn and sn.stages[l].groups is not None:
+                    J = J[:, np.asarray(sn.stages[l].groups)]
+                np.testing.assert_allclose(np.asarray(dz), J, rtol=1e-10, atol=1e-10, err_msg=f"{rep} layer {l}")
+                zmax = np.abs(np.asarray(z)).max(-1) if np.asarray(z).ndim == 3 else np.abs(np.asarray(z))
+                assert np.all(np.asarray(s) >= zmax * (1 - 1e-12)), (l, is_staged)
+                dzmax = np.abs(np.asarray(dz)).max(-1)
+                dzmax = dzmax.max(-1) if dzmax.ndim == 3 else dzmax
+                assert np.all(np.asarray(ds) >= dzmax * (1 - 1e-12))
