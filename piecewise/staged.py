@@ -251,10 +251,10 @@ def _stage_out(act, groups, slopes, z, xp):
     return act(z, np if xp is np else None)
 
 
-def _affine(weights: dict, bias, hs: list, mm=None):
+def _affine(weights: dict, bias, hs: list, mm):
     out = bias
     for j, A in weights.items():
-        out = out + (hs[j] @ A if mm is None else mm(hs[j], A))
+        out = out + mm(hs[j], A)
     return out
 
 
