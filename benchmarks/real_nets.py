@@ -10,7 +10,9 @@ PyTorch, float64, on the same threads -- what any method that computes each cell
     python benchmarks/real_nets.py [--nets resnet18,vgg11] [--radius 0.1] [--width 16] [--budget GB]
     python benchmarks/real_nets.py --lc 256 [--nets ...] [--radius R]   # exact local complexity at 256 points
 
-Prints a table and one JSON line per net. The device is the CPU (JAX is not used by the engine's operators).
+Prints a table and one JSON line per net. ``maps`` says what ran the cells' float64 maps: NumPy's BLAS on the
+CPU, or the operators jit-compiled in JAX on its device (``PIECEWISE_MAPS``, regions/jaxmaps.py; by default
+JAX where it sees a GPU); the floor runs on CUDA where PyTorch sees it (``floor_device``), else the CPU.
 """
 from __future__ import annotations
 
@@ -38,8 +40,9 @@ def floor_seconds(model, n_cells: int, repeats: int = 2) -> float:
 
     import torch
 
-    m = copy.deepcopy(model).double()
-    x = torch.randn(256, 3, 32, 32, dtype=torch.float64)
+    dev = _floor_device()
+    m = copy.deepcopy(model).double().to(dev)
+    x = torch.randn(256, 3, 32, 32, dtype=torch.float64, device=dev)
     total = 3 * n_cells
     best = np.inf
     with torch.no_grad():
@@ -50,8 +53,22 @@ def floor_seconds(model, n_cells: int, repeats: int = 2) -> float:
                 b = min(256, total - done)
                 m(x[:b])
                 done += b
+            if dev == "cuda":
+                torch.cuda.synchronize()
             best = min(best, time.perf_counter() - t)
     return best
+
+
+def _floor_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _maps() -> str:
+    from piecewise.regions import jaxmaps
+
+    return "numpy" if jaxmaps.backend() == "numpy" else f"jax ({jaxmaps.device()})"
 
 
 def run(name: str, width: int, radius: float, budget: float | None, seed: int = 0) -> dict:
@@ -78,8 +95,8 @@ def run(name: str, width: int, radius: float, budget: float | None, seed: int = 
             "seconds": round(secs, 2), "regions_per_second": round(rc.regions / secs, 1),
             "floor_seconds": round(fl, 2), "ratio_to_floor": round(secs / fl, 2), "import_seconds": round(t_import, 2),
             "peak_map_gb": round(rc.engine["peak_map_bytes"] / 1e9, 3), "chunks": rc.engine["chunks"],
-            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2), "device": "cpu",
-            "precision": rc.engine.get("precision"), "fallback_signs": rc.engine.get("fallback_signs"),
+            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
+            "maps": rc.engine.get("maps"), "floor_device": _floor_device(), "precision": rc.engine.get("precision"), "fallback_signs": rc.engine.get("fallback_signs"),
             "floor_extrapolated_from": min(rc.regions, FLOOR_SAMPLE), "threads": len(os.sched_getaffinity(0))}
 
 
@@ -105,7 +122,8 @@ def run_lc(name: str, width: int, radius: float, n_points: int, seed: int = 0) -
     return {"net": name, "width": width, "points": n_points, "radius": radius, "seconds": round(secs, 2),
             "exact_regions_mean": s["exact_regions"]["mean"], "exact_units_mean": s["exact_units"]["mean"],
             "sampled_mean": s["sampled_same_plane"]["mean"], "floor_seconds_of_cells_met": round(fl, 2),
-            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2), "device": "cpu"}
+            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2), "maps": _maps(),
+            "floor_device": _floor_device()}
 
 
 def main():

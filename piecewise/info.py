@@ -64,11 +64,23 @@ def _jax() -> dict:
         return {"error": f"jax.devices() failed: {e}", "devices": []}
 
 
+def _maps() -> dict:
+    from .errors import PiecewiseError
+    from .regions.jaxmaps import backend
+
+    raw = os.environ.get("PIECEWISE_MAPS", "").strip()
+    try:
+        return {"path": backend(), "from": f"PIECEWISE_MAPS={raw}" if raw else "auto (JAX only on an accelerator)"}
+    except PiecewiseError as e:
+        return {"path": None, "from": str(e)}
+
+
 def collect() -> dict:
     """Everything ``piecewise info --json`` prints: ``piecewise`` (version), ``versions`` (piecewise, python,
     numpy, scipy, jax, jaxlib: None where not installed), ``platform``, ``kernel``
     (:func:`piecewise.regions._ckernel.status`: ``kind`` ``"c"`` or ``"numpy"``, ``reason``, ``library``, ...),
-    ``threads`` (cpu_count, affinity, the exact engine's threads and where they come from, the thread
+    ``maps`` (``path``: ``"numpy"`` or ``"jax"``, the graphs' float64 maps (:mod:`piecewise.regions.jaxmaps`),
+    and where that choice comes from), ``threads`` (cpu_count, affinity, the exact engine's threads and where they come from, the thread
     variables, BLAS pools), ``jax`` (``backend``, or ``error``) and ``devices`` (JAX's: id, platform, kind)."""
     import numpy as np
 
@@ -78,7 +90,7 @@ def collect() -> dict:
                 "scipy": _version("scipy"), "jax": _version("jax"), "jaxlib": _version("jaxlib")}
     jx = _jax()
     return {"piecewise": __version__, "versions": versions, "platform": platform.platform(),
-            "executable": sys.executable, "kernel": status(), "threads": _threads(),
+            "executable": sys.executable, "kernel": status(), "maps": _maps(), "threads": _threads(),
             "jax": {k: v for k, v in jx.items() if k != "devices"}, "devices": jx["devices"]}
 
 
@@ -91,6 +103,7 @@ def text(info: dict) -> str:
                                       ("python", "numpy", "scipy", "jax", "jaxlib")),
              f"platform: {info['platform']}",
              f"exact kernel: {'compiled C' if k['kind'] == 'c' else 'NumPy path'}: {k['reason']}",
+             f"graph maps: {info['maps']['path']} ({info['maps']['from']})",
              f"threads: exact engine {t['exact_engine']} ({t['exact_engine_from']}); cpu_count {t['cpu_count']}, "
              f"affinity {t['affinity']}",
              "thread variables: " + ", ".join(f"{n}={val}" for n, val in t["env"].items() if val is not None)

@@ -286,6 +286,16 @@ def test_version_and_info(capsys):
     code, out, _ = run(capsys, "info", "--json")
     info = json.loads(out)
     assert code == 0 and info["kernel"]["kind"] in ("c", "numpy") and info["versions"]["piecewise"] == pw.__version__
+    assert info["maps"]["path"] in ("numpy", "jax")
+
+
+def test_info_says_which_path_the_graph_maps_take(capsys, monkeypatch):
+    monkeypatch.setenv("PIECEWISE_MAPS", "jax")
+    code, out, _ = run(capsys, "info", "--json")
+    assert code == 0 and json.loads(out)["maps"] == {"path": "jax", "from": "PIECEWISE_MAPS=jax"}
+    monkeypatch.setenv("PIECEWISE_MAPS", "opencl")
+    code, out, _ = run(capsys, "info")
+    assert code == 0 and "graph maps: None (PIECEWISE_MAPS must be" in out
 
 
 # -- progress on stderr, whatever --json says (issue #20, item 5) ---------------------------------------------

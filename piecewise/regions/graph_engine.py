@@ -181,7 +181,7 @@ def _affine(prog, k, chunk, threads):
     if chunk.dd:
         return _affine_dd(nd, chunk), None
     ins = [chunk.vals[i] for i in nd.inputs]
-    M = opmaps.apply_maps(nd, ins, threads)
+    M = opmaps.apply_maps(nd, ins, threads, prog.maps)
     # error bounds: |op| of the errors (propagated) and of gamma * magnitudes (this node's rounding)
     t = opmaps.terms(nd, [v.shape[1:] for v in ins])
     c = gamma(t + 3) if t else 0.0
@@ -502,6 +502,7 @@ def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_c
                 bar.close()
     words = _concat_free(res.words, packer.n_words)
     stats = {"algorithm": "operators", "precision": "double-double" if use_dd else "float64",
+             "maps": maps_name(prog),
              "memory_budget": int(budget), "chunks": res.chunks, "peak_map_bytes": int(res.peak),
              "fallback_signs": int(resolver.count)}
     if not keep_cells:
@@ -516,6 +517,15 @@ def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_c
                            time.perf_counter() - t0, None, kind, staged=None, layout=layout)
     cx.engine = stats
     return cx
+
+
+def maps_name(prog) -> str:
+    """What computed the float64 maps: ``"numpy"`` or ``"jax (<device>)"`` (:mod:`.jaxmaps`)."""
+    if prog.maps == "numpy":
+        return "numpy"
+    from .jaxmaps import device
+
+    return f"jax ({device()})"
 
 
 def _concat_free(parts: list, width: int) -> np.ndarray:

@@ -14,7 +14,9 @@ magnitudes H and error bounds E of its inputs (per unit, over the cells of a bat
 operator with absolute values, applied to the bound vectors). :mod:`piecewise.numerics` states the model.
 
 Convolutions run as one BLAS matrix product per block of maps (channels-last im2col: the k*k shifted windows
-side by side), on the engine's threads (NumPy releases the GIL in the copies and in BLAS).
+side by side), on the engine's threads (NumPy releases the GIL in the copies and in BLAS). Where JAX sees an
+accelerator, :mod:`piecewise.regions.jaxmaps` computes the same sums jit-compiled (:func:`apply_maps`'s
+``backend``).
 """
 from __future__ import annotations
 
@@ -163,12 +165,18 @@ def _conv(x, W, a, threads: int):
     return out
 
 
-def apply_maps(node, ins, threads: int = 1):
+def apply_maps(node, ins, threads: int = 1, backend: str = "numpy"):
     """An affine node on batched cell maps: ins (C, d + 1, *input shape) each -> (C, d + 1, *node.shape); the
-    constant goes to the offset row (d)."""
+    constant goes to the offset row (d). ``backend``: ``"numpy"`` (:func:`apply`) or ``"jax"``
+    (:func:`piecewise.regions.jaxmaps.linear`, the same sums jit-compiled)."""
     C, d1 = ins[0].shape[:2]
     flat = [v.reshape(C * d1, *v.shape[2:]) for v in ins]
-    y = apply(node, flat, threads).reshape(C, d1, *node.shape)
+    if backend == "jax":
+        from .jaxmaps import linear
+
+        y = np.array(linear(node, flat)).reshape(C, d1, *node.shape)
+    else:
+        y = apply(node, flat, threads).reshape(C, d1, *node.shape)
     b = bias(node)
     if b is not None:
         y[:, d1 - 1] += b

@@ -54,8 +54,10 @@ class Program:
 
     def __init__(self, graph):
         from ..graph import act_stage
+        from .jaxmaps import backend
 
         self.graph = graph
+        self.maps = backend()  # the float64 maps' operators: "numpy" or "jax" (regions.jaxmaps)
         nodes = graph.nodes
         self.stages = []
         self.identity = set()  # act nodes without a finite bound: the identity
