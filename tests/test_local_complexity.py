@@ -119,3 +119,25 @@ def test_errors(kw, msg):
     args.update(kw)
     with pytest.raises(PiecewiseError, match=msg):
         local_complexity(net, p, args["points"], args["radius"], shape=args["shape"])
+
+
+def test_the_sampled_states_of_a_graph_do_not_depend_on_the_batch():
+    """The sampled estimate's forward runs a few points at a time (bounded memory on image models): the
+    states equal those of one pass over all points, max-pool winners included."""
+    from piecewise.graph import GraphBuilder
+    from piecewise.regions.graph_engine import Program
+    from piecewise.regions.local_complexity import _graph_states
+
+    r = np.random.default_rng(5)
+    gb = GraphBuilder((2, 6, 6))
+    h = gb.relu(gb.conv(gb.input, r.normal(size=(3, 2, 3, 3)), r.normal(size=3) * 0.1, padding=1))
+    h = gb.max_pool(h, 2)
+    g = gb.build(gb.dense(gb.flatten(h), r.normal(size=(27, 2))))
+    prog = Program(g)
+    X = r.normal(size=(37, 72))
+    whole = _graph_states(g, prog, X, batch=1000)
+    assert len(whole) == 2 and all(len(s) == 37 for s in whole)
+    assert len({bytes(np.concatenate([s[i].ravel() for s in whole]).astype(np.int8)) for i in range(37)}) > 5
+    for b in (1, 4, 32):
+        for s, t in zip(_graph_states(g, prog, X, batch=b), whole):
+            np.testing.assert_array_equal(s, t)
