@@ -5,7 +5,9 @@ For each: the exact regions of a plane of radius r around a random input (the op
 keeps no cells), its seconds, regions per second and peak memory (the engine's own figure of the maps in flight,
 and the process's peak RSS), beside the *floor* measured in the same run: one batched forward pass of every
 cell's affine map through the network (3 columns per cell of a plane: two directions and the offset) in
-PyTorch, float64, on the same threads -- what any method that computes each cell's map once must spend.
+PyTorch, float64, on the same threads -- what any method that computes each cell's map once must spend --
+and the same pass through the engine's own CPU operators (regions/opmaps.py: im2col + BLAS, ``numpy_floor``;
+PyTorch's float64 convolutions on a CPU are slower than those, so this is the stricter floor).
 
     python benchmarks/real_nets.py [--nets resnet18,vgg11] [--radius 0.1] [--width 16] [--budget GB]
     python benchmarks/real_nets.py --lc 256 [--nets ...] [--radius R]   # exact local complexity at 256 points
@@ -59,6 +61,42 @@ def floor_seconds(model, n_cells: int, repeats: int = 2) -> float:
     return best
 
 
+def numpy_floor_seconds(g, n_cells: int, batch: int = 96) -> float:
+    """Seconds of one float64 forward pass of 3 * n_cells inputs through the graph with the engine's own CPU
+    operators (regions/opmaps.py: im2col + BLAS on the engine's threads; the nonlinear nodes as the graph
+    evaluates them), in batches of ``batch`` inputs; beyond :data:`FLOOR_SAMPLE` cells, scaled linearly."""
+    from piecewise.graph import _eval
+    from piecewise.regions import opmaps
+    from piecewise.regions.parallel import default_threads
+
+    n = min(n_cells, FLOOR_SAMPLE)
+    threads = default_threads()
+    last = {}
+    for k, nd in enumerate(g.nodes):
+        for i in nd.inputs:
+            last[i] = k
+    X = np.random.default_rng(0).uniform(0, 1, (3 * n, *g.input_shape))
+    t = time.perf_counter()
+    for b0 in range(0, 3 * n, batch):
+        vals = {0: X[b0:b0 + batch]}
+        for k, nd in enumerate(g.nodes):
+            if k == 0:
+                continue
+            ins = [vals[i] for i in nd.inputs]
+            if nd.op in ("act", "max"):
+                y = _eval(nd, ins, np, True, len(ins[0]))
+            else:
+                y = opmaps.apply(nd, ins, threads)
+                c = opmaps.bias(nd)
+                if c is not None:
+                    y = y + c
+            vals[k] = y
+            for i in nd.inputs:
+                if last[i] == k:
+                    del vals[i]
+    return (time.perf_counter() - t) * n_cells / n
+
+
 def _floor_device() -> str:
     import torch
 
@@ -88,12 +126,14 @@ def run(name: str, width: int, radius: float, budget: float | None, seed: int = 
     rc = pw.enumerate_cells(g, None, dom, keep_cells=False, memory_budget=budget, progress=None)
     secs = time.perf_counter() - t
     fl = floor_seconds(model, rc.regions)
+    fl_np = numpy_floor_seconds(g, rc.regions)
     from piecewise.regions.graph_engine import Program
 
     units = sum(st.width for st in Program(g).stages)
     return {"net": name, "width": width, "relu_units": units, "radius": radius, "regions": rc.regions,
             "seconds": round(secs, 2), "regions_per_second": round(rc.regions / secs, 1),
-            "floor_seconds": round(fl, 2), "ratio_to_floor": round(secs / fl, 2), "import_seconds": round(t_import, 2),
+            "floor_seconds": round(fl, 2), "ratio_to_floor": round(secs / fl, 2),
+            "numpy_floor_seconds": round(fl_np, 2), "ratio_to_numpy_floor": round(secs / fl_np, 2), "import_seconds": round(t_import, 2),
             "peak_map_gb": round(rc.engine["peak_map_bytes"] / 1e9, 3), "chunks": rc.engine["chunks"],
             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
             "maps": rc.engine.get("maps"), "floor_device": _floor_device(), "precision": rc.engine.get("precision"), "fallback_signs": rc.engine.get("fallback_signs"),
@@ -141,7 +181,8 @@ def main():
     for name in a.nets.split(","):
         r = run(name, a.width, a.radius, None if a.budget is None else a.budget * 1e9)
         print(f"{r['net']:>9} w{r['width']} units {r['relu_units']:,}: {r['regions']:,} regions in {r['seconds']} s "
-              f"({r['regions_per_second']}/s), floor {r['floor_seconds']} s, ratio {r['ratio_to_floor']}, "
+              f"({r['regions_per_second']}/s), floor {r['floor_seconds']} s (torch), {r['numpy_floor_seconds']} s "
+              f"(opmaps), ratios {r['ratio_to_floor']} / {r['ratio_to_numpy_floor']}, "
               f"maps {r['peak_map_gb']} GB, RSS {r['peak_rss_gb']} GB")
         print(json.dumps(r), flush=True)
 

@@ -8,8 +8,8 @@ count --plane ... --cells OUT.npz --json`` counts it exactly. Then, independentl
 * every pattern PyTorch finds on a G x G grid of the plane is among them;
 * the cells' measures sum to the JSON's ``measure_total``, which is the plane's area.
 
-Wall seconds and peak RSS are those of the ``piecewise count`` process (``/usr/bin/time``-style, from
-``resource``); the device is the CPU.
+Wall seconds and peak RSS are those of the ``piecewise count`` process (GNU ``/usr/bin/time``); the JSON's
+``engine.maps`` says what ran the maps (NumPy on the CPU, or JAX on its device).
 
     python benchmarks/real_nets_cli.py [--nets resnet18,vgg11] [--radius 0.1] [--seed 1] [--grid 96]
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import re
 import subprocess
 import sys
 import tempfile
@@ -90,11 +90,11 @@ def run(name: str, radius: float, seed: int, grid: int, tmp: str) -> dict:
     subprocess.run(exe + ["plane", "--weights", onnx, "--random", str(seed), "--radius", str(radius),
                           "--out", plane], check=True, capture_output=True)
     t = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    out = subprocess.run(exe + ["count", "--weights", onnx, "--plane", plane, "--json", "--no-progress",
-                                "--cells", cells], check=True, capture_output=True, text=True)
+    # the count's own peak RSS (GNU time's %M; RUSAGE_CHILDREN would be the largest of all children so far)
+    out = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M"] + exe + ["count", "--weights", onnx, "--plane", plane,
+                         "--json", "--no-progress", "--cells", cells], check=True, capture_output=True, text=True)
     secs = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    rss_kb = int(re.search(r"MAXRSS (\d+)", out.stderr).group(1))
     js = json.loads(out.stdout)
     z = np.load(cells)
     P = np.load(plane)
@@ -111,7 +111,7 @@ def run(name: str, radius: float, seed: int, grid: int, tmp: str) -> dict:
 
     dom_measure = float(pw.plane(P).measure())
     return {"net": name, "seed": seed, "radius": radius, "regions": js["regions"], "seconds": round(secs, 1),
-            "peak_rss_gb": round(max(rss, before) / 1e6, 2),
+            "peak_rss_gb": round(rss_kb / 1e6, 2),
             "engine": js.get("engine"), "points": len(at_points),
             "distinct_torch_patterns_at_points": len(set(at_points)),
             "grid": grid, "grid_patterns": len(on_grid), "grid_patterns_not_among_cells": len(on_grid - set(at_points)),
