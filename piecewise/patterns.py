@@ -130,21 +130,28 @@ def unpack_states(net, words) -> list[np.ndarray]:
     return np.split(s, np.cumsum(widths)[:-1], axis=-1) if widths else []
 
 
-def _walk(net, params, x, dx=None, visit=None):
+def _walk(net, params, x, dx=None, visit=None, exact_zeros=False):
     """The one forward pass of ``net``'s representation at :data:`PRECISION`: :func:`piecewise.nets._forward`
-    for an MLP, :func:`piecewise.staged.walk` for a StagedNet (params: :func:`staged_params`). Traceable."""
+    for an MLP, :func:`piecewise.staged.walk` for a StagedNet (params: :func:`staged_params`; ``exact_zeros``:
+    its max stages' visits get the pieces that are exactly 0). Traceable."""
     if is_staged(net):
-        _staged_walk(net.stages, params, x, jnp, PRECISION, dx, visit)
+        _staged_walk(net.stages, params, x, jnp, PRECISION, dx, visit, exact_zeros)
     else:
         _forward(net, params, x, PRECISION, dx, visit)
 
 
-def _states_and_near(act, z, scale, tol):
-    """States (..., w) and whether each unit is within tolerance of a boundary (..., w)."""
+def _states_and_near(act, z, scale, tol, exact=None):
+    """States (..., w) and whether each unit is within tolerance of a boundary (..., w). Max units: near when a
+    piece other than the winner is within tolerance of it, unless both are exactly 0 (``exact`` (..., w, k),
+    e.g. a pool window of relus that are off): an exact tie, which the lowest index wins, as argmax and the
+    exact engine break it."""
     if act.is_maxout:
-        top = jnp.max(z, axis=-1, keepdims=True)
-        close = (top - z) <= tol * scale[..., None]
-        near = jnp.sum(close, axis=-1) >= 2
+        top_i = jnp.argmax(z, axis=-1)[..., None]
+        top = jnp.take_along_axis(z, top_i, -1)
+        close = ((top - z) <= tol * scale[..., None]) & (jnp.arange(z.shape[-1]) != top_i)
+        if exact is not None:
+            close = close & ~(exact & jnp.take_along_axis(exact, top_i, -1))
+        near = jnp.any(close, axis=-1)
     else:
         near = jnp.zeros(z.shape, bool)
         for bp in act.breakpoints:
@@ -160,12 +167,12 @@ def forward_states(net, params, x, tol: float):
     """
     states, near = [], []
 
-    def visit(act, z, dz, scale, dscale):
-        s, n = _states_and_near(act, z, scale, tol)
+    def visit(act, z, dz, scale, dscale, exact=None):
+        s, n = _states_and_near(act, z, scale, tol, exact)
         states.append(s)
         near.append(jnp.any(n, axis=-1))
 
-    _walk(net, params, x, visit=visit)
+    _walk(net, params, x, visit=visit, exact_zeros=True)
     return states, functools.reduce(jnp.logical_or, near, jnp.zeros(x.shape[:-1], bool))
 
 

@@ -179,7 +179,7 @@ def params(net: StagedNet):
     return stages, (dict(net.out_weights), net.out_bias)
 
 
-def walk(stages, params, x, xp=None, precision=None, dx=None, visit=None):
+def walk(stages, params, x, xp=None, precision=None, dx=None, visit=None, exact_zeros=False):
     """A StagedNet's one forward pass (every routine that evaluates a StagedNet goes through it): NumPy
     (``xp`` None or numpy) or traceable in JAX (``xp=jax.numpy``, products at ``precision``).
 
@@ -190,7 +190,10 @@ def walk(stages, params, x, xp=None, precision=None, dx=None, visit=None):
     pre-activations z, their derivatives dz (None without ``dx``) and per-unit bounds (..., width) on the
     magnitude of the summed terms of z (|c| + sum_j colsum|A_j| max|h_j|) and of dz (None without ``dx``); for
     a max stage z is (..., width, k), gathered by its groups, and the bounds the largest of a unit's pieces.
-    Past a max unit the derivative is its argmax piece's; past an elementwise one, the slope of its state."""
+    Past a max unit the derivative is its argmax piece's; past an elementwise one, the slope of its state.
+    ``exact_zeros`` (with ``visit``): a max stage's visit also gets ``exact`` (..., width, k): the pieces that
+    are exactly 0, every term of their sum a product with an exact zero (an input that is 0, or a relu
+    output that is 0: where its own boundary test does not flag it, it is exactly 0) and no constant."""
     xp = np if xp is None else xp
     if xp is np:
         def mm(a, b):
@@ -204,6 +207,7 @@ def walk(stages, params, x, xp=None, precision=None, dx=None, visit=None):
         hmax.append(xp.max(xp.abs(x), axis=-1))
         dmax.append(None if dx is None else xp.max(xp.abs(dx), axis=(-2, -1)))
     zs = []
+    hz = [x == 0] if exact_zeros and visit is not None else None  # per source: which values are exactly 0
     for st, (W, c, sl) in zip(stages, stages_p):
         z = _affine(W, c, hs, mm)
         zs.append(z)
@@ -222,9 +226,18 @@ def walk(stages, params, x, xp=None, precision=None, dx=None, visit=None):
             if g is None:
                 visit(act, z, dz, scale, dscale)
             else:
+                kw = {}
+                if hz is not None:  # terms with a nonzero coefficient and an input not exactly 0 (0/1 sums: exact)
+                    live = sum(mm((~hz[j]).astype(z.dtype), (A != 0).astype(z.dtype)) for j, A in W.items())
+                    kw["exact"] = ((live == 0) & (c == 0))[..., g]
                 visit(act, z[..., g], None if dz is None else dz[..., g, :], xp.max(scale[..., g], axis=-1),
-                      None if dscale is None else xp.max(dscale[..., g], axis=-1))
+                      None if dscale is None else xp.max(dscale[..., g], axis=-1), **kw)
         h = _stage_out(act, g, sl, z, xp)
+        if hz is not None:  # relu outputs (slope 0) that are 0; a leaky or abs unit is 0 only on its boundary
+            if g is None and sl is not None:
+                hz.append((h == 0) & (sl == 0))
+            else:
+                hz.append(h == 0 if g is None and act.name == "relu" else xp.zeros(h.shape, bool))
         dh = None
         if dz is not None:
             if g is not None:

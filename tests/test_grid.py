@@ -1,4 +1,5 @@
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -261,3 +262,67 @@ def test_grid_kernel_products_are_at_highest_precision(act, graph):
     closed = jax.make_jaxpr(_chunk_kernel, static_argnums=(0, 1, 2))(net, (17, 17), 256, params, origin, axes,
                                                                       np.int32(0))
     assert_all_highest(closed)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pool_windows_of_off_relus_are_exact_ties_not_boundaries(seed):
+    """A max-pool window whose relus are all off ties at exactly 0: an exact tie (the lowest index wins, as in
+    the exact engine), not a point near a boundary, so the grid no longer re-checks every point in float64
+    (all of them before: some window of a CNN is off almost everywhere). Every grid point's pattern is still
+    the float64 classification's, and every grid pattern is an exact cell's."""
+    from piecewise.graph import GraphBuilder
+    from piecewise.patterns import _classify_points, unpack_states
+    from piecewise.regions._resolve import unpack_row
+    from piecewise.regions.graph_engine import Program
+
+    r = np.random.default_rng(seed)
+    gb = GraphBuilder((2, 6, 6))
+    h = gb.relu(gb.conv(gb.input, r.normal(size=(3, 2, 3, 3)), r.normal(size=3) - 1.0, padding=1))
+    h = gb.max_pool(h, 2)
+    h = gb.relu(gb.conv(h, r.normal(size=(3, 3, 2, 2)), r.normal(size=3) * 0.3, padding=1))
+    h = gb.max_pool(h, 3, stride=1)
+    g = gb.build(gb.dense(gb.flatten(h), r.normal(size=(12, 2))))
+    x = r.normal(size=72)
+    dom = pw.plane(np.stack([x, x + r.normal(size=72), x + r.normal(size=72)]))
+    res = 96
+    gc = pw.count_grid(g, None, dom, res, return_ids=True)
+    assert gc.n_rechecked < 0.25 * gc.n_points
+    S = g.to_staged()
+    s = np.arange(res) / (res - 1)
+    U = np.stack(np.meshgrid(s, s, indexing="ij"), -1).reshape(-1, 2)
+    w64, valid = _classify_points(S, None, dom.points(U), dom.axes)
+    ids = gc.ids.reshape(-1)
+    assert np.array_equal(ids >= 0, valid)
+    np.testing.assert_array_equal(gc.patterns[ids[valid]], w64[valid])
+    rc = pw.enumerate_cells(g, None, dom, keep_cells=False, progress=False)
+    prog = Program(g)
+    widths = [st.width for st in prog.stages]
+    E = unpack_row(rc.patterns, prog.bits, widths, len(widths))
+    exact = {np.concatenate([a[i] for a in E]).astype(np.int32).tobytes() for i in range(rc.regions)}
+    grid = [np.concatenate(st).astype(np.int32) for st in zip(*unpack_states(S, gc.patterns))]
+    assert gc.regions > 10 and all(p.tobytes() in exact for p in grid)
+
+
+def test_only_ties_of_exact_zeros_are_decided_without_a_recheck():
+    """forward_states on one 2x2 max-pool window, behind relus and directly on the inputs: a tie of pieces
+    that are exactly 0 (relus off, inputs 0) is decided (the lowest index); a tie of nonzero pieces (-1 and
+    -1 on the inputs), or exact zeros beside a piece within tolerance of them, is near a boundary. (Treating
+    every piece as exact fails the first row on the inputs.)"""
+    from piecewise.graph import GraphBuilder
+    from piecewise.patterns import forward_states, staged_params
+    from piecewise.staged import skeleton
+
+    X = np.array([[-1.0, -2.0, -3.0, -1.0],    # all relus off: exact tie at 0
+                  [0.5, 0.5, -1.0, -1.0],      # two pieces tie at 0.5
+                  [-1.0, -2.0, 0.5, -1.0],     # one winner, no tie
+                  [0.0, 0.0, 0.0, 0.0],        # relus on their breakpoint
+                  [-1.0, 1e-9, -1.0, -1.0]])   # behind relus: a piece 1e-9 above three exact zeros
+    for relu, want_near in [(True, [False, True, False, True, True]), (False, [True, True, False, False, False])]:
+        gb = GraphBuilder((1, 2, 2))
+        h = gb.relu(gb.input) if relu else gb.input
+        g = gb.build(gb.dense(gb.flatten(gb.max_pool(h, 2)), np.ones((1, 1))))
+        S = g.to_staged()
+        with jax.enable_x64(True):
+            states, near = forward_states(skeleton(S), staged_params(S), jnp.asarray(X), 1e-6)
+        assert list(np.asarray(near)) == want_near, relu
+        assert int(np.asarray(states[-1])[0, 0]) == 0  # the exact tie: the lowest index
