@@ -106,7 +106,7 @@ def _floor_device() -> str:
 def _maps() -> str:
     from piecewise.regions import jaxmaps
 
-    return "numpy" if jaxmaps.backend() == "numpy" else f"jax ({jaxmaps.device()})"
+    return jaxmaps.describe(jaxmaps.backend())
 
 
 def run(name: str, width: int, radius: float, budget: float | None, seed: int = 0) -> dict:

@@ -18,6 +18,21 @@ def random_params(net, seed=0, bias_std=0.3):
     return tuple((np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in p)
 
 
+def pool_cnn(seed, s_in=1.0, s_out=1.0):
+    """conv -> relu (biases pushed down: many whole pool windows off, their pieces tied at 0) -> max-pool 2 ->
+    conv -> relu -> overlapping max-pool 3/1 -> dense, on (2, 6, 6) inputs; ``s_in`` divides the first conv's
+    weights (for inputs s_in times larger), ``s_out`` multiplies the output."""
+    from piecewise.graph import GraphBuilder
+
+    r = np.random.default_rng(seed)
+    gb = GraphBuilder((2, 6, 6))
+    h = gb.relu(gb.conv(gb.input, r.normal(size=(3, 2, 3, 3)) / s_in, r.normal(size=3) - 1.0, padding=1))
+    h = gb.max_pool(h, 2)
+    h = gb.relu(gb.conv(h, r.normal(size=(3, 3, 2, 2)), r.normal(size=3) * 0.3, padding=1))
+    h = gb.max_pool(h, 3, stride=1)
+    return gb.build(gb.dense(gb.flatten(h), r.normal(size=(12, 2)) * s_out))
+
+
 def assert_png(path, min_colours: int = 3):
     """A figure file that shows something: a PNG of reasonable size whose pixels take at least
     ``min_colours`` distinct colours and are not all one colour but a few specks."""

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import piecewise as pw
-from conftest import random_params
+from conftest import pool_cnn as _pool_cnn, random_params
 from piecewise.graph import GraphBuilder, from_mlp
 from piecewise.regions.graph_engine import enumerate_graph
 from piecewise.regions.opmaps import apply
@@ -132,18 +132,6 @@ def test_count_keeps_no_cells_and_exports_points_inside_each_cell(tmp_path):
     np.testing.assert_allclose(z["points"], rc.points)
     with pytest.raises(pw.PiecewiseError, match="memory budget"):
         pw.enumerate_cells(g, None, dom, memory_budget=-1)
-
-
-def _pool_cnn(seed):
-    """conv -> relu (biases pushed down: many whole pool windows off, their pieces tied at 0) -> max-pool 2 ->
-    conv -> relu -> overlapping max-pool 3/1 -> dense."""
-    r = np.random.default_rng(seed)
-    gb = GraphBuilder((2, 6, 6))
-    h = gb.relu(gb.conv(gb.input, r.normal(size=(3, 2, 3, 3)), r.normal(size=3) - 1.0, padding=1))
-    h = gb.max_pool(h, 2)
-    h = gb.relu(gb.conv(h, r.normal(size=(3, 3, 2, 2)), r.normal(size=3) * 0.3, padding=1))
-    h = gb.max_pool(h, 3, stride=1)
-    return gb.build(gb.dense(gb.flatten(h), r.normal(size=(12, 2))))
 
 
 @pytest.mark.parametrize("seed", [0, 1])

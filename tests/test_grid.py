@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import piecewise as pw
-from conftest import random_params
+from conftest import pool_cnn, random_params
 from geometry import breakpoints_on_segment, lines_of_shallow, regions_in_box
 
 ACTS = [("relu", "relu"), ("leaky_relu:0.1", "relu"), ("abs", "relu"), ("hardtanh", "hardtanh"),
@@ -270,20 +270,15 @@ def test_pool_windows_of_off_relus_are_exact_ties_not_boundaries(seed):
     the exact engine), not a point near a boundary, so the grid no longer re-checks every point in float64
     (all of them before: some window of a CNN is off almost everywhere). Every grid point's pattern is still
     the float64 classification's, and every grid pattern is an exact cell's."""
-    from piecewise.graph import GraphBuilder
     from piecewise.patterns import _classify_points, unpack_states
     from piecewise.regions._resolve import unpack_row
     from piecewise.regions.graph_engine import Program
 
-    r = np.random.default_rng(seed)
-    gb = GraphBuilder((2, 6, 6))
-    h = gb.relu(gb.conv(gb.input, r.normal(size=(3, 2, 3, 3)), r.normal(size=3) - 1.0, padding=1))
-    h = gb.max_pool(h, 2)
-    h = gb.relu(gb.conv(h, r.normal(size=(3, 3, 2, 2)), r.normal(size=3) * 0.3, padding=1))
-    h = gb.max_pool(h, 3, stride=1)
-    g = gb.build(gb.dense(gb.flatten(h), r.normal(size=(12, 2))))
+    g = pool_cnn(seed)
+    r = np.random.default_rng(seed + 10)
     x = r.normal(size=72)
-    dom = pw.plane(np.stack([x, x + r.normal(size=72), x + r.normal(size=72)]))
+    d1, d2 = r.normal(size=72), r.normal(size=72)
+    dom = pw.plane(np.stack([x, x + d1, x + d2]))
     res = 96
     gc = pw.count_grid(g, None, dom, res, return_ids=True)
     assert gc.n_rechecked < 0.25 * gc.n_points
@@ -301,7 +296,13 @@ def test_pool_windows_of_off_relus_are_exact_ties_not_boundaries(seed):
     exact = {np.concatenate([a[i] for a in E]).astype(np.int32).tobytes() for i in range(rc.regions)}
     grid = [np.concatenate(st).astype(np.int32) for st in zip(*unpack_states(S, gc.patterns))]
     assert gc.regions > 10 and all(p.tobytes() in exact for p in grid)
-
+    # inputs 2^40 larger (the first conv's weights 2^40 smaller: every float product scales exactly), the
+    # output 2^-60: the same points re-checked and the same pattern at every point
+    big = pw.plane(np.stack([x, x + d1, x + d2]) * 2.0**40)
+    gs = pw.count_grid(pool_cnn(seed, s_in=2.0**40, s_out=2.0**-60), None, big, res, return_ids=True)
+    assert gs.n_rechecked == gc.n_rechecked
+    np.testing.assert_array_equal(gs.ids, gc.ids)
+    np.testing.assert_array_equal(gs.patterns, gc.patterns)
 
 def test_only_ties_of_exact_zeros_are_decided_without_a_recheck():
     """forward_states on one 2x2 max-pool window, behind relus and directly on the inputs: a tie of pieces

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import PiecewiseError
 from ..numerics import SAFETY, U, gamma
-from . import _ckernel, _engine, opmaps, parallel
+from . import _ckernel, _engine, jaxmaps, opmaps, parallel
 from ._engine import _Ctx, _stage
 from .buffers import Cells, Events, Packer, concat_geo
 from .pieces import flat_sides
@@ -181,7 +181,7 @@ def _affine(prog, k, chunk, threads):
     if chunk.dd:
         return _affine_dd(nd, chunk), None
     ins = [chunk.vals[i] for i in nd.inputs]
-    M = opmaps.apply_maps(nd, ins, threads, prog.maps)
+    M = opmaps.apply_maps(nd, ins, threads, jaxmaps.linear if prog.maps == "jax" else None)
     # error bounds: |op| of the errors (propagated) and of gamma * magnitudes (this node's rounding)
     t = opmaps.terms(nd, [v.shape[1:] for v in ins])
     c = gamma(t + 3) if t else 0.0
@@ -502,7 +502,7 @@ def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_c
                 bar.close()
     words = _concat_free(res.words, packer.n_words)
     stats = {"algorithm": "operators", "precision": "double-double" if use_dd else "float64",
-             "maps": maps_name(prog),
+             "maps": jaxmaps.describe(prog.maps),
              "memory_budget": int(budget), "chunks": res.chunks, "peak_map_bytes": int(res.peak),
              "fallback_signs": int(resolver.count)}
     if not keep_cells:
@@ -517,15 +517,6 @@ def enumerate_graph(graph, domain, *, memory_budget: float | None = None, keep_c
                            time.perf_counter() - t0, None, kind, staged=None, layout=layout)
     cx.engine = stats
     return cx
-
-
-def maps_name(prog) -> str:
-    """What computed the float64 maps: ``"numpy"`` or ``"jax (<device>)"`` (:mod:`.jaxmaps`)."""
-    if prog.maps == "numpy":
-        return "numpy"
-    from .jaxmaps import device
-
-    return f"jax ({device()})"
 
 
 def _concat_free(parts: list, width: int) -> np.ndarray:

@@ -26,6 +26,7 @@ import os
 import numpy as np
 
 from ..errors import PiecewiseError
+from .opmaps import conv_size
 
 ACCELERATOR_PLUGINS = ("jax_cuda13_plugin", "jax_cuda12_plugin", "jax_rocm7_plugin", "jax_rocm6_plugin",
                        "libtpu")
@@ -64,6 +65,11 @@ def device() -> str:
     return d.platform if d.platform == "cpu" else f"{d.platform} ({d.device_kind})"
 
 
+def describe(path: str) -> str:
+    """What ran the float64 maps, as the result's ``engine["maps"]`` says it: ``"numpy"`` or ``"jax (<device>)"``."""
+    return "numpy" if path == "numpy" else f"jax ({device()})"
+
+
 def bucket(n: int) -> int:
     """The padded batch size for n rows: the smallest 2^k or 3 * 2^(k-1) >= n (at least 8)."""
     b = 8
@@ -94,7 +100,7 @@ def linear(node, ins) -> np.ndarray:
             y = P["dense"](xs[0], np.asarray(a["W"], np.float64))
         elif op == "conv":
             y = P["conv"](xs[0], np.asarray(a["W"], np.float64), tuple(a["stride"]), tuple(a["pads"]),
-                      tuple(a["dilation"]), int(a["groups"]))
+                          tuple(a["dilation"]), int(a["groups"]), conv_size(xs[0].shape, a["W"].shape, a))
         elif op == "avgpool":
             y = P["avgpool"](xs[0], np.asarray(a["idx"]), 1.0 / np.asarray(a["div"], np.float64))
         elif op == "global_avgpool":
@@ -134,15 +140,14 @@ def _programs():
     def dense(x, W):
         return jnp.matmul(x, W, precision=hi)
 
-    @functools.partial(jax.jit, static_argnames=("stride", "pads", "dilation", "groups"))
-    def conv(x, W, stride, pads, dilation, groups):
-        n, C, H, Wd = x.shape
+    @functools.partial(jax.jit, static_argnames=("stride", "pads", "dilation", "groups", "size"))
+    def conv(x, W, stride, pads, dilation, groups, size):
+        n = x.shape[0]
         O, Cg, kh, kw = W.shape
         sh, sw = stride
         pt, pl, pb, pr = pads
         dh, dw = dilation
-        Ho = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
-        Wo = (Wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+        Ho, Wo = size
         Og = O // groups
         xp = jnp.pad(jnp.transpose(x, (0, 2, 3, 1)), ((0, 0), (pt, pb), (pl, pr), (0, 0)))  # NHWC
         outs = []

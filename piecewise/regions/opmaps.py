@@ -16,7 +16,7 @@ operator with absolute values, applied to the bound vectors). :mod:`piecewise.nu
 Convolutions run as one BLAS matrix product per block of maps (channels-last im2col: the k*k shifted windows
 side by side), on the engine's threads (NumPy releases the GIL in the copies and in BLAS). Where JAX sees an
 accelerator, :mod:`piecewise.regions.jaxmaps` computes the same sums jit-compiled (:func:`apply_maps`'s
-``backend``).
+``linear``).
 """
 from __future__ import annotations
 
@@ -104,19 +104,24 @@ def apply(node, ins, threads: int = 1, absolute: bool = False):
     raise PiecewiseError(f"internal error: {op} is not an affine node")
 
 
-def conv_plan(x_shape, W, a):
-    """Output size (Ho, Wo) of a conv node on inputs (N, C, H, W), and its per-group weight matrices
-    (kh * kw * Cg, O / g), rows ordered (i, j, c) as :func:`im2col`'s columns."""
+def conv_size(x_shape, W_shape, a) -> tuple[int, int]:
+    """Output size (Ho, Wo) of a conv node on inputs (N, C, H, W)."""
     if "stride" not in a:
         raise PiecewiseError("internal error: a convolution node without its stride/padding attributes")
     _, _, H, Wd = x_shape
-    O, Cg, kh, kw = W.shape
-    g = a["groups"]
+    _, _, kh, kw = W_shape
     sh, sw = a["stride"]
     pt, pl, pb, pr = a["pads"]
     dh, dw = a["dilation"]
-    Ho = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
-    Wo = (Wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    return (H + pt + pb - dh * (kh - 1) - 1) // sh + 1, (Wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+
+
+def conv_plan(x_shape, W, a):
+    """Output size (Ho, Wo) of a conv node on inputs (N, C, H, W), and its per-group weight matrices
+    (kh * kw * Cg, O / g), rows ordered (i, j, c) as :func:`im2col`'s columns."""
+    Ho, Wo = conv_size(x_shape, W.shape, a)
+    O, Cg, kh, kw = W.shape
+    g = a["groups"]
     Og = O // g
     Wm = [np.ascontiguousarray(W[q * Og:(q + 1) * Og].transpose(2, 3, 1, 0).reshape(kh * kw * Cg, Og))
           for q in range(g)]
@@ -165,18 +170,14 @@ def _conv(x, W, a, threads: int):
     return out
 
 
-def apply_maps(node, ins, threads: int = 1, backend: str = "numpy"):
+def apply_maps(node, ins, threads: int = 1, linear=None):
     """An affine node on batched cell maps: ins (C, d + 1, *input shape) each -> (C, d + 1, *node.shape); the
-    constant goes to the offset row (d). ``backend``: ``"numpy"`` (:func:`apply`) or ``"jax"``
-    (:func:`piecewise.regions.jaxmaps.linear`, the same sums jit-compiled)."""
+    constant goes to the offset row (d). ``linear(node, flat)``: another computation of the same sums
+    (:func:`piecewise.regions.jaxmaps.linear`, jit-compiled); default :func:`apply` on the engine's threads."""
     C, d1 = ins[0].shape[:2]
     flat = [v.reshape(C * d1, *v.shape[2:]) for v in ins]
-    if backend == "jax":
-        from .jaxmaps import linear
-
-        y = np.array(linear(node, flat)).reshape(C, d1, *node.shape)
-    else:
-        y = apply(node, flat, threads).reshape(C, d1, *node.shape)
+    y = apply(node, flat, threads) if linear is None else np.array(linear(node, flat))
+    y = y.reshape(C, d1, *node.shape)
     b = bias(node)
     if b is not None:
         y[:, d1 - 1] += b
